@@ -1,0 +1,64 @@
+"""Fixtures shared by every test in the repository.
+
+Redis: a throwaway `redis-server` on a free port for the whole session (or a testcontainers
+Redis when no binary exists but a Docker engine does; or the server in TEST_REDIS_URL, which is
+flushed, so never point it at data you keep). The suite never touches a Redis it did not start
+unless told to through TEST_REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio as redis_async
+
+from notify_common.keys import Keys
+
+
+def _docker_redis() -> Iterator[str]:
+    from testcontainers.redis import RedisContainer  # only where a Docker engine exists
+
+    with RedisContainer("redis:7-alpine") as container:
+        host = container.get_container_host_ip()
+        port = container.get_exposed_port(6379)
+        yield f"redis://{host}:{port}/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a Redis server that this test session owns."""
+    given = os.environ.get("TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    if shutil.which("redis-server") is None and shutil.which("docker") is not None:
+        yield from _docker_redis()
+        return
+    from devstack.redis_server import start_redis
+
+    server = start_redis()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[redis_async.Redis]:
+    """A client on the session's Redis, flushed before each test."""
+    client = redis_async.Redis.from_url(redis_url)
+    await client.flushall()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def keys() -> Keys:
+    """Key names under a per-test prefix, so leftovers of one test never leak into another."""
+    return Keys(f"t{uuid.uuid4().hex[:8]}")

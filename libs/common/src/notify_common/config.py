@@ -1,0 +1,155 @@
+"""Typed configuration read from environment variables, validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import typing
+from collections.abc import Mapping
+from typing import Annotated, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import msgspec
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+NodeId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+class CommonConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Settings every service shares; services subclass it with their own fields."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")] = "nf"
+    node_id: NodeId = ""
+    log_format: typing.Literal["json", "console"] = "json"
+    log_level: typing.Literal["debug", "info", "warning", "error"] = "info"
+    ops_host: str = "0.0.0.0"
+    ops_port: Port = 9100
+    metrics_token: str = ""
+    shutdown_grace_s: PositiveFloat = 10.0
+    # Stream consumer tuning shared by every consumer in the fleet.
+    consumer_batch: PositiveInt = 200
+    consumer_block_ms: PositiveInt = 1000
+    claim_idle_ms: PositiveInt = 30_000
+    max_deliveries: PositiveInt = 5
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a config field."""
+    return field.upper()
+
+
+def _field_types(cls: type[msgspec.Struct]) -> dict[str, typing.Any]:
+    return typing.get_type_hints(cls, include_extras=True)
+
+
+def _is_str_type(tp: typing.Any) -> bool:
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if tp is str:
+        return True
+    if typing.get_origin(tp) is typing.Literal:
+        return all(isinstance(a, str) for a in typing.get_args(tp))
+    return False
+
+
+def _raw_value(tp: typing.Any, text: str) -> typing.Any:
+    """Strings stay strings; everything else is parsed as JSON (numbers, bools, lists)."""
+    if _is_str_type(tp):
+        return text
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        if typing.get_origin(tp) is list or "list" in str(tp):
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return text
+
+
+def load_config(cls: type[T], env: Mapping[str, str] | None = None) -> T:
+    """Build `cls` from the environment; raise ConfigError naming the first bad variable."""
+    env = os.environ if env is None else env
+    raw: dict[str, typing.Any] = {}
+    for name, tp in _field_types(cls).items():
+        var = env_name(name)
+        if var in env:
+            raw[name] = _raw_value(tp, env[var])
+    try:
+        config = msgspec.convert(raw, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_describe(exc, cls)) from None
+    check = getattr(config, "validate", None)
+    if check is not None:
+        check()
+    if isinstance(config, CommonConfig):
+        validate_redis_url(config.redis_url)
+        if not config.node_id:
+            config = msgspec.structs.replace(config, node_id=default_node_id())
+    return config
+
+
+def default_node_id() -> str:
+    """The host name (a pod's name in Kubernetes), cleaned to the node-id alphabet."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:64]
+    return cleaned or "node"
+
+
+def _describe(exc: msgspec.ValidationError, cls: type[msgspec.Struct]) -> str:
+    message = str(exc)
+    # msgspec reports the failing field as "at `$.field`".
+    marker = "at `$."
+    if marker in message:
+        field = message.split(marker, 1)[1].split("`", 1)[0].split(".", 1)[0].split("[", 1)[0]
+        reason = message.split(" - at ", 1)[0]
+        return f"{env_name(field)}: {reason}"
+    if "missing required field" in message.lower():
+        field = message.split("`")[1] if "`" in message else "?"
+        return f"{env_name(field)}: required but not set"
+    return f"{cls.__name__}: {message}"
+
+
+def validate_redis_url(url: str) -> None:
+    """Accept redis://, rediss:// (TLS) and unix:// URLs, with optional user:password."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"REDIS_URL: scheme must be redis://, rediss:// or unix://, got {parts.scheme or 'none'!r}")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError("REDIS_URL: no host given")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, safe for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+
+
+def load_or_exit(cls: type[T], env: Mapping[str, str] | None = None) -> T:
+    """Load config for a service's __main__: on error print one line and exit with status 2."""
+    try:
+        return load_config(cls, env)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the process with one clear line on stderr."""
+    print(f"configuration error: {message}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,274 @@
+"""The one stream-consumer loop used by every consumer in the fleet.
+
+Guarantees (at-least-once):
+- an entry is XACKed only after the handler returned, i.e. after its effect is durable;
+- entries a consumer read but never acked (it crashed, was SIGKILLed, or its handler raised)
+  stay in the group's pending list: the same consumer re-reads them on start, and any consumer
+  claims them with XAUTOCLAIM once they have been idle for `claim_idle_ms`;
+- an entry delivered more than `max_deliveries` times, or rejected by the handler, goes to the
+  dead-letter stream with its reason and is then acked, so a poison entry cannot wedge a group;
+- a group lost with its stream (Redis restarted without persistence) is re-created (NOGROUP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import redis.asyncio as redis_async
+import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from notify_common import metrics
+from notify_common.backoff import backoff_delay
+from notify_common.schemas import DeadLetter, encode
+
+log = structlog.get_logger("notify_common.consumer")
+
+REDIS_DOWN_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+ORIGINAL_FIELD_PREFIX = b"o:"
+DEAD_META_FIELD = b"meta"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry as handed to a handler; `deliveries` counts this delivery too."""
+
+    id: str
+    fields: dict[bytes, bytes]
+    deliveries: int = 1
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a handler decided per entry; entries it does not mention are acked."""
+
+    dead: dict[str, str] = field(default_factory=dict)
+    """Entry id -> reason: never processable, dead-letter now."""
+    retry: dict[str, str] = field(default_factory=dict)
+    """Entry id -> error: leave pending, retried after `claim_idle_ms`, up to `max_deliveries`."""
+
+
+Handler = Callable[[Sequence[Entry]], Awaitable[Outcome | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSettings:
+    """How one consumer reads a stream (defaults come from CommonConfig)."""
+
+    stream: str
+    group: str
+    consumer: str
+    dead_letter_stream: str
+    batch: int = 200
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000
+    max_deliveries: int = 5
+    start_id: str = "0"
+    """Where a new group starts. "0" = everything still in the stream, so nothing is missed."""
+
+
+async def ensure_group(client: redis_async.Redis, stream: str, group: str, start_id: str = "0") -> None:
+    """Create the consumer group (and the stream) unless it exists."""
+    try:
+        await client.xgroup_create(stream, group, id=start_id, mkstream=True)
+        log.info("consumer_group_created", stream=stream, group=group)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _is_nogroup(exc: ResponseError) -> bool:
+    return str(exc).startswith("NOGROUP")
+
+
+def _decode_id(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+class StreamConsumer:
+    """Reads one stream through one consumer group and hands batches to a handler."""
+
+    def __init__(self, client: redis_async.Redis, settings: ConsumerSettings, handler: Handler) -> None:
+        self.client = client
+        self.settings = settings
+        self.handler = handler
+        self.last_ok = 0.0
+        self._last_errors: dict[str, str] = {}
+        self._next_claim = 0.0
+        self._failures = 0
+        self._pending_cursor = "0"
+        self._labels = {"stream": settings.stream, "group": settings.group}
+
+    def healthy(self, within_s: float = 10.0) -> bool:
+        """True if the loop talked to Redis successfully in the last `within_s` seconds."""
+        return time.monotonic() - self.last_ok < within_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; the batch in hand is finished and acked before returning."""
+        s = self.settings
+        log.info("consumer_started", stream=s.stream, group=s.group, consumer=s.consumer)
+        own_pending_done = False
+        while not stop.is_set():
+            try:
+                if not own_pending_done:
+                    await ensure_group(self.client, s.stream, s.group, s.start_id)
+                    own_pending_done = await self._drain_own_pending()
+                    continue
+                if time.monotonic() >= self._next_claim:
+                    await self._claim_idle()
+                    self._next_claim = time.monotonic() + max(0.2, s.claim_idle_ms / 2000)
+                await self._read_new()
+                self._failures = 0
+            except ResponseError as exc:
+                if _is_nogroup(exc):
+                    log.warning("consumer_group_missing", stream=s.stream, group=s.group)
+                    await ensure_group(self.client, s.stream, s.group, "0")
+                    continue
+                await self._pause_after_error("redis_error", exc, stop)
+            except REDIS_DOWN_ERRORS as exc:
+                metrics.REDIS_ERRORS.labels(loop=f"consumer:{s.group}").inc()
+                await self._pause_after_error("redis_unreachable", exc, stop)
+        metrics.CONSUMER_UP.labels(**self._labels).set(0)
+        log.info("consumer_stopped", stream=s.stream, group=s.group, consumer=s.consumer)
+
+    async def _pause_after_error(self, event: str, exc: BaseException, stop: asyncio.Event) -> None:
+        metrics.CONSUMER_UP.labels(**self._labels).set(0)
+        self._failures += 1
+        delay = backoff_delay(self._failures, base=0.1, cap=5.0)
+        log.warning(event, stream=self.settings.stream, group=self.settings.group,
+                    error=repr(exc), retry_in_s=round(delay, 3))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+
+    def _mark_ok(self) -> None:
+        self.last_ok = time.monotonic()
+        metrics.CONSUMER_UP.labels(**self._labels).set(1)
+
+    async def _drain_own_pending(self) -> bool:
+        """Re-read entries this consumer name read before a restart but never acked.
+
+        Walks its pending list once with a cursor, so entries left pending again are not re-read
+        in a hot loop; they wait for the idle claim like any other retry.
+        """
+        s = self.settings
+        reply = await self.client.xreadgroup(
+            s.group, s.consumer, {s.stream: self._pending_cursor}, count=s.batch
+        )
+        self._mark_ok()
+        raw_entries = reply[0][1] if reply else []
+        if not raw_entries:
+            self._pending_cursor = "0"
+            return True
+        self._pending_cursor = _decode_id(raw_entries[-1][0])
+        entries = await self._with_delivery_counts(raw_entries)
+        await self._process(entries)
+        return False
+
+    async def _read_new(self) -> None:
+        s = self.settings
+        reply = await self.client.xreadgroup(
+            s.group, s.consumer, {s.stream: ">"}, count=s.batch, block=s.block_ms
+        )
+        self._mark_ok()
+        if not reply:
+            return
+        entries = [
+            Entry(_decode_id(entry_id), fields or {}) for entry_id, fields in reply[0][1]
+        ]
+        await self._process(entries)
+
+    async def _claim_idle(self) -> None:
+        """Take over entries idle for claim_idle_ms (their consumer died or its handler failed)."""
+        s = self.settings
+        cursor = "0-0"
+        for _ in range(10):  # bounded work per pass; the next pass continues
+            reply = await self.client.xautoclaim(
+                s.stream, s.group, s.consumer, min_idle_time=s.claim_idle_ms,
+                start_id=cursor, count=s.batch,
+            )
+            self._mark_ok()
+            cursor = _decode_id(reply[0])
+            raw_entries = [(i, f) for i, f in reply[1] if f is not None]
+            if raw_entries:
+                metrics.STREAM_CLAIMED.labels(**self._labels).inc(len(raw_entries))
+                entries = await self._with_delivery_counts(raw_entries)
+                await self._process(entries)
+            if cursor == "0-0":
+                return
+
+    async def _with_delivery_counts(self, raw_entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[Entry]:
+        s = self.settings
+        ids = [_decode_id(i) for i, _ in raw_entries]
+        pending = await self.client.xpending_range(
+            s.stream, s.group, min=ids[0], max=ids[-1], count=len(ids) * 2 + 10,
+            consumername=s.consumer,
+        )
+        counts = {_decode_id(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        return [
+            Entry(entry_id, fields or {}, counts.get(entry_id, 1))
+            for entry_id, (_, fields) in zip(ids, raw_entries, strict=True)
+        ]
+
+    async def _process(self, entries: list[Entry]) -> None:
+        s = self.settings
+        dead: dict[str, str] = {}
+        live: list[Entry] = []
+        for entry in entries:
+            if entry.deliveries > s.max_deliveries:
+                last = self._last_errors.get(entry.id, "the consumer crashed or stalled while handling it")
+                dead[entry.id] = f"gave up after {entry.deliveries - 1} deliveries: {last}"
+            else:
+                live.append(entry)
+        retry: dict[str, str] = {}
+        if live:
+            started = time.perf_counter()
+            try:
+                outcome = await self.handler(live) or Outcome()
+            except REDIS_DOWN_ERRORS:
+                raise  # nothing acked; the loop backs off and the entries stay pending
+            except Exception as exc:  # the handler's bug or dependency failure: keep going
+                log.exception("handler_failed", stream=s.stream, group=s.group, entries=len(live))
+                outcome = Outcome(retry={e.id: f"{type(exc).__name__}: {exc}" for e in live})
+            metrics.STREAM_BATCH_SECONDS.labels(group=s.group).observe(time.perf_counter() - started)
+            dead.update(outcome.dead)
+            retry = outcome.retry
+        by_id = {e.id: e for e in entries}
+        ack_ids = [e.id for e in entries if e.id not in retry]
+        pipe = self.client.pipeline(transaction=False)
+        now_ms = int(time.time() * 1000)
+        for entry_id, reason in dead.items():
+            entry = by_id[entry_id]
+            meta = DeadLetter(
+                source_stream=s.stream, source_id=entry_id, group=s.group, consumer=s.consumer,
+                reason=reason, deliveries=entry.deliveries, at_ms=now_ms,
+            )
+            dead_fields: dict[bytes, bytes] = {DEAD_META_FIELD: encode(meta)}
+            for name, value in entry.fields.items():
+                dead_fields[ORIGINAL_FIELD_PREFIX + name] = value
+            pipe.xadd(s.dead_letter_stream, dead_fields)  # type: ignore[arg-type]
+            log.warning("dead_lettered", stream=s.stream, group=s.group, entry_id=entry_id, reason=reason)
+        if ack_ids:
+            pipe.xack(s.stream, s.group, *ack_ids)
+        await pipe.execute()
+        for entry_id in ack_ids:
+            self._last_errors.pop(entry_id, None)
+        for entry_id, error in retry.items():
+            self._last_errors[entry_id] = error
+        self._record(len(ack_ids) - len(dead), len(dead), len(retry))
+
+    def _record(self, acked: int, dead: int, retried: int) -> None:
+        counter = metrics.STREAM_ENTRIES
+        if acked:
+            counter.labels(outcome="acked", **self._labels).inc(acked)
+        if dead:
+            counter.labels(outcome="dead_lettered", **self._labels).inc(dead)
+            metrics.DEAD_LETTERS.labels(**self._labels).inc(dead)
+        if retried:
+            counter.labels(outcome="retried", **self._labels).inc(retried)

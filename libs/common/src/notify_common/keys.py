@@ -1,0 +1,73 @@
+"""Every Redis key and stream name in the fleet, built here and nowhere else.
+
+Keys that one operation touches together share a Redis Cluster hash tag: everything about one
+user lives under `{u:<id>}`, everything about one gateway node under `{n:<id>}`. Streams are
+single keys and need no tag.
+"""
+
+from __future__ import annotations
+
+# Consumer groups: one per service that reads a stream.
+GROUP_ROUTER = "router"
+GROUP_HISTORY = "history"
+GROUP_PUSH = "push-worker"
+GROUP_GATEWAY = "gateway"
+
+
+class Keys:
+    """Key names under one prefix (`KEY_PREFIX`, default `nf`)."""
+
+    def __init__(self, prefix: str = "nf") -> None:
+        self.prefix = prefix
+
+    # --- streams -------------------------------------------------------------------------
+    @property
+    def ingress(self) -> str:
+        """Public ingress stream: domain services XADD published events here."""
+        return f"{self.prefix}:stream:ingress"
+
+    def node_deliveries(self, node_id: str) -> str:
+        """Per-gateway-node delivery stream written by the router."""
+        return f"{self.prefix}:stream:node:{{n:{node_id}}}"
+
+    @property
+    def push_jobs(self) -> str:
+        """Push jobs for push-worker."""
+        return f"{self.prefix}:stream:push"
+
+    @property
+    def receipts(self) -> str:
+        """Delivery, push and read receipts, consumed by history."""
+        return f"{self.prefix}:stream:receipts"
+
+    @property
+    def dead_letters(self) -> str:
+        """Entries no consumer could handle, with the reason; listed and replayed by the CLI."""
+        return f"{self.prefix}:stream:dead"
+
+    def user_feed(self, user_id: str) -> str:
+        """A user's recent notifications (capped), read by the gateway for catch-up."""
+        return f"{self.prefix}:feed:{{u:{user_id}}}"
+
+    # --- presence ------------------------------------------------------------------------
+    def user_presence(self, user_id: str) -> str:
+        """Hash node_id -> open connection count for one user."""
+        return f"{self.prefix}:presence:{{u:{user_id}}}"
+
+    @property
+    def live_nodes(self) -> str:
+        """Sorted set of gateway node ids scored by their last heartbeat (unix ms)."""
+        return f"{self.prefix}:nodes"
+
+    def node_users(self, node_id: str) -> str:
+        """Hash user_id -> connection count on one node; lets a survivor clean up a dead node."""
+        return f"{self.prefix}:node:{{n:{node_id}}}:users"
+
+    # --- idempotency and leases ----------------------------------------------------------
+    def seen(self, scope: str, item_id: str) -> str:
+        """Marker that `item_id` was already processed in `scope` (SET NX with a TTL)."""
+        return f"{self.prefix}:seen:{scope}:{item_id}"
+
+    def lease(self, name: str) -> str:
+        """A lease held by one replica at a time (SET NX PX)."""
+        return f"{self.prefix}:lease:{name}"

@@ -1,0 +1,50 @@
+"""Process lifecycle: a signal only sets an Event; main drains within a bound, then cancels."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("notify_common.lifecycle")
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set `stop`; everything else reacts to the event."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_until_stopped(
+    workers: Sequence[Coroutine[Any, Any, None]], stop: asyncio.Event, grace_s: float
+) -> int:
+    """Run workers until `stop` is set (or one fails); give them `grace_s` to finish, then cancel.
+
+    Returns the exit status: 0 after a clean stop, 1 if a worker failed.
+    """
+    tasks = [asyncio.create_task(w) for w in workers]
+    stopper = asyncio.create_task(stop.wait())
+    status = 0
+    try:
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and not task.cancelled() and task.exception() is not None:
+                log.error("worker_failed", error=repr(task.exception()))
+                status = 1
+        stop.set()
+        _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        if pending:
+            log.warning("shutdown_grace_exceeded", cancelled=len(pending), grace_s=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        stopper.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(stopper, *tasks, return_exceptions=True)
+    return status

@@ -1,0 +1,53 @@
+"""Presence: which gateway nodes hold a user's connections, readable in one round trip.
+
+Layout (keys.py): `presence:{u:<id>}` is a hash node_id -> connection count; `nodes` is a sorted
+set of gateway nodes scored by their last heartbeat. A node that stops heartbeating (SIGKILL)
+drops out of every answer as soon as its score is older than `node_ttl_ms`, before any cleanup
+has removed its entries; survivors then delete those entries (see the gateway).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import redis.asyncio as redis_async
+
+from notify_common.keys import Keys
+
+DEFAULT_NODE_TTL_MS = 15_000
+
+
+def now_ms() -> int:
+    """Wall-clock unix milliseconds (shared across hosts, unlike monotonic time)."""
+    return int(time.time() * 1000)
+
+
+async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> None:
+    """Mark a gateway node alive now."""
+    await client.zadd(keys.live_nodes, {node_id: now_ms()})
+
+
+async def live_nodes(client: redis_async.Redis, keys: Keys, node_ttl_ms: int = DEFAULT_NODE_TTL_MS) -> set[str]:
+    """Gateway nodes that heartbeated within `node_ttl_ms`."""
+    members = await client.zrangebyscore(keys.live_nodes, now_ms() - node_ttl_ms, "+inf")
+    return {m.decode() for m in members}
+
+
+async def connections_by_node(
+    client: redis_async.Redis, keys: Keys, user_ids: Sequence[str], alive: set[str]
+) -> dict[str, dict[str, int]]:
+    """user -> {node: connections} for online users among `user_ids`, on live nodes only.
+
+    One pipelined round trip for any number of users.
+    """
+    pipe = client.pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.hgetall(keys.user_presence(user_id))
+    replies = await pipe.execute()
+    online: dict[str, dict[str, int]] = {}
+    for user_id, by_node in zip(user_ids, replies, strict=True):
+        nodes = {n.decode(): int(c) for n, c in by_node.items() if int(c) > 0 and n.decode() in alive}
+        if nodes:
+            online[user_id] = nodes
+    return online

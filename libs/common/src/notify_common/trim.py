@@ -1,0 +1,61 @@
+"""Trim a stream to what some consumer group may still need, never further."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis.asyncio as redis_async
+
+from notify_common import metrics
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def safe_trim_floor(client: redis_async.Redis, stream: str, required_groups: Iterable[str]) -> str | None:
+    """The lowest id any group still needs (unread or pending), or None if trimming is unsafe.
+
+    Unsafe means a group that must read this stream does not exist yet: its entries would be
+    trimmed before it ever saw them.
+    """
+    try:
+        groups = await client.xinfo_groups(stream)
+    except Exception as exc:  # the stream does not exist yet: nothing to trim
+        if "no such key" in str(exc).lower():
+            return None
+        raise
+    by_name = {_text(g["name"]): g for g in groups}
+    if not by_name or any(name not in by_name for name in required_groups):
+        return None
+    floor: tuple[int, int] | None = None
+    for name, info in by_name.items():
+        candidates = [_id_key(_text(info["last-delivered-id"]))]
+        last = candidates[0]
+        # The next unread entry is strictly after last-delivered-id.
+        candidates[0] = (last[0], last[1] + 1)
+        if int(info["pending"]) > 0:
+            summary = await client.xpending(stream, name)
+            if summary and summary.get("min"):
+                candidates.append(_id_key(_text(summary["min"])))
+        lowest = min(candidates)
+        floor = lowest if floor is None else min(floor, lowest)
+    if floor is None:
+        return None
+    return f"{floor[0]}-{floor[1]}"
+
+
+async def trim_acknowledged(client: redis_async.Redis, stream: str, required_groups: Iterable[str]) -> int:
+    """XTRIM MINID to the safe floor (approximate, so it removes whole nodes cheaply)."""
+    floor = await safe_trim_floor(client, stream, list(required_groups))
+    if floor is None:
+        return 0
+    removed = int(await client.xtrim(stream, minid=floor, approximate=True))
+    if removed:
+        metrics.STREAM_TRIMMED.labels(stream=stream).inc(removed)
+    return removed

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import msgspec
+import pytest
+
+from notify_common.config import CommonConfig, ConfigError, load_config, redact_url
+
+
+class GatewayLike(CommonConfig, frozen=True, kw_only=True):
+    port: int = 8080
+    jwt_secret: str
+    origins: list[str] = []
+
+
+def test_defaults_fill_everything_but_required_fields() -> None:
+    config = load_config(GatewayLike, {"JWT_SECRET": "s"})
+    assert config.redis_url.startswith("redis://")
+    assert config.port == 8080
+    assert config.node_id  # defaults to the host name
+
+
+def test_numbers_and_lists_are_parsed_from_text() -> None:
+    config = load_config(GatewayLike, {"JWT_SECRET": "s", "PORT": "9000", "ORIGINS": "https://a.example,https://b.example"})
+    assert config.port == 9000
+    assert config.origins == ["https://a.example", "https://b.example"]
+
+
+def test_missing_required_variable_is_named() -> None:
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
+        load_config(GatewayLike, {})
+
+
+def test_wrong_type_is_named_with_the_variable() -> None:
+    with pytest.raises(ConfigError, match="^PORT: "):
+        load_config(GatewayLike, {"JWT_SECRET": "s", "PORT": "eighty"})
+
+
+def test_out_of_range_value_is_named() -> None:
+    with pytest.raises(ConfigError, match="OPS_PORT"):
+        load_config(GatewayLike, {"JWT_SECRET": "s", "OPS_PORT": "70000"})
+
+
+def test_redis_url_accepts_tls_and_password_but_not_other_schemes() -> None:
+    config = load_config(GatewayLike, {"JWT_SECRET": "s", "REDIS_URL": "rediss://:pw@cache.example:6380/0"})
+    assert config.redis_url.startswith("rediss://")
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        load_config(GatewayLike, {"JWT_SECRET": "s", "REDIS_URL": "http://cache.example"})
+
+
+def test_redacted_url_hides_the_password() -> None:
+    assert redact_url("redis://user:secret@host:6379/0") == "redis://user:***@host:6379/0"
+    assert "secret" not in redact_url("rediss://:secret@host/0")
+
+
+def test_config_is_frozen() -> None:
+    config = load_config(GatewayLike, {"JWT_SECRET": "s"})
+    with pytest.raises(AttributeError):
+        config.port = 1  # type: ignore[misc]
+    assert msgspec.structs.asdict(config)["port"] == 8080
+
+
+def test_bad_config_stops_a_service_with_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from notify_common.config import load_or_exit, CommonConfig; load_or_exit(CommonConfig)"],
+        env={"OPS_PORT": "nope", "PATH": ""}, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("configuration error: OPS_PORT")

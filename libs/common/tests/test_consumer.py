@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+import msgspec
+import redis.asyncio as redis_async
+
+from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer
+from notify_common.keys import Keys
+from notify_common.trim import trim_acknowledged
+
+Handler = Callable[[Sequence[Entry]], Awaitable[Outcome | None]]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def settings(keys: Keys, name: str = "c1", **overrides: object) -> ConsumerSettings:
+    base = dict(stream=keys.ingress, group="g", consumer=name, dead_letter_stream=keys.dead_letters,
+                batch=50, block_ms=100, claim_idle_ms=300, max_deliveries=3)
+    base.update(overrides)
+    return ConsumerSettings(**base)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def running(client: redis_async.Redis, cfg: ConsumerSettings, handler: Handler) -> AsyncIterator[StreamConsumer]:
+    stop = asyncio.Event()
+    consumer = StreamConsumer(client, cfg, handler)
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        yield consumer
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def add(client: redis_async.Redis, stream: str, n: int) -> list[str]:
+    return [(await client.xadd(stream, {b"n": str(i).encode()})).decode() for i in range(n)]
+
+
+async def pending_count(client: redis_async.Redis, stream: str, group: str = "g") -> int:
+    return int((await client.xpending(stream, group))["pending"])
+
+
+async def test_entries_are_handled_once_and_acked(redis: redis_async.Redis, keys: Keys) -> None:
+    seen: list[str] = []
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        seen.extend(e.id for e in entries)
+
+    ids = await add(redis, keys.ingress, 120)
+    async with running(redis, settings(keys), handle):
+        await eventually(lambda: _true(len(seen) == 120))
+        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+    assert seen == ids
+
+
+async def test_rejected_entry_is_dead_lettered_with_reason_and_the_rest_acked(redis: redis_async.Redis, keys: Keys) -> None:
+    ids = await add(redis, keys.ingress, 3)
+
+    async def handle(entries: Sequence[Entry]) -> Outcome:
+        return Outcome(dead={ids[1]: "invalid event: boom"})
+
+    async with running(redis, settings(keys), handle):
+        await eventually(lambda: _eq(redis.xlen(keys.dead_letters), 1))
+        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+    [(_, fields)] = await redis.xrange(keys.dead_letters)
+    meta = msgspec.json.decode(fields[b"meta"])
+    assert meta["reason"] == "invalid event: boom"
+    assert meta["source_id"] == ids[1]
+    assert meta["source_stream"] == keys.ingress
+    assert fields[b"o:n"] == b"1"
+
+
+async def test_failing_entry_is_retried_then_dead_lettered_with_last_error(redis: redis_async.Redis, keys: Keys) -> None:
+    attempts: list[int] = []
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        attempts.extend(e.deliveries for e in entries)
+        raise RuntimeError("database is down")
+
+    await add(redis, keys.ingress, 1)
+    async with running(redis, settings(keys), handle):
+        await eventually(lambda: _eq(redis.xlen(keys.dead_letters), 1))
+    assert attempts == [1, 2, 3]
+    [(_, fields)] = await redis.xrange(keys.dead_letters)
+    reason = msgspec.json.decode(fields[b"meta"])["reason"]
+    assert reason == "gave up after 3 deliveries: RuntimeError: database is down"
+    assert await pending_count(redis, keys.ingress) == 0
+
+
+async def test_retry_outcome_keeps_entry_pending_until_it_succeeds(redis: redis_async.Redis, keys: Keys) -> None:
+    calls: list[int] = []
+
+    async def handle(entries: Sequence[Entry]) -> Outcome:
+        calls.append(entries[0].deliveries)
+        if len(calls) < 2:
+            return Outcome(retry={entries[0].id: "not yet"})
+        return Outcome()
+
+    await add(redis, keys.ingress, 1)
+    async with running(redis, settings(keys), handle):
+        await eventually(lambda: _true(len(calls) == 2))
+        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+    assert calls == [1, 2]
+    assert await redis.xlen(keys.dead_letters) == 0
+
+
+async def test_group_lost_with_the_stream_is_recreated(redis: redis_async.Redis, keys: Keys) -> None:
+    seen: list[str] = []
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        seen.extend(e.fields[b"n"].decode() for e in entries)
+
+    async with running(redis, settings(keys), handle):
+        await add(redis, keys.ingress, 1)
+        await eventually(lambda: _true(len(seen) == 1))
+        await redis.delete(keys.ingress)  # as after a restart without persistence
+        await asyncio.sleep(0.3)
+        await redis.xadd(keys.ingress, {b"n": b"after"})
+        await eventually(lambda: _true("after" in seen))
+
+
+async def test_own_pending_entries_are_reread_on_start(redis: redis_async.Redis, keys: Keys) -> None:
+    ids = await add(redis, keys.ingress, 5)
+    await redis.xgroup_create(keys.ingress, "g", id="0")
+    await redis.xreadgroup("g", "c1", {keys.ingress: ">"}, count=5)  # read, then "crashed"
+    seen: list[tuple[str, int]] = []
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        seen.extend((e.id, e.deliveries) for e in entries)
+
+    async with running(redis, settings(keys, claim_idle_ms=60_000), handle):
+        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+    assert [i for i, _ in seen] == ids
+    assert all(d == 2 for _, d in seen)
+
+
+async def test_stop_finishes_the_batch_in_hand_and_acks_it(redis: redis_async.Redis, keys: Keys) -> None:
+    started = asyncio.Event()
+    finished: list[str] = []
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        finished.extend(e.id for e in entries)
+
+    await add(redis, keys.ingress, 10)
+    stop = asyncio.Event()
+    task = asyncio.create_task(StreamConsumer(redis, settings(keys), handle).run(stop))
+    await asyncio.wait_for(started.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert len(finished) == 10
+    assert await pending_count(redis, keys.ingress) == 0
+
+
+async def test_consumer_killed_before_ack_leaves_entries_to_another(redis_url: str, redis: redis_async.Redis, keys: Keys) -> None:
+    ids = await add(redis, keys.ingress, 30)
+    seen_key = f"{keys.prefix}:seen"
+    script = Path(__file__).with_name("consumer_proc.py")
+    proc = subprocess.Popen([sys.executable, str(script), redis_url, keys.ingress, "g", "doomed", seen_key])
+    try:
+        await eventually(lambda: _eq(redis.llen(seen_key), 30))
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert await pending_count(redis, keys.ingress) == 30
+    handled: list[str] = []
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        handled.extend(e.id for e in entries)
+
+    async with running(redis, settings(keys, name="survivor"), handle):
+        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+    assert sorted(handled) == sorted(ids)
+    assert len(handled) == len(set(handled))  # nothing handled twice by the survivor
+    [group] = await redis.xinfo_groups(keys.ingress)
+    assert group["pending"] == 0
+
+
+async def test_trim_never_removes_unacked_or_unread_entries(redis: redis_async.Redis, keys: Keys) -> None:
+    ids = await add(redis, keys.ingress, 300)
+    await redis.xgroup_create(keys.ingress, "a", id="0")
+    await redis.xgroup_create(keys.ingress, "b", id="0")
+    await redis.xreadgroup("a", "x", {keys.ingress: ">"}, count=300)
+    await redis.xack(keys.ingress, "a", *ids[:250])  # a: 50 still pending
+    await redis.xreadgroup("b", "x", {keys.ingress: ">"}, count=200)
+    await redis.xack(keys.ingress, "b", *ids[:200])  # b: 100 unread
+    assert await trim_acknowledged(redis, keys.ingress, ["a", "b", "history"]) == 0  # a group missing
+    await trim_acknowledged(redis, keys.ingress, ["a", "b"])
+    remaining = [i.decode() for i, _ in await redis.xrange(keys.ingress)]
+    assert set(ids[200:]) <= set(remaining)
+    assert await redis.xtrim(keys.ingress, minid=ids[200]) <= 200
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _eq(awaitable: Awaitable[int], expected: int) -> bool:
+    return int(await awaitable) == expected
+
