@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as redis_async
-
 from notify_common.keys import Keys
 
 

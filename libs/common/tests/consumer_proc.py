@@ -7,7 +7,6 @@ import sys
 from collections.abc import Sequence
 
 import redis.asyncio as redis_async
-
 from notify_common.consumer import ConsumerSettings, Entry, StreamConsumer
 
 
@@ -18,7 +17,9 @@ async def main(url: str, stream: str, group: str, name: str, seen_key: str) -> N
         await client.rpush(seen_key, *[f"{name}:{e.id}" for e in entries])
         await asyncio.Event().wait()  # stuck forever: the test SIGKILLs us before any ack
 
-    settings = ConsumerSettings(stream=stream, group=group, consumer=name, dead_letter_stream=stream + ":dead", batch=50)
+    settings = ConsumerSettings(
+        stream=stream, group=group, consumer=name, dead_letter_stream=stream + ":dead", batch=50
+    )
     await StreamConsumer(client, settings, handle).run(asyncio.Event())
 
 

@@ -5,7 +5,6 @@ import sys
 
 import msgspec
 import pytest
-
 from notify_common.config import CommonConfig, ConfigError, load_config, redact_url
 
 
@@ -23,7 +22,9 @@ def test_defaults_fill_everything_but_required_fields() -> None:
 
 
 def test_numbers_and_lists_are_parsed_from_text() -> None:
-    config = load_config(GatewayLike, {"JWT_SECRET": "s", "PORT": "9000", "ORIGINS": "https://a.example,https://b.example"})
+    config = load_config(
+        GatewayLike, {"JWT_SECRET": "s", "PORT": "9000", "ORIGINS": "https://a.example,https://b.example"}
+    )
     assert config.port == 9000
     assert config.origins == ["https://a.example", "https://b.example"]
 
@@ -64,8 +65,15 @@ def test_config_is_frozen() -> None:
 
 def test_bad_config_stops_a_service_with_one_line() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "from notify_common.config import load_or_exit, CommonConfig; load_or_exit(CommonConfig)"],
-        env={"OPS_PORT": "nope", "PATH": ""}, capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-c",
+            "from notify_common.config import load_or_exit, CommonConfig; load_or_exit(CommonConfig)",
+        ],
+        env={"OPS_PORT": "nope", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]

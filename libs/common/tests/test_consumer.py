@@ -10,7 +10,6 @@ from pathlib import Path
 
 import msgspec
 import redis.asyncio as redis_async
-
 from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer
 from notify_common.keys import Keys
 from notify_common.trim import trim_acknowledged
@@ -27,14 +26,24 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
 
 
 def settings(keys: Keys, name: str = "c1", **overrides: object) -> ConsumerSettings:
-    base = dict(stream=keys.ingress, group="g", consumer=name, dead_letter_stream=keys.dead_letters,
-                batch=50, block_ms=100, claim_idle_ms=300, max_deliveries=3)
+    base = dict(
+        stream=keys.ingress,
+        group="g",
+        consumer=name,
+        dead_letter_stream=keys.dead_letters,
+        batch=50,
+        block_ms=100,
+        claim_idle_ms=300,
+        max_deliveries=3,
+    )
     base.update(overrides)
     return ConsumerSettings(**base)  # type: ignore[arg-type]
 
 
 @contextlib.asynccontextmanager
-async def running(client: redis_async.Redis, cfg: ConsumerSettings, handler: Handler) -> AsyncIterator[StreamConsumer]:
+async def running(
+    client: redis_async.Redis, cfg: ConsumerSettings, handler: Handler
+) -> AsyncIterator[StreamConsumer]:
     stop = asyncio.Event()
     consumer = StreamConsumer(client, cfg, handler)
     task = asyncio.create_task(consumer.run(stop))
@@ -66,7 +75,9 @@ async def test_entries_are_handled_once_and_acked(redis: redis_async.Redis, keys
     assert seen == ids
 
 
-async def test_rejected_entry_is_dead_lettered_with_reason_and_the_rest_acked(redis: redis_async.Redis, keys: Keys) -> None:
+async def test_rejected_entry_is_dead_lettered_with_reason_and_the_rest_acked(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
     ids = await add(redis, keys.ingress, 3)
 
     async def handle(entries: Sequence[Entry]) -> Outcome:
@@ -83,7 +94,9 @@ async def test_rejected_entry_is_dead_lettered_with_reason_and_the_rest_acked(re
     assert fields[b"o:n"] == b"1"
 
 
-async def test_failing_entry_is_retried_then_dead_lettered_with_last_error(redis: redis_async.Redis, keys: Keys) -> None:
+async def test_failing_entry_is_retried_then_dead_lettered_with_last_error(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
     attempts: list[int] = []
 
     async def handle(entries: Sequence[Entry]) -> None:
@@ -100,7 +113,9 @@ async def test_failing_entry_is_retried_then_dead_lettered_with_last_error(redis
     assert await pending_count(redis, keys.ingress) == 0
 
 
-async def test_retry_outcome_keeps_entry_pending_until_it_succeeds(redis: redis_async.Redis, keys: Keys) -> None:
+async def test_retry_outcome_keeps_entry_pending_until_it_succeeds(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
     calls: list[int] = []
 
     async def handle(entries: Sequence[Entry]) -> Outcome:
@@ -166,7 +181,9 @@ async def test_stop_finishes_the_batch_in_hand_and_acks_it(redis: redis_async.Re
     assert await pending_count(redis, keys.ingress) == 0
 
 
-async def test_consumer_killed_before_ack_leaves_entries_to_another(redis_url: str, redis: redis_async.Redis, keys: Keys) -> None:
+async def test_consumer_killed_before_ack_leaves_entries_to_another(
+    redis_url: str, redis: redis_async.Redis, keys: Keys
+) -> None:
     ids = await add(redis, keys.ingress, 30)
     seen_key = f"{keys.prefix}:seen"
     script = Path(__file__).with_name("consumer_proc.py")
@@ -211,4 +228,3 @@ async def _true(value: bool) -> bool:
 
 async def _eq(awaitable: Awaitable[int], expected: int) -> bool:
     return int(await awaitable) == expected
-

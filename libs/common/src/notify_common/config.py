@@ -126,7 +126,9 @@ def validate_redis_url(url: str) -> None:
     """Accept redis://, rediss:// (TLS) and unix:// URLs, with optional user:password."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(f"REDIS_URL: scheme must be redis://, rediss:// or unix://, got {parts.scheme or 'none'!r}")
+        raise ConfigError(
+            f"REDIS_URL: scheme must be redis://, rediss:// or unix://, got {parts.scheme or 'none'!r}"
+        )
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigError("REDIS_URL: no host given")
 

@@ -140,8 +140,13 @@ class StreamConsumer:
         metrics.CONSUMER_UP.labels(**self._labels).set(0)
         self._failures += 1
         delay = backoff_delay(self._failures, base=0.1, cap=5.0)
-        log.warning(event, stream=self.settings.stream, group=self.settings.group,
-                    error=repr(exc), retry_in_s=round(delay, 3))
+        log.warning(
+            event,
+            stream=self.settings.stream,
+            group=self.settings.group,
+            error=repr(exc),
+            retry_in_s=round(delay, 3),
+        )
         try:
             await asyncio.wait_for(stop.wait(), timeout=delay)
         except TimeoutError:
@@ -179,9 +184,7 @@ class StreamConsumer:
         self._mark_ok()
         if not reply:
             return
-        entries = [
-            Entry(_decode_id(entry_id), fields or {}) for entry_id, fields in reply[0][1]
-        ]
+        entries = [Entry(_decode_id(entry_id), fields or {}) for entry_id, fields in reply[0][1]]
         await self._process(entries)
 
     async def _claim_idle(self) -> None:
@@ -190,8 +193,12 @@ class StreamConsumer:
         cursor = "0-0"
         for _ in range(10):  # bounded work per pass; the next pass continues
             reply = await self.client.xautoclaim(
-                s.stream, s.group, s.consumer, min_idle_time=s.claim_idle_ms,
-                start_id=cursor, count=s.batch,
+                s.stream,
+                s.group,
+                s.consumer,
+                min_idle_time=s.claim_idle_ms,
+                start_id=cursor,
+                count=s.batch,
             )
             self._mark_ok()
             cursor = _decode_id(reply[0])
@@ -207,7 +214,11 @@ class StreamConsumer:
         s = self.settings
         ids = [_decode_id(i) for i, _ in raw_entries]
         pending = await self.client.xpending_range(
-            s.stream, s.group, min=ids[0], max=ids[-1], count=len(ids) * 2 + 10,
+            s.stream,
+            s.group,
+            min=ids[0],
+            max=ids[-1],
+            count=len(ids) * 2 + 10,
             consumername=s.consumer,
         )
         counts = {_decode_id(p["message_id"]): int(p["times_delivered"]) for p in pending}
@@ -246,13 +257,18 @@ class StreamConsumer:
         for entry_id, reason in dead.items():
             entry = by_id[entry_id]
             meta = DeadLetter(
-                source_stream=s.stream, source_id=entry_id, group=s.group, consumer=s.consumer,
-                reason=reason, deliveries=entry.deliveries, at_ms=now_ms,
+                source_stream=s.stream,
+                source_id=entry_id,
+                group=s.group,
+                consumer=s.consumer,
+                reason=reason,
+                deliveries=entry.deliveries,
+                at_ms=now_ms,
             )
             dead_fields: dict[bytes, bytes] = {DEAD_META_FIELD: encode(meta)}
             for name, value in entry.fields.items():
                 dead_fields[ORIGINAL_FIELD_PREFIX + name] = value
-            pipe.xadd(s.dead_letter_stream, dead_fields)  # type: ignore[arg-type]
+            pipe.xadd(s.dead_letter_stream, dead_fields)
             log.warning("dead_lettered", stream=s.stream, group=s.group, entry_id=entry_id, reason=reason)
         if ack_ids:
             pipe.xack(s.stream, s.group, *ack_ids)

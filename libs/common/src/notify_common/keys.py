@@ -49,6 +49,10 @@ class Keys:
         """A user's recent notifications (capped), read by the gateway for catch-up."""
         return f"{self.prefix}:feed:{{u:{user_id}}}"
 
+    def room_feed(self, room: str) -> str:
+        """Recent broadcasts to a room (role:<r>, topic:<t>, all), read for catch-up."""
+        return f"{self.prefix}:feed:room:{room}"
+
     # --- presence ------------------------------------------------------------------------
     def user_presence(self, user_id: str) -> str:
         """Hash node_id -> open connection count for one user."""

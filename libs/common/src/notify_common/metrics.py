@@ -20,15 +20,11 @@ STREAM_CLAIMED = Counter(
     "Entries claimed from consumers that left them idle (crashed or stuck).",
     ["stream", "group"],
 )
-REDIS_ERRORS = Counter(
-    "nf_redis_errors_total", "Redis connection errors seen by a loop.", ["loop"]
-)
+REDIS_ERRORS = Counter("nf_redis_errors_total", "Redis connection errors seen by a loop.", ["loop"])
 DEAD_LETTERS = Counter(
     "nf_dead_letters_total", "Entries written to the dead-letter stream.", ["stream", "group"]
 )
 STREAM_TRIMMED = Counter(
     "nf_stream_trimmed_entries_total", "Entries removed by trimming acknowledged work.", ["stream"]
 )
-CONSUMER_UP = Gauge(
-    "nf_consumer_up", "1 while a consumer loop is reading successfully.", ["stream", "group"]
-)
+CONSUMER_UP = Gauge("nf_consumer_up", "1 while a consumer loop is reading successfully.", ["stream", "group"])

@@ -55,8 +55,6 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    bound = port
-    if server is not None and getattr(server, "sockets", None):
-        bound = server.sockets[0].getsockname()[1]
+    sockets = getattr(site._server, "sockets", None)
+    bound = int(sockets[0].getsockname()[1]) if sockets else port
     return runner, bound

@@ -28,7 +28,9 @@ async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> None
     await client.zadd(keys.live_nodes, {node_id: now_ms()})
 
 
-async def live_nodes(client: redis_async.Redis, keys: Keys, node_ttl_ms: int = DEFAULT_NODE_TTL_MS) -> set[str]:
+async def live_nodes(
+    client: redis_async.Redis, keys: Keys, node_ttl_ms: int = DEFAULT_NODE_TTL_MS
+) -> set[str]:
     """Gateway nodes that heartbeated within `node_ttl_ms`."""
     members = await client.zrangebyscore(keys.live_nodes, now_ms() - node_ttl_ms, "+inf")
     return {m.decode() for m in members}

@@ -9,11 +9,12 @@ the offending path, and the consumer dead-letters the entry with that reason.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
 SCHEMA_VERSION = 1
+_T = TypeVar("_T")
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -31,23 +32,33 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
 
 
 # --- audiences (tagged by "kind") -------------------------------------------------------
-class UsersAudience(_Strict, tag="users", tag_field="kind", kw_only=True):
+class UsersAudience(
+    _Strict, tag="users", tag_field="kind", kw_only=True, frozen=True, forbid_unknown_fields=True
+):
     ids: Annotated[list[Identifier], msgspec.Meta(min_length=1, max_length=MAX_USERS_PER_EVENT)]
 
 
-class RoleAudience(_Strict, tag="role", tag_field="kind", kw_only=True):
+class RoleAudience(
+    _Strict, tag="role", tag_field="kind", kw_only=True, frozen=True, forbid_unknown_fields=True
+):
     role: Name
 
 
-class AllAudience(_Strict, tag="all", tag_field="kind", kw_only=True):
+class AllAudience(
+    _Strict, tag="all", tag_field="kind", kw_only=True, frozen=True, forbid_unknown_fields=True
+):
     pass
 
 
-class TopicAudience(_Strict, tag="topic", tag_field="kind", kw_only=True):
+class TopicAudience(
+    _Strict, tag="topic", tag_field="kind", kw_only=True, frozen=True, forbid_unknown_fields=True
+):
     topic: Name
 
 
-class GeoAudience(_Strict, tag="geo", tag_field="kind", kw_only=True):
+class GeoAudience(
+    _Strict, tag="geo", tag_field="kind", kw_only=True, frozen=True, forbid_unknown_fields=True
+):
     role: Name
     lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
     lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
@@ -59,7 +70,7 @@ Audience = UsersAudience | RoleAudience | AllAudience | TopicAudience | GeoAudie
 
 
 # --- ingress: what a domain service publishes -------------------------------------------
-class Event(_Strict, kw_only=True):
+class Event(_Strict, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """A published event (ingress stream field `event`)."""
 
     v: Literal[1] = 1
@@ -82,7 +93,7 @@ class Event(_Strict, kw_only=True):
 
 
 # --- what clients, feeds and history see ------------------------------------------------
-class Notification(_Strict, kw_only=True):
+class Notification(_Strict, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """One notification as delivered to clients and kept in feeds (derived from an Event)."""
 
     id: str
@@ -100,7 +111,7 @@ class Notification(_Strict, kw_only=True):
 
 
 # --- router -> gateway node -------------------------------------------------------------
-class NodeDelivery(_Strict, kw_only=True):
+class NodeDelivery(_Strict, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """One entry per event per gateway node (stream field `delivery`): all local recipients."""
 
     v: Literal[1] = 1
@@ -111,7 +122,7 @@ class NodeDelivery(_Strict, kw_only=True):
 
 
 # --- router -> push-worker --------------------------------------------------------------
-class PushJob(_Strict, kw_only=True):
+class PushJob(_Strict, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Push the notification to every device of each user, or to an FCM topic (field `job`)."""
 
     v: Literal[1] = 1
@@ -125,7 +136,7 @@ class PushJob(_Strict, kw_only=True):
 ReceiptKind = Literal["delivered", "acked", "read", "pushed", "push_failed", "expired", "dropped"]
 
 
-class Receipt(_Strict, kw_only=True):
+class Receipt(_Strict, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """A fact about one notification for one user (field `receipt`), consumed by history."""
 
     v: Literal[1] = 1
@@ -139,7 +150,7 @@ class Receipt(_Strict, kw_only=True):
 
 
 # --- dead letters -----------------------------------------------------------------------
-class DeadLetter(_Strict, kw_only=True):
+class DeadLetter(_Strict, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Why an entry was dead-lettered and where it came from (the original fields ride along)."""
 
     source_stream: str
@@ -217,7 +228,7 @@ def decode_receipt(fields: dict[bytes, bytes]) -> Receipt:
     return _decode(_receipt_decoder, fields, FIELD_RECEIPT, "receipt")
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], fields: dict[bytes, bytes], name: bytes, what: str) -> Any:
+def _decode(decoder: msgspec.json.Decoder[_T], fields: dict[bytes, bytes], name: bytes, what: str) -> _T:
     try:
         return decoder.decode(_field(fields, name))
     except msgspec.DecodeError as exc:

@@ -18,7 +18,9 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def safe_trim_floor(client: redis_async.Redis, stream: str, required_groups: Iterable[str]) -> str | None:
+async def safe_trim_floor(
+    client: redis_async.Redis, stream: str, required_groups: Iterable[str]
+) -> str | None:
     """The lowest id any group still needs (unread or pending), or None if trimming is unsafe.
 
     Unsafe means a group that must read this stream does not exist yet: its entries would be

@@ -1,0 +1,40 @@
+# One verb per job; every target creates the environment it needs first.
+UV ?= uv
+PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src
+
+.PHONY: install run test test-fast lint format typecheck bench chaos check clean
+
+install: ## create .venv and install every workspace package (needs uv: pip install uv)
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	$(UV) sync --all-packages --frozen
+
+run: install ## run the whole fleet locally (local Redis, SQLite history, fake FCM) until Ctrl-C
+	$(UV) run --frozen python -m devstack
+
+test: install ## the whole test suite (unit, integration, e2e, smoke benchmarks)
+	$(UV) run --frozen pytest
+
+test-fast: install ## everything but the tests that start the fleet
+	$(UV) run --frozen pytest -m "not e2e"
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+format: install
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+typecheck: install
+	$(UV) run --frozen mypy $(PY_SRC)
+
+check: lint typecheck test ## what CI runs
+
+bench: install ## benchmarks (bench/README.md); not part of `make test`
+	$(UV) run --frozen python -m bench
+
+chaos: install ## fault-injection tier (docs/reliability.md); not part of `make test`
+	$(UV) run --frozen pytest -m chaos -p no:randomly
+
+clean:
+	rm -rf .venv run bench/out

@@ -1,0 +1,14 @@
+"""`python -m gateway`"""
+
+import asyncio
+import sys
+
+from notify_common.config import load_or_exit
+from notify_common.logging import configure_logging
+
+from gateway.app import main
+from gateway.config import GatewayConfig
+
+cfg = load_or_exit(GatewayConfig)
+configure_logging("gateway", cfg.node_id, cfg.log_format, cfg.log_level)
+sys.exit(asyncio.run(main(cfg)))

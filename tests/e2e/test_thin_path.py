@@ -1,0 +1,96 @@
+"""One event for user 42 travels XADD -> router -> the gateway holding 42's socket -> client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+
+import aiohttp
+import pytest
+import redis.asyncio as redis_async
+from devstack.fleet import Fleet, dev_token
+from notify_common.keys import Keys
+from notify_common.publish import build_event, publish
+
+pytestmark = pytest.mark.e2e
+
+
+async def receive_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 10.0) -> dict[str, object]:
+    msg = await asyncio.wait_for(ws.receive(), timeout)
+    assert msg.type == aiohttp.WSMsgType.TEXT, msg
+    return json.loads(msg.data)  # type: ignore[no-any-return]
+
+
+async def test_event_reaches_the_socket_of_its_user_on_either_node(fleet: Fleet) -> None:
+    client = redis_async.Redis.from_url(fleet.redis_url)
+    async with aiohttp.ClientSession() as http:
+        url = fleet.gateway_url("gateway-2")
+        async with http.ws_connect(url, headers={"Authorization": f"Bearer {dev_token('42')}"}) as ws:
+            hello = await receive_json(ws)
+            assert hello == {"type": "hello", "user_id": "42", "node": "gateway-2"}
+            event = build_event(
+                id="order-7-shipped",
+                type="order.shipped",
+                title="Your order shipped",
+                audience={"kind": "users", "ids": ["42"]},
+            )
+            await publish(client, event, prefix=fleet.key_prefix)
+            frame = await receive_json(ws)
+    assert frame["type"] == "notification"
+    notification = frame["notification"]
+    assert isinstance(notification, dict)
+    assert notification["id"] == "order-7-shipped"
+    assert notification["title"] == "Your order shipped"
+    await client.aclose()
+
+
+async def test_connection_without_token_is_closed_with_4401(fleet: Fleet) -> None:
+    async with aiohttp.ClientSession() as http, http.ws_connect(fleet.gateway_url()) as ws:
+        msg = await asyncio.wait_for(ws.receive(), 10)
+    assert msg.type == aiohttp.WSMsgType.CLOSE
+    assert msg.data == 4401
+    assert "missing token" in msg.extra
+
+
+async def test_expired_token_is_refused(fleet: Fleet) -> None:
+    token = dev_token("42", ttl_s=-120)
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{fleet.gateway_url()}?token={token}") as ws:
+        msg = await asyncio.wait_for(ws.receive(), 10)
+    assert (msg.data, msg.extra) == (4401, "token expired")
+
+
+async def test_history_stores_the_event_and_push_worker_gets_offline_users(fleet: Fleet) -> None:
+    client = redis_async.Redis.from_url(fleet.redis_url)
+    keys = Keys(fleet.key_prefix)
+    event = build_event(
+        id="offline-1", type="promo", title="Sale", audience={"kind": "users", "ids": ["nobody-online"]}
+    )
+    await publish(client, event, prefix=fleet.key_prefix)
+    db = fleet.workdir / "history.db"
+    deadline = time.monotonic() + 10
+    rows: list[tuple[str, str]] = []
+    while time.monotonic() < deadline and not rows:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT id, user_id FROM notifications WHERE id='offline-1'").fetchall()
+        await asyncio.sleep(0.05)
+    assert rows == [("offline-1", "nobody-online")]
+    jobs = await client.xrange(keys.push_jobs)
+    assert any(b"offline-1" in fields[b"job"] for _, fields in jobs)
+    await client.aclose()
+
+
+async def test_malformed_event_is_dead_lettered_and_routing_continues(fleet: Fleet) -> None:
+    client = redis_async.Redis.from_url(fleet.redis_url)
+    keys = Keys(fleet.key_prefix)
+    bad_id = (await client.xadd(keys.ingress, {b"event": b'{"type": 5}'})).decode()
+    deadline = time.monotonic() + 10
+    reasons: list[dict[str, object]] = []
+    while time.monotonic() < deadline and len(reasons) < 2:
+        reasons = [json.loads(f[b"meta"]) for _, f in await client.xrange(keys.dead_letters)]
+        reasons = [r for r in reasons if r["source_id"] == bad_id]
+        await asyncio.sleep(0.05)
+    assert {r["group"] for r in reasons} == {"router", "history"}
+    assert all("Expected `str`, got `int` - at `$.type`" in str(r["reason"]) for r in reasons)
+    await client.aclose()
