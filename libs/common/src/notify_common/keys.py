@@ -67,6 +67,23 @@ class Keys:
         """Hash user_id -> connection count on one node; lets a survivor clean up a dead node."""
         return f"{self.prefix}:node:{{n:{node_id}}}:users"
 
+    # --- devices, preferences, locations (written by one service, read by another) -----
+    def devices(self, user_id: str) -> str:
+        """Hash FCM/APNs token -> JSON {platform, last_seen_ms}: a user's push devices."""
+        return f"{self.prefix}:devices:{{u:{user_id}}}"
+
+    def preferences(self, user_id: str) -> str:
+        """A user's notification preferences (muted categories and channels)."""
+        return f"{self.prefix}:prefs:{{u:{user_id}}}"
+
+    def locations(self, role: str) -> str:
+        """GEO set of the latest position of each user of a role (gateway writes, router reads)."""
+        return f"{self.prefix}:geo:{{r:{role}}}"
+
+    def location_seen(self, role: str) -> str:
+        """Sorted set user -> unix ms of the last location update, to ignore stale positions."""
+        return f"{self.prefix}:geo-seen:{{r:{role}}}"
+
     # --- idempotency and leases ----------------------------------------------------------
     def seen(self, scope: str, item_id: str) -> str:
         """Marker that `item_id` was already processed in `scope` (SET NX with a TTL)."""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable
 
 import redis.asyncio as redis_async
+import structlog
 
 from notify_common import metrics
+
+log = structlog.get_logger("notify_common.trim")
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
@@ -61,3 +66,20 @@ async def trim_acknowledged(client: redis_async.Redis, stream: str, required_gro
     if removed:
         metrics.STREAM_TRIMMED.labels(stream=stream).inc(removed)
     return removed
+
+
+async def trim_loop(
+    client: redis_async.Redis,
+    streams: dict[str, list[str]],
+    stop: asyncio.Event,
+    interval_s: float = 30.0,
+) -> None:
+    """Every `interval_s`, trim each stream (stream -> groups that must have read it)."""
+    while not stop.is_set():
+        for stream, groups in streams.items():
+            try:
+                await trim_acknowledged(client, stream, groups)
+            except Exception as exc:  # Redis away: the next pass tries again
+                log.warning("trim_failed", stream=stream, error=repr(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)

@@ -11,15 +11,16 @@ import redis.asyncio as redis_async
 import structlog
 from aiohttp import WSMsgType, web
 from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer, ensure_group
+from notify_common.jwt_auth import AuthError, JwtSettings, Principal, verify_token
 from notify_common.keys import GROUP_GATEWAY, Keys
 from notify_common.ops import start_site
 from notify_common.presence import heartbeat
 from notify_common.redis_conn import connect
 from notify_common.schemas import BadEntry, decode_delivery
 from notify_common.service import redis_check, run_service
+from notify_common.trim import trim_loop
 
 from gateway import presence_writer
-from gateway.auth import AuthError, Principal, verify_token
 from gateway.config import GatewayConfig
 from gateway.frames import control_frame, notification_frame
 from gateway.sockets import LocalSockets
@@ -38,6 +39,9 @@ class Gateway:
         self.client = client
         self.keys = Keys(cfg.key_prefix)
         self.sockets = LocalSockets()
+        self.jwt = JwtSettings(
+            secret=cfg.jwt_secret, algorithms=tuple(cfg.jwt_algorithms), leeway_s=cfg.jwt_leeway_s
+        )
         self.all_ws: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
     def token_from(self, request: web.Request) -> str | None:
@@ -57,7 +61,7 @@ class Gateway:
             )
             return ws
         try:
-            principal = verify_token(token, self.cfg)
+            principal = verify_token(token, self.jwt)
         except AuthError as exc:
             await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
             return ws
@@ -142,11 +146,14 @@ async def main(cfg: GatewayConfig) -> int:
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)
 
+    async def trim(stop: asyncio.Event) -> None:
+        await trim_loop(client, {keys.node_deliveries(cfg.node_id): [GROUP_GATEWAY]}, stop)
+
     try:
         return await run_service(
             cfg,
             "gateway",
-            [consume, gateway.heartbeat_loop],
+            [consume, gateway.heartbeat_loop, trim],
             {
                 "redis": redis_check(client),
                 "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),

@@ -11,6 +11,7 @@ from notify_common.keys import GROUP_HISTORY, Keys
 from notify_common.redis_conn import connect
 from notify_common.schemas import BadEntry, UsersAudience, decode_event, notification_from_event
 from notify_common.service import redis_check, run_service
+from notify_common.trim import trim_loop
 
 from history.config import HistoryConfig
 from history.store import SqliteStore
@@ -59,11 +60,14 @@ async def main(cfg: HistoryConfig) -> int:
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)
 
+    async def trim(stop: asyncio.Event) -> None:
+        await trim_loop(client, {keys.receipts: [GROUP_HISTORY]}, stop)
+
     try:
         return await run_service(
             cfg,
             "history",
-            [consume],
+            [consume, trim],
             {
                 "redis": redis_check(client),
                 "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),

@@ -11,6 +11,7 @@ from notify_common.keys import GROUP_PUSH, Keys
 from notify_common.redis_conn import connect
 from notify_common.schemas import BadEntry, decode_push_job
 from notify_common.service import redis_check, run_service
+from notify_common.trim import trim_loop
 
 from push_worker.config import PushConfig
 
@@ -47,11 +48,14 @@ async def main(cfg: PushConfig) -> int:
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)
 
+    async def trim(stop: asyncio.Event) -> None:
+        await trim_loop(client, {keys.push_jobs: [GROUP_PUSH]}, stop)
+
     try:
         return await run_service(
             cfg,
             "push-worker",
-            [consume],
+            [consume, trim],
             {
                 "redis": redis_check(client),
                 "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from notify_common.consumer import ConsumerSettings, StreamConsumer
-from notify_common.keys import GROUP_ROUTER, Keys
+from notify_common.keys import GROUP_HISTORY, GROUP_ROUTER, Keys
 from notify_common.redis_conn import connect
 from notify_common.service import redis_check, run_service
+from notify_common.trim import trim_loop
 
 from router.config import RouterConfig
 from router.routing import Router
@@ -31,11 +32,14 @@ async def main(cfg: RouterConfig) -> int:
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)
 
+    async def trim(stop: asyncio.Event) -> None:
+        await trim_loop(client, {keys.ingress: [GROUP_ROUTER, GROUP_HISTORY]}, stop)
+
     try:
         return await run_service(
             cfg,
             "router",
-            [consume],
+            [consume, trim],
             {
                 "redis": redis_check(client),
                 "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),

@@ -1,14 +1,21 @@
-"""JWT verification for client connections."""
+"""JWT verification shared by every service that authenticates end users (gateway, inbox API)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import jwt
-
-from gateway.config import GatewayConfig
+import msgspec
 
 ALLOWED_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "ES256"})
+
+
+class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What a token must satisfy; built from a service's config."""
+
+    secret: str
+    algorithms: tuple[str, ...] = ("HS256",)
+    leeway_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,15 +31,15 @@ class AuthError(Exception):
     """The token was refused; the message tells the client developer why."""
 
 
-def verify_token(token: str, cfg: GatewayConfig) -> Principal:
-    """Check signature, algorithm allow-list, exp and nbf; return the principal."""
-    algorithms = [a for a in cfg.jwt_algorithms if a in ALLOWED_ALGORITHMS]
+def verify_token(token: str, settings: JwtSettings) -> Principal:
+    """Check signature, algorithm allow-list (never `none`), exp and nbf; return the principal."""
+    algorithms = [a for a in settings.algorithms if a in ALLOWED_ALGORITHMS]
     try:
         claims = jwt.decode(
             token,
-            cfg.jwt_secret,
+            settings.secret,
             algorithms=algorithms,
-            leeway=cfg.jwt_leeway_s,
+            leeway=settings.leeway_s,
             options={"require": ["sub", "exp"]},
         )
     except jwt.ExpiredSignatureError:
