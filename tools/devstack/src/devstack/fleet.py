@@ -32,6 +32,10 @@ class Fleet:
     gateways: int = 2
     key_prefix: str = "nf"
     extra_env: dict[str, str] = field(default_factory=dict)
+    services: tuple[str, ...] = ("router", "history", "push-worker")
+    """Services other than gateways to start; benchmarks start subsets (e.g. the router alone)."""
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Extra environment for one service by name (e.g. "gateway-1", "router"), over extra_env."""
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     gateway_ports: dict[str, int] = field(default_factory=dict)
 
@@ -50,7 +54,13 @@ class Fleet:
         proc = ServiceProcess(
             name,
             module,
-            {**self.common_env(), "NODE_ID": name, "OPS_PORT": str(ops_port), **env},
+            {
+                **self.common_env(),
+                "NODE_ID": name,
+                "OPS_PORT": str(ops_port),
+                **env,
+                **self.service_env.get(name, {}),
+            },
             ops_port,
             self.workdir / "logs" / f"{name}.log",
         )
@@ -59,9 +69,13 @@ class Fleet:
 
     def start(self, timeout_s: float = 30.0) -> Fleet:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._service("router", "router", {})
-        self._service("history", "history", {"DATABASE_URL": f"sqlite:///{self.workdir / 'history.db'}"})
-        self._service("push-worker", "push_worker", {})
+        if "router" in self.services:
+            self._service("router", "router", {})
+        if "history" in self.services:
+            db_url = f"sqlite:///{self.workdir / 'history.db'}"
+            self._service("history", "history", {"DATABASE_URL": db_url})
+        if "push-worker" in self.services:
+            self._service("push-worker", "push_worker", {})
         for i in range(1, self.gateways + 1):
             name = f"gateway-{i}"
             port = free_port()
@@ -79,6 +93,10 @@ class Fleet:
 
     def gateway_url(self, name: str = "gateway-1") -> str:
         return f"ws://127.0.0.1:{self.gateway_ports[name]}/ws"
+
+    def pids(self) -> dict[str, int]:
+        """Process id of every started service, by name (for CPU and memory readings)."""
+        return {n: p.process.pid for n, p in self.processes.items() if p.process is not None}
 
     def stop(self) -> dict[str, int | None]:
         """SIGTERM every service (gateways first) and collect exit statuses."""
