@@ -72,6 +72,10 @@ class Keys:
         """Hash FCM/APNs token -> JSON {platform, last_seen_ms}: a user's push devices."""
         return f"{self.prefix}:devices:{{u:{user_id}}}"
 
+    def device_owner(self, token: str) -> str:
+        """String: the user a push token is registered to now (a token has one owner at a time)."""
+        return f"{self.prefix}:device-owner:{token}"
+
     def preferences(self, user_id: str) -> str:
         """A user's notification preferences (muted categories and channels)."""
         return f"{self.prefix}:prefs:{{u:{user_id}}}"
