@@ -1,6 +1,6 @@
 # One verb per job; every target creates the environment it needs first.
 UV ?= uv
-PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src
+PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src bench
 
 .PHONY: install run test test-fast lint format typecheck bench chaos check clean
 

@@ -1,0 +1,266 @@
+"""WebSocket clients in worker processes: connect, record what arrives, report back.
+
+Each worker is a separate process (so the load generator is not the bottleneck on two cores)
+running one asyncio loop that holds its share of the connections. The parent sends commands
+over a pipe; every reply is plain data (picklable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from bench.histogram import Histogram
+from bench.procstats import raise_nofile_limit
+
+CONNECT_CONCURRENCY = 64
+HELLO_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """One client connection: who it is and where it connects."""
+
+    user_id: str
+    url: str
+    token: str
+
+
+@dataclass
+class Received:
+    """What one worker's clients received since the last reset."""
+
+    latency: Histogram = field(default_factory=Histogram)
+    receivers: dict[str, int] = field(default_factory=dict)
+    """notification id -> number of distinct clients that received it."""
+    last_receive_ns: dict[str, int] = field(default_factory=dict)
+    """notification id -> receive latency of the last client to get it (ns)."""
+    duplicates: int = 0
+    frames: int = 0
+    last_frame_ns: int = 0
+
+
+class _Frame(msgspec.Struct):
+    type: str
+    notification: dict[str, Any] | None = None
+
+
+class Worker:
+    """The connections of one worker process and what they received."""
+
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+        self.sockets: dict[str, aiohttp.ClientWebSocketResponse] = {}
+        self.readers: dict[str, asyncio.Task[None]] = {}
+        self.received = Received()
+        self.seen: set[tuple[str, str]] = set()
+        self.decoder = msgspec.json.Decoder(_Frame)
+
+    async def connect(self, specs: list[ClientSpec]) -> dict[str, Any]:
+        if self.session is None:
+            connector = aiohttp.TCPConnector(limit=0, force_close=False)
+            self.session = aiohttp.ClientSession(connector=connector)
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        failures: list[str] = []
+
+        async def one(spec: ClientSpec) -> None:
+            async with gate:
+                try:
+                    await self._open(spec)
+                except (aiohttp.ClientError, OSError, TimeoutError, AssertionError) as exc:
+                    failures.append(f"{spec.user_id}: {exc!r}")
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(s) for s in specs))
+        return {
+            "connected": len(self.sockets),
+            "failures": len(failures),
+            "first_failures": failures[:3],
+            "seconds": round(time.monotonic() - started, 3),
+        }
+
+    async def _open(self, spec: ClientSpec) -> None:
+        assert self.session is not None
+        ws = await self.session.ws_connect(
+            spec.url, headers={"Authorization": f"Bearer {spec.token}"}, autoping=True, compress=0
+        )
+        hello = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
+        if hello.type != aiohttp.WSMsgType.TEXT or '"hello"' not in hello.data:
+            await ws.close()
+            raise AssertionError(f"expected hello, got {hello.type} {hello.data!r}")
+        self.sockets[spec.user_id] = ws
+        self.readers[spec.user_id] = asyncio.create_task(self._read(spec.user_id, ws))
+
+    async def _read(self, user_id: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            now_ns = time.time_ns()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            frame = self.decoder.decode(msg.data)
+            if frame.type != "notification" or frame.notification is None:
+                continue
+            self._record(user_id, frame.notification, now_ns)
+
+    def _record(self, user_id: str, notification: dict[str, Any], now_ns: int) -> None:
+        r = self.received
+        r.frames += 1
+        r.last_frame_ns = now_ns
+        nid = str(notification.get("id"))
+        key = (user_id, nid)
+        if key in self.seen:
+            r.duplicates += 1
+            return
+        self.seen.add(key)
+        r.receivers[nid] = r.receivers.get(nid, 0) + 1
+        t_pub_ns = notification.get("data", {}).get("t_pub_ns")
+        if isinstance(t_pub_ns, int):
+            latency_ns = now_ns - t_pub_ns
+            r.latency.record(latency_ns / 1000)
+            if latency_ns > r.last_receive_ns.get(nid, -1):
+                r.last_receive_ns[nid] = latency_ns
+
+    async def disconnect(self, user_ids: list[str] | None) -> dict[str, Any]:
+        targets = list(self.sockets) if user_ids is None else [u for u in user_ids if u in self.sockets]
+        await asyncio.gather(*(self.sockets.pop(u).close() for u in targets))
+        for user_id in targets:
+            task = self.readers.pop(user_id)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return {"closed": len(targets), "connected": len(self.sockets)}
+
+    def reset(self) -> dict[str, Any]:
+        self.received = Received()
+        self.seen = set()
+        return {"connected": len(self.sockets)}
+
+    def progress(self) -> dict[str, Any]:
+        return {"frames": self.received.frames, "last_frame_ns": self.received.last_frame_ns}
+
+    async def close(self) -> None:
+        await self.disconnect(None)
+        if self.session is not None:
+            await self.session.close()
+
+
+async def _serve(conn: Connection) -> None:
+    worker = Worker()
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            command, arg = await loop.run_in_executor(None, conn.recv)
+            reply: Any
+            match command:
+                case "connect":
+                    reply = await worker.connect(arg)
+                case "disconnect":
+                    reply = await worker.disconnect(arg)
+                case "reset":
+                    reply = worker.reset()
+                case "progress":
+                    reply = worker.progress()
+                case "report":
+                    reply = worker.received
+                case "exit":
+                    conn.send(None)
+                    return
+                case _:
+                    reply = ValueError(f"unknown command {command!r}")
+            conn.send(reply)
+    finally:
+        await worker.close()
+
+
+def worker_main(conn: Connection) -> None:
+    """Entry point of a client worker process."""
+    raise_nofile_limit()
+    asyncio.run(_serve(conn))
+
+
+class ClientPool:
+    """Client connections spread over `workers` processes (user i goes to worker i % workers)."""
+
+    def __init__(self, workers: int = 2) -> None:
+        ctx = mp.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes: list[mp.process.BaseProcess] = []
+        for i in range(workers):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker_main, args=(child,), name=f"bench-clients-{i + 1}", daemon=True)
+            proc.start()
+            child.close()
+            self.pipes.append(parent)
+            self.processes.append(proc)
+        self.connected: list[str] = []
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {p.name: p.pid for p in self.processes if p.pid is not None}
+
+    def _ask_all(self, command: str, args: list[Any]) -> list[Any]:
+        for pipe, arg in zip(self.pipes, args, strict=True):
+            pipe.send((command, arg))
+        replies = [pipe.recv() for pipe in self.pipes]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _same(self, command: str, arg: Any = None) -> list[Any]:
+        return self._ask_all(command, [arg] * len(self.pipes))
+
+    def connect(self, specs: list[ClientSpec]) -> dict[str, Any]:
+        shares: list[list[ClientSpec]] = [[] for _ in self.pipes]
+        for i, spec in enumerate(specs):
+            shares[i % len(self.pipes)].append(spec)
+        replies = self._ask_all("connect", shares)
+        self.connected += [s.user_id for s in specs]
+        return {
+            "connected": sum(r["connected"] for r in replies),
+            "failures": sum(r["failures"] for r in replies),
+            "first_failures": [f for r in replies for f in r["first_failures"]][:3],
+            "seconds": max(r["seconds"] for r in replies),
+        }
+
+    def disconnect(self, user_ids: list[str]) -> int:
+        replies = self._same("disconnect", user_ids)
+        gone = set(user_ids)
+        self.connected = [u for u in self.connected if u not in gone]
+        return sum(int(r["connected"]) for r in replies)
+
+    def reset(self) -> None:
+        self._same("reset")
+
+    def frames(self) -> int:
+        return sum(int(r["frames"]) for r in self._same("progress"))
+
+    def report(self) -> Received:
+        merged = Received()
+        for part in self._same("report"):
+            merged.latency.merge(part.latency)
+            for nid, n in part.receivers.items():
+                merged.receivers[nid] = merged.receivers.get(nid, 0) + n
+            for nid, ns in part.last_receive_ns.items():
+                merged.last_receive_ns[nid] = max(ns, merged.last_receive_ns.get(nid, 0))
+            merged.duplicates += part.duplicates
+            merged.frames += part.frames
+            merged.last_frame_ns = max(merged.last_frame_ns, part.last_frame_ns)
+        return merged
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError, EOFError):
+                pipe.send(("exit", None))
+                pipe.recv()
+        for proc in self.processes:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()

@@ -1,0 +1,106 @@
+"""A throwaway Redis and the fleet on it (through devstack), with client workers attached."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from devstack.fleet import Fleet, dev_token
+from devstack.redis_server import RedisServer, start_redis
+from notify_common.keys import Keys
+
+from bench.clients import ClientPool, ClientSpec
+from bench.procstats import rss_bytes
+
+BENCH_ROLE = "driver"
+# Production-like logging: JSON at info level (the console renderer costs more per line).
+SERVICE_ENV = {"LOG_FORMAT": "json", "LOG_LEVEL": "info"}
+
+
+@dataclass
+class FleetRun:
+    """Everything a scenario drives: Redis, the services, a Redis client and the client pool."""
+
+    redis_server: RedisServer
+    fleet: Fleet
+    client: redis.Redis
+    keys: Keys
+    pool: ClientPool | None = None
+
+    def pids(self) -> dict[str, int]:
+        pids = dict(self.fleet.pids())
+        if self.redis_server.process is not None:
+            pids["redis-server"] = self.redis_server.process.pid
+        if self.pool is not None:
+            pids.update(self.pool.pids)
+        return pids
+
+    def gateway_pids(self) -> dict[str, int]:
+        return {n: p for n, p in self.fleet.pids().items() if n.startswith("gateway")}
+
+    def gateway_rss(self) -> dict[str, int]:
+        return {n: rss_bytes(p) for n, p in self.gateway_pids().items()}
+
+    def client_specs(self, first: int, count: int) -> list[ClientSpec]:
+        """Users u<first>…; user i on gateway (i // workers) % gateways, so each worker uses both."""
+        assert self.pool is not None
+        workers = len(self.pool.pipes)
+        names = sorted(self.fleet.gateway_ports)
+        return [
+            ClientSpec(
+                user_id=f"u{i}",
+                url=self.fleet.gateway_url(names[(i // workers) % len(names)]),
+                token=dev_token(f"u{i}", [BENCH_ROLE], ttl_s=3600),
+            )
+            for i in range(first, first + count)
+        ]
+
+    def ensure_clients(self, count: int) -> dict[str, Any]:
+        """Exactly users u0…u<count-1> connected; returns the connect report of new ones."""
+        assert self.pool is not None
+        have = len(self.pool.connected)
+        if have > count:
+            self.pool.disconnect([f"u{i}" for i in range(count, have)])
+            return {"connected": count, "failures": 0}
+        report = self.pool.connect(self.client_specs(have, count - have)) if count > have else {}
+        if report and report["failures"]:
+            raise RuntimeError(f"{report['failures']} clients failed to connect: {report['first_failures']}")
+        return report
+
+
+@contextmanager
+def fleet_run(
+    workdir: Path,
+    *,
+    gateways: int,
+    services: tuple[str, ...],
+    client_workers: int = 0,
+    service_env: dict[str, dict[str, str]] | None = None,
+) -> Iterator[FleetRun]:
+    """Start Redis, the chosen services and `client_workers` client processes; stop all after."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = start_redis()
+    fleet = Fleet(
+        server.url,
+        workdir,
+        gateways=gateways,
+        services=services,
+        extra_env=dict(SERVICE_ENV),
+        service_env=service_env or {},
+    )
+    client = redis.Redis.from_url(server.url)
+    pool: ClientPool | None = None
+    try:
+        fleet.start(timeout_s=60)
+        pool = ClientPool(client_workers) if client_workers else None
+        yield FleetRun(server, fleet, client, Keys(fleet.key_prefix), pool)
+    finally:
+        if pool is not None:
+            pool.close()
+        fleet.stop()
+        client.close()
+        server.stop()

@@ -1,0 +1,121 @@
+"""`python -m bench`: start the fleet, run the scenarios, write results, print the table."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import report, s1_unicast, s2_broadcast, s3_idle, s4_push, s5_history, s6_router
+from bench.fleetrun import fleet_run
+from bench.procstats import machine, raise_nofile_limit
+from bench.profiling import Profiler
+from bench.sizes import BY_NAME, Sizes
+
+ALL = ("s1", "s2", "s3", "s4", "s5", "s6")
+REPO = Path(__file__).resolve().parent.parent
+LATEST = REPO / "bench" / "results" / "latest.json"
+LATEST_PLOT = REPO / "bench" / "results" / "latest.png"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--size", choices=sorted(BY_NAME), default="full", help="full = the issue's sizes")
+    p.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of s1…s6")
+    p.add_argument("--out", type=Path, default=None, help="result folder (default bench/out/<time>)")
+    p.add_argument("--profile", action="store_true", help="py-spy the gateway and router during S1/S2")
+    p.add_argument(
+        "--record",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write bench/results/latest.json (default: a full run of every scenario)",
+    )
+    return p.parse_args(argv)
+
+
+def _guarded(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    started = time.monotonic()
+    print(f"running {name}…", file=sys.stderr, flush=True)
+    try:
+        result = fn()
+    except Exception as exc:
+        traceback.print_exc()
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    result["wall_s"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def run_scenarios(sizes: Sizes, chosen: list[str], workdir: Path, profiler: Profiler) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    socket_scenarios = [s for s in ("s3", "s1", "s2") if s in chosen]
+    if socket_scenarios:
+        with fleet_run(
+            workdir / "fleet",
+            gateways=sizes.gateways,
+            services=("router", "history", "push-worker"),
+            client_workers=sizes.client_workers,
+        ) as fr:
+            for name in socket_scenarios:
+                match name:
+                    case "s3":
+                        results[name] = _guarded(name, lambda: s3_idle.run(fr, sizes))
+                    case "s1":
+                        results[name] = _guarded(name, lambda: s1_unicast.run(fr, sizes, profiler))
+                    case "s2":
+                        results[name] = _guarded(name, lambda: s2_broadcast.run(fr, sizes, profiler))
+    if "s4" in chosen:
+        results["s4"] = _guarded("s4", lambda: s4_push.run(sizes, workdir / "s4"))
+    if "s5" in chosen:
+        results["s5"] = _guarded("s5", lambda: s5_history.run(sizes, workdir / "s5"))
+    if "s6" in chosen:
+        results["s6"] = _guarded("s6", lambda: s6_router.run(sizes, workdir / "s6"))
+    return {name: results[name] for name in ALL if name in results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = BY_NAME[args.size]
+    chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(chosen) - set(ALL)
+    if unknown:
+        print(
+            f"unknown scenarios: {', '.join(sorted(unknown))} (choose from {', '.join(ALL)})", file=sys.stderr
+        )
+        return 2
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir: Path = args.out or REPO / "bench" / "out" / stamp
+    record = args.record if args.record is not None else (sizes.name == "full" and set(chosen) == set(ALL))
+    raise_nofile_limit()
+    meta: dict[str, Any] = {
+        "measured_at": stamp,
+        "size": sizes.name,
+        **report.git_commit(REPO),
+        "machine": machine(),
+    }
+    started = time.monotonic()
+    profiler = Profiler(out_dir / "profiles" if args.profile else None)
+    with tempfile.TemporaryDirectory(prefix="nf-bench-") as tmp:
+        results = run_scenarios(sizes, chosen, Path(tmp), profiler)
+    meta["total_wall_s"] = round(time.monotonic() - started, 1)
+    meta["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    if profiler.summaries:
+        meta["profiles"] = profiler.summaries
+    report.write_scenarios(out_dir, results, meta)
+    title = f"{sizes.name} run {stamp}, commit {meta['commit'][:10]}, load {meta['machine']['loadavg']}"
+    report.plot(out_dir / "latency.png", results, title)
+    if record:
+        report.write_latest(LATEST, results, meta)
+        report.plot(LATEST_PLOT, results, title)
+    print(report.table(results))
+    print(f"\nresults: {out_dir}" + (f" and {LATEST}" if record else ""))
+    errors = {name: r["error"] for name, r in results.items() if "error" in r}
+    for name, error in errors.items():
+        print(f"{name} failed: {error}", file=sys.stderr)
+    return 1 if errors else 0

@@ -1,0 +1,124 @@
+"""S6 router alone: events/s and deliveries/s of one router process with N online users.
+
+Presence is written straight into Redis with the layout of notify_common.keys/presence (users
+spread over a few live fake nodes that keep heartbeating); nothing reads the node streams, and
+deliveries are counted from what the router wrote to them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import redis
+from notify_common.keys import GROUP_ROUTER, Keys
+from notify_common.presence import now_ms
+from notify_common.publish import build_event
+from notify_common.schemas import FIELD_DELIVERY, FIELD_EVENT, NodeDelivery, encode
+
+from bench.fleetrun import fleet_run
+from bench.procstats import CpuMeter
+from bench.sizes import Sizes
+
+SEED = 6
+CHUNK = 1000
+POLL_S = 0.02
+DEADLINE_S = 240.0
+
+
+def fake_nodes(count: int) -> list[str]:
+    return [f"fake-node-{i + 1}" for i in range(count)]
+
+
+def write_presence(client: redis.Redis, keys: Keys, users: int, nodes: list[str]) -> None:
+    """User r<i> online with one connection on node i % len(nodes); every node heartbeats now."""
+    pipe = client.pipeline(transaction=False)
+    for i in range(users):
+        node = nodes[i % len(nodes)]
+        pipe.hset(keys.user_presence(f"r{i}"), node, 1)
+        pipe.hset(keys.node_users(node), f"r{i}", 1)
+        if len(pipe) >= CHUNK:
+            pipe.execute()
+    pipe.execute()
+    heartbeat(client, keys, nodes)
+
+
+def heartbeat(client: redis.Redis, keys: Keys, nodes: list[str]) -> None:
+    client.zadd(keys.live_nodes, dict.fromkeys(nodes, now_ms()))
+
+
+def router_done(client: redis.Redis, keys: Keys, events: int) -> bool:
+    for group in client.xinfo_groups(keys.ingress):
+        name = group["name"]
+        if (name.decode() if isinstance(name, bytes) else name) == GROUP_ROUTER:
+            read = group.get("entries-read") or 0
+            return int(read) >= events and int(group["pending"]) == 0
+    return False
+
+
+def count_deliveries(client: redis.Redis, keys: Keys, nodes: list[str]) -> tuple[int, int]:
+    """(delivery entries, user deliveries) written to the node streams."""
+    decoder = msgspec.json.Decoder(NodeDelivery)
+    entries = users = 0
+    for node in nodes:
+        start = "-"
+        while True:
+            batch = client.xrange(keys.node_deliveries(node), min=start, count=5000)
+            if not batch:
+                break
+            for _, fields in batch:
+                entries += 1
+                users += len(decoder.decode(fields[FIELD_DELIVERY]).user_ids)
+            last = batch[-1][0].decode()
+            start = "(" + last
+    return entries, users
+
+
+def run(sizes: Sizes, workdir: Path) -> dict[str, Any]:
+    with fleet_run(workdir, gateways=0, services=("router",)) as fr:
+        nodes = fake_nodes(sizes.s6_nodes)
+        write_presence(fr.client, fr.keys, sizes.s6_users, nodes)
+        rng = random.Random(SEED)
+        payloads = []
+        for i in range(sizes.s6_events):
+            ids = [f"r{u}" for u in rng.sample(range(sizes.s6_users), sizes.s6_users_per_event)]
+            event = build_event(
+                id=f"s6-{i}", type="bench.router", title="bench", audience={"kind": "users", "ids": ids}
+            )
+            payloads.append(encode(event))
+        meter = CpuMeter(fr.pids()).start()
+        started = time.monotonic()
+        for first in range(0, len(payloads), CHUNK):
+            pipe = fr.client.pipeline(transaction=False)
+            for payload in payloads[first : first + CHUNK]:
+                pipe.xadd(fr.keys.ingress, {FIELD_EVENT: payload})
+            pipe.execute()
+        next_beat = time.monotonic() + 1
+        deadline = started + DEADLINE_S
+        while not router_done(fr.client, fr.keys, sizes.s6_events):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"router did not finish {sizes.s6_events} events in {DEADLINE_S}s")
+            if time.monotonic() > next_beat:
+                heartbeat(fr.client, fr.keys, nodes)
+                next_beat += 1
+            time.sleep(POLL_S)
+        elapsed = time.monotonic() - started
+        cpu = meter.stop()
+        entries, deliveries = count_deliveries(fr.client, fr.keys, nodes)
+    router_cpu = cpu.get("router", 0.0)
+    return {
+        "online_users": sizes.s6_users,
+        "nodes": sizes.s6_nodes,
+        "events": sizes.s6_events,
+        "users_per_event": sizes.s6_users_per_event,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(sizes.s6_events / elapsed, 1),
+        "deliveries": deliveries,
+        "delivery_entries": entries,
+        "deliveries_per_s": round(deliveries / elapsed, 1),
+        "deliveries_per_router_cpu_s": round(deliveries / router_cpu, 1) if router_cpu else None,
+        "cpu_s": cpu,
+    }

@@ -1,0 +1,76 @@
+"""Scenario sizes: `full` is the fixed benchmark of the issue; `smoke` runs each in seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    gateways: int
+    client_workers: int
+    s1_clients: int
+    s1_rate_per_s: int
+    s1_seconds: float
+    s2_interval_s: float
+    s2_seconds: float
+    s3_connections: int
+    s4_pushes: int
+    s5_events: int
+    s5_users_per_event: int
+    s5_inbox_rows: int
+    s5_inbox_queries: int
+    s6_users: int
+    s6_nodes: int
+    s6_events: int
+    s6_users_per_event: int
+    drain_quiet_s: float
+    """Stop waiting for stragglers after this long without a new frame."""
+
+
+FULL = Sizes(
+    name="full",
+    gateways=2,
+    client_workers=2,
+    s1_clients=5000,
+    s1_rate_per_s=1000,
+    s1_seconds=20.0,
+    s2_interval_s=0.2,
+    s2_seconds=10.0,
+    s3_connections=10_000,
+    s4_pushes=20_000,
+    s5_events=2_000,
+    s5_users_per_event=50,
+    s5_inbox_rows=1_000_000,
+    s5_inbox_queries=2_000,
+    s6_users=10_000,
+    s6_nodes=4,
+    s6_events=10_000,
+    s6_users_per_event=10,
+    drain_quiet_s=5.0,
+)
+
+SMOKE = Sizes(
+    name="smoke",
+    gateways=2,
+    client_workers=2,
+    s1_clients=40,
+    s1_rate_per_s=100,
+    s1_seconds=1.0,
+    s2_interval_s=0.2,
+    s2_seconds=1.0,
+    s3_connections=60,
+    s4_pushes=200,
+    s5_events=50,
+    s5_users_per_event=4,
+    s5_inbox_rows=2_000,
+    s5_inbox_queries=50,
+    s6_users=200,
+    s6_nodes=2,
+    s6_events=300,
+    s6_users_per_event=10,
+    drain_quiet_s=3.0,
+)
+
+BY_NAME = {s.name: s for s in (FULL, SMOKE)}

@@ -1,0 +1,80 @@
+"""`python -m bench --size smoke`: every scenario runs end to end at tiny size (seconds)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--size", "smoke", "--no-record", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+def result(out: Path, scenario: str) -> dict[str, Any]:
+    body = json.loads((out / f"{scenario}.json").read_text())
+    assert body["machine"]["cpu_count"] >= 1
+    assert "error" not in body[scenario], body[scenario]
+    return body[scenario]  # type: ignore[no-any-return]
+
+
+def test_s1_delivers_every_unicast_exactly_once_and_reports_latency(smoke: Path) -> None:
+    s1 = result(smoke, "s1")
+    assert (s1["lost"], s1["duplicates"]) == (0, 0)
+    assert s1["received"] == s1["published"]
+    assert 0 < s1["p50_ms"] <= s1["p99_ms"] <= s1["p999_ms"] <= s1["max_ms"]
+    assert set(s1["cpu_s"]) >= {"router", "gateway-1", "gateway-2", "bench-clients-1", "bench-clients-2"}
+
+
+def test_s2_reaches_every_client_with_each_role_broadcast(smoke: Path) -> None:
+    s2 = result(smoke, "s2")
+    assert (s2["lost"], s2["duplicates"]) == (0, 0)
+    assert s2["deliveries"] == s2["broadcasts"] * s2["clients"]
+    assert s2["gateway_cpu_us_per_delivery"] > 0
+    assert s2["p50_last_client_ms"] > 0
+
+
+def test_s3_measures_gateway_memory_per_idle_connection(smoke: Path) -> None:
+    s3 = result(smoke, "s3")
+    assert s3["connections"] > 0
+    assert s3["kb_per_connection"] is not None
+
+
+def test_s4_reports_pushes_per_second_or_why_it_was_skipped(smoke: Path) -> None:
+    s4 = result(smoke, "s4")
+    assert s4.get("pushes_per_s", 0) > 0 or s4["skipped"]
+
+
+def test_s5_stores_one_row_per_recipient_in_sqlite(smoke: Path) -> None:
+    s5 = result(smoke, "s5")
+    assert s5["sqlite"]["rows"] == s5["events"] * s5["users_per_event"]
+    assert s5["sqlite_rows_per_s"] > 0
+
+
+def test_s6_router_writes_a_delivery_for_every_addressed_online_user(smoke: Path) -> None:
+    s6 = result(smoke, "s6")
+    assert s6["deliveries"] == s6["events"] * s6["users_per_event"]
+    assert s6["deliveries_per_s"] > 0
+
+
+def test_latency_plot_is_written(smoke: Path) -> None:
+    assert (smoke / "latency.png").stat().st_size > 1000
