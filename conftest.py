@@ -4,6 +4,11 @@ Redis: a throwaway `redis-server` on a free port for the whole session (or a tes
 Redis when no binary exists but a Docker engine does; or the server in TEST_REDIS_URL, which is
 flushed, so never point it at data you keep). The suite never touches a Redis it did not start
 unless told to through TEST_REDIS_URL.
+
+PostgreSQL: `postgres_url` is a database in a throwaway cluster (initdb into a temp dir, a free
+port, deleted at the end of the session), or the database in TEST_DATABASE_URL (tests wipe
+what they create there). Tests that need it are skipped, with the reason, where no PostgreSQL
+server binaries exist.
 """
 
 from __future__ import annotations
@@ -61,3 +66,21 @@ async def redis(redis_url: str) -> AsyncIterator[redis_async.Redis]:
 def keys() -> Keys:
     """Key names under a per-test prefix, so leftovers of one test never leak into another."""
     return Keys(f"t{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a PostgreSQL database that this test session owns (never the machine's own server)."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    from devstack.postgres_server import find_bin_dir, start_postgres
+
+    if find_bin_dir() is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, postgres) on PATH or in /usr/lib/postgresql")
+    server, url = start_postgres()
+    try:
+        yield url
+    finally:
+        server.stop()
