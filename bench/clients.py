@@ -21,7 +21,9 @@ import msgspec
 from bench.histogram import Histogram
 from bench.procstats import raise_nofile_limit
 
-CONNECT_CONCURRENCY = 64
+# Handshakes (and closes) in flight per worker process. Kept below the gateway's Redis pool size:
+# a larger burst makes the gateway drop clients (see bench-findings F1 in the closing note).
+CONNECT_CONCURRENCY = 24
 HELLO_TIMEOUT_S = 30.0
 
 
@@ -82,6 +84,7 @@ class Worker:
         await asyncio.gather(*(one(s) for s in specs))
         return {
             "connected": len(self.sockets),
+            "opened": [s.user_id for s in specs if s.user_id in self.sockets],
             "failures": len(failures),
             "first_failures": failures[:3],
             "seconds": round(time.monotonic() - started, 3),
@@ -129,7 +132,13 @@ class Worker:
 
     async def disconnect(self, user_ids: list[str] | None) -> dict[str, Any]:
         targets = list(self.sockets) if user_ids is None else [u for u in user_ids if u in self.sockets]
-        await asyncio.gather(*(self.sockets.pop(u).close() for u in targets))
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+        async def close(ws: aiohttp.ClientWebSocketResponse) -> None:
+            async with gate:
+                await ws.close()
+
+        await asyncio.gather(*(close(self.sockets.pop(u)) for u in targets))
         for user_id in targets:
             task = self.readers.pop(user_id)
             task.cancel()
@@ -222,7 +231,7 @@ class ClientPool:
         for i, spec in enumerate(specs):
             shares[i % len(self.pipes)].append(spec)
         replies = self._ask_all("connect", shares)
-        self.connected += [s.user_id for s in specs]
+        self.connected += [u for r in replies for u in r["opened"]]
         return {
             "connected": sum(r["connected"] for r in replies),
             "failures": sum(r["failures"] for r in replies),

@@ -70,11 +70,16 @@ def _cpu_model() -> str:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far (0 if it is gone)."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds a process has used so far ((0, 0) if it is gone)."""
     try:
         t = psutil.Process(pid).cpu_times()
     except psutil.Error:
-        return 0.0
-    return float(t.user + t.system)
+        return 0.0, 0.0
+    return float(t.user), float(t.system)
 
 
 def rss_bytes(pid: int) -> int:
@@ -87,14 +92,17 @@ class CpuMeter:
     """CPU seconds each named process spends between `start()` and `stop()`."""
 
     pids: dict[str, int]
-    _before: dict[str, float] | None = None
+    _before: dict[str, tuple[float, float]] | None = None
+    system_s: dict[str, float] | None = None
+    """After stop(): the kernel's share of each process's CPU seconds (socket sends live there)."""
 
     def start(self) -> CpuMeter:
-        self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._before = {name: cpu_split(pid) for name, pid in self.pids.items()}
         return self
 
     def stop(self) -> dict[str, float]:
+        """CPU seconds (user + system) of each process since start()."""
         assert self._before is not None, "start() first"
-        return {
-            name: round(cpu_seconds(pid) - self._before[name], 3) for name, pid in sorted(self.pids.items())
-        }
+        after = {name: cpu_split(pid) for name, pid in sorted(self.pids.items())}
+        self.system_s = {n: round(a[1] - self._before[n][1], 3) for n, a in after.items()}
+        return {n: round(sum(a) - sum(self._before[n]), 3) for n, a in after.items()}

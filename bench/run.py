@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import os
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -101,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.monotonic()
     profiler = Profiler(out_dir / "profiles" if args.profile else None)
-    with tempfile.TemporaryDirectory(prefix="nf-bench-") as tmp:
-        results = run_scenarios(sizes, chosen, Path(tmp), profiler)
+    # Service logs and databases stay beside the results, for a look after a surprising figure.
+    results = run_scenarios(sizes, chosen, out_dir / "work", profiler)
     meta["total_wall_s"] = round(time.monotonic() - started, 1)
     meta["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     if profiler.summaries:

@@ -46,5 +46,6 @@ def run(run: FleetRun, sizes: Sizes, profiler: Profiler) -> dict[str, Any]:
         "gateway_cpu_us_per_delivery": round(gateway_cpu / deliveries * 1e6, 2) if deliveries else None,
         "router_cpu_us_per_event": round(cpu.get("router", 0.0) / total * 1e6, 2),
         "cpu_s": cpu,
+        "cpu_system_s": meter.system_s,
         "latency_curve": got.latency.percentile_curve(),
     }
