@@ -1,21 +1,40 @@
-"""JWT verification shared by every service that authenticates end users (gateway, inbox API)."""
+"""JWT verification shared by every service that authenticates end users (gateway, inbox API).
+
+HS256/384/512 use a shared secret; RS256/ES256 use a PEM public key (from a file) or the keys
+of a JWKS URL, fetched asynchronously and cached. The algorithm comes from an allow-list and
+must match the kind of key configured for it, so a public key is never used as an HMAC secret
+and `none` is never accepted.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import jwt
 import msgspec
 
 ALLOWED_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "ES256"})
+_HMAC = frozenset({"HS256", "HS384", "HS512"})
 
 
 class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
     """What a token must satisfy; built from a service's config."""
 
-    secret: str
+    secret: str = ""
     algorithms: tuple[str, ...] = ("HS256",)
     leeway_s: float = 30.0
+    public_key: str = ""
+    """PEM text of the RS256/ES256 public key (see `read_public_key`)."""
+    jwks_url: str = ""
+    issuer: str = ""
+    """Required `iss` when not empty."""
+    audience: str = ""
+    """Required `aud` when not empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,30 +44,136 @@ class Principal:
     user_id: str
     roles: tuple[str, ...]
     expires_at: float | None
+    topics: tuple[str, ...] = ()
+    """Topics the client may join (`topics` claim; `*` = any)."""
 
 
 class AuthError(Exception):
     """The token was refused; the message tells the client developer why."""
 
 
-def verify_token(token: str, settings: JwtSettings) -> Principal:
-    """Check signature, algorithm allow-list (never `none`), exp and nbf; return the principal."""
-    algorithms = [a for a in settings.algorithms if a in ALLOWED_ALGORITHMS]
+def read_public_key(path: str) -> str:
+    """The PEM text of a public key file ("" for an empty path)."""
+    return Path(path).read_text() if path else ""
+
+
+def _header_algorithm(token: str, settings: JwtSettings) -> str:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(f"invalid token: {exc}") from None
+    alg = str(header.get("alg", ""))
+    allowed = [a for a in settings.algorithms if a in ALLOWED_ALGORITHMS]
+    if alg not in allowed:
+        raise AuthError(f"invalid token: algorithm {alg!r} is not allowed (allowed: {', '.join(allowed)})")
+    return alg
+
+
+def _static_key(alg: str, settings: JwtSettings) -> Any:
+    if alg in _HMAC:
+        if not settings.secret:
+            raise AuthError(f"invalid token: no secret configured for {alg}")
+        return settings.secret
+    if not settings.public_key:
+        raise AuthError(f"invalid token: no public key configured for {alg}")
+    return settings.public_key
+
+
+def _decode(token: str, key: Any, alg: str, settings: JwtSettings) -> Principal:
     try:
         claims = jwt.decode(
             token,
-            settings.secret,
-            algorithms=algorithms,
+            key,
+            algorithms=[alg],
             leeway=settings.leeway_s,
-            options={"require": ["sub", "exp"]},
+            issuer=settings.issuer or None,
+            audience=settings.audience or None,
+            options={"require": ["sub", "exp"], "verify_aud": bool(settings.audience)},
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired") from None
+    except jwt.ImmatureSignatureError:
+        raise AuthError("token not valid yet (nbf)") from None
+    except jwt.InvalidAudienceError:
+        raise AuthError(f"invalid token: audience must be {settings.audience!r}") from None
+    except jwt.InvalidIssuerError:
+        raise AuthError(f"invalid token: issuer must be {settings.issuer!r}") from None
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token: {exc}") from None
-    roles = claims.get("roles", [])
-    if isinstance(roles, str):
-        roles = [roles]
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise AuthError("invalid token: `roles` must be a list of strings")
-    return Principal(str(claims["sub"]), tuple(roles), float(claims["exp"]))
+    return Principal(
+        str(claims["sub"]),
+        _names(claims.get("roles", []), "roles"),
+        float(claims["exp"]),
+        _names(claims.get("topics", []), "topics"),
+    )
+
+
+def _names(value: Any, claim: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise AuthError(f"invalid token: `{claim}` must be a list of strings")
+    return tuple(value)
+
+
+def verify_token(token: str, settings: JwtSettings) -> Principal:
+    """Check algorithm allow-list, signature (secret or public key), exp, nbf, iss, aud."""
+    alg = _header_algorithm(token, settings)
+    return _decode(token, _static_key(alg, settings), alg, settings)
+
+
+class JwksCache:
+    """The keys of a JWKS URL, fetched without blocking and kept for `ttl_s`.
+
+    An unknown `kid` triggers one refetch (keys rotate), at most every `min_refresh_s`, so a
+    flood of forged kids cannot hammer the identity provider.
+    """
+
+    def __init__(self, url: str, ttl_s: float = 300.0, min_refresh_s: float = 10.0) -> None:
+        self.url = url
+        self.ttl_s = ttl_s
+        self.min_refresh_s = min_refresh_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> jwt.PyJWK:
+        """The key with id `kid`; raise AuthError if the JWKS does not have it."""
+        age = time.monotonic() - self._fetched_at
+        if age > self.ttl_s or (kid not in self._keys and age > self.min_refresh_s):
+            async with self._lock:
+                if time.monotonic() - self._fetched_at > min(self.ttl_s, self.min_refresh_s):
+                    await self._fetch()
+        found = self._keys.get(kid)
+        if found is None:
+            raise AuthError(f"invalid token: unknown key id {kid!r}")
+        return found
+
+    async def _fetch(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=5)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as http, http.get(self.url) as resp:
+                resp.raise_for_status()
+                body = await resp.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if not self._keys:
+                raise AuthError(f"cannot verify token: key set unavailable ({type(exc).__name__})") from None
+            # Keep serving the keys we have; try again after min_refresh_s.
+            self._fetched_at = time.monotonic() - max(0.0, self.ttl_s - self.min_refresh_s)
+            return
+        keys: dict[str, jwt.PyJWK] = {}
+        for jwk in jwt.PyJWKSet.from_json(body).keys:
+            if jwk.key_id:
+                keys[jwk.key_id] = jwk
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+
+async def verify_token_async(token: str, settings: JwtSettings, jwks: JwksCache | None = None) -> Principal:
+    """`verify_token`, taking RS256/ES256 keys from `jwks` when a JWKS URL is configured."""
+    alg = _header_algorithm(token, settings)
+    if jwks is None or alg in _HMAC or settings.public_key:
+        return _decode(token, _static_key(alg, settings), alg, settings)
+    kid = str(jwt.get_unverified_header(token).get("kid", ""))
+    jwk = await jwks.key(kid)
+    return _decode(token, jwk.key, alg, settings)

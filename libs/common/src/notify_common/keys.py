@@ -67,6 +67,19 @@ class Keys:
         """Hash user_id -> connection count on one node; lets a survivor clean up a dead node."""
         return f"{self.prefix}:node:{{n:{node_id}}}:users"
 
+    def user_connections(self, user_id: str) -> str:
+        """Counter: a user's open connections over all nodes (0 -> 1 and 1 -> 0 move role counts)."""
+        return f"{self.prefix}:conns:{{u:{user_id}}}"
+
+    def node_user_roles(self, node_id: str) -> str:
+        """Hash user_id -> JSON list of roles, so a survivor can fix role counts of a dead node."""
+        return f"{self.prefix}:node:{{n:{node_id}}}:roles"
+
+    @property
+    def online_by_role(self) -> str:
+        """Hash role -> number of distinct online users holding it (no scan needed)."""
+        return f"{self.prefix}:online-by-role"
+
     # --- devices, preferences, locations (written by one service, read by another) -----
     def devices(self, user_id: str) -> str:
         """Hash FCM/APNs token -> JSON {platform, last_seen_ms}: a user's push devices."""
@@ -87,6 +100,10 @@ class Keys:
     def location_seen(self, role: str) -> str:
         """Sorted set user -> unix ms of the last location update, to ignore stale positions."""
         return f"{self.prefix}:geo-seen:{{r:{role}}}"
+
+    def location_channel(self, user_id: str) -> str:
+        """Pub/sub channel of one user's live positions (ephemeral: nothing is queued)."""
+        return f"{self.prefix}:loc:{{u:{user_id}}}"
 
     # --- idempotency and leases ----------------------------------------------------------
     def seen(self, scope: str, item_id: str) -> str:

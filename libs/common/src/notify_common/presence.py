@@ -53,3 +53,21 @@ async def connections_by_node(
         if nodes:
             online[user_id] = nodes
     return online
+
+
+async def user_presence(
+    client: redis_async.Redis, keys: Keys, user_id: str, node_ttl_ms: int = DEFAULT_NODE_TTL_MS
+) -> dict[str, int]:
+    """{node: connections} of one user on live nodes ({} = offline); one round trip."""
+    pipe = client.pipeline(transaction=False)
+    pipe.zrangebyscore(keys.live_nodes, now_ms() - node_ttl_ms, "+inf")
+    pipe.hgetall(keys.user_presence(user_id))
+    members, by_node = await pipe.execute()
+    alive = {m.decode() for m in members}
+    return {n.decode(): int(c) for n, c in by_node.items() if int(c) > 0 and n.decode() in alive}
+
+
+async def online_by_role(client: redis_async.Redis, keys: Keys) -> dict[str, int]:
+    """role -> distinct online users holding it, from one hash (no scan)."""
+    counts = await client.hgetall(keys.online_by_role)
+    return {r.decode(): int(c) for r, c in counts.items() if int(c) > 0}
