@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 
 import aiohttp
@@ -68,14 +67,16 @@ async def test_history_stores_the_event_and_push_worker_gets_offline_users(fleet
         id="offline-1", type="promo", title="Sale", audience={"kind": "users", "ids": ["nobody-online"]}
     )
     await publish(client, event, prefix=fleet.key_prefix)
-    db = fleet.workdir / "history.db"
+    headers = {"Authorization": f"Bearer {dev_token('nobody-online')}"}
     deadline = time.monotonic() + 10
-    rows: list[tuple[str, str]] = []
-    while time.monotonic() < deadline and not rows:
-        with sqlite3.connect(db) as conn:
-            rows = conn.execute("SELECT id, user_id FROM notifications WHERE id='offline-1'").fetchall()
-        await asyncio.sleep(0.05)
-    assert rows == [("offline-1", "nobody-online")]
+    ids: list[str] = []
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline and not ids:
+            async with http.get(f"{fleet.inbox_url()}/v1/inbox", headers=headers) as resp:
+                assert resp.status == 200
+                ids = [item["id"] for item in (await resp.json())["items"]]
+            await asyncio.sleep(0.05)
+    assert ids == ["offline-1"]
     jobs = await client.xrange(keys.push_jobs)
     assert any(b"offline-1" in fields[b"job"] for _, fields in jobs)
     await client.aclose()

@@ -1,52 +1,34 @@
-"""History process: store every published notification."""
+"""History process: store every published notification and its receipts, serve the inbox API."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
-import msgspec
-from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer
+import redis.asyncio as redis_async
+import structlog
+from notify_common.config import redact_url
+from notify_common.consumer import ConsumerSettings, Handler, StreamConsumer
+from notify_common.jwt_auth import JwtSettings
 from notify_common.keys import GROUP_HISTORY, Keys
+from notify_common.ops import start_site
 from notify_common.redis_conn import connect
-from notify_common.schemas import BadEntry, UsersAudience, decode_event, notification_from_event
 from notify_common.service import redis_check, run_service
 from notify_common.trim import trim_loop
 
+from history.api import ApiSettings, api_app
 from history.config import HistoryConfig
-from history.store import SqliteStore
+from history.db import open_database
+from history.ingest import event_handler, receipt_handler
+from history.migrate import migrate
+from history.retention import RetentionSettings, retention_loop
+
+log = structlog.get_logger("history.app")
 
 
-def make_handler(store: SqliteStore):  # type: ignore[no-untyped-def]
-    async def handle(entries: Sequence[Entry]) -> Outcome:
-        outcome = Outcome()
-        rows = []
-        for entry in entries:
-            try:
-                event = decode_event(entry.fields)
-            except BadEntry as exc:
-                outcome.dead[entry.id] = str(exc)
-                continue
-            if event.transient:
-                continue
-            n = notification_from_event(event, entry.id)
-            recipients = event.audience.ids if isinstance(event.audience, UsersAudience) else ["*"]
-            data = msgspec.json.encode(n.data).decode()
-            rows += [(n.id, user, n.type, n.title, n.body, data, n.created_ms) for user in recipients]
-        if rows:
-            await store.insert(rows)
-        return outcome
-
-    return handle
-
-
-async def main(cfg: HistoryConfig) -> int:
+def _consumer(client: redis_async.Redis, cfg: HistoryConfig, stream: str, handler: Handler) -> StreamConsumer:
     keys = Keys(cfg.key_prefix)
-    client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
-    store = SqliteStore(cfg.database_url.removeprefix("sqlite:///"))
-    await store.open()
     settings = ConsumerSettings(
-        stream=keys.ingress,
+        stream=stream,
         group=GROUP_HISTORY,
         consumer=cfg.node_id,
         dead_letter_stream=keys.dead_letters,
@@ -55,24 +37,61 @@ async def main(cfg: HistoryConfig) -> int:
         claim_idle_ms=cfg.claim_idle_ms,
         max_deliveries=cfg.max_deliveries,
     )
-    consumer = StreamConsumer(client, settings, make_handler(store))
+    return StreamConsumer(client, settings, handler)
 
-    async def consume(stop: asyncio.Event) -> None:
-        await consumer.run(stop)
 
-    async def trim(stop: asyncio.Event) -> None:
-        await trim_loop(client, {keys.receipts: [GROUP_HISTORY]}, stop)
-
+async def main(cfg: HistoryConfig) -> int:
+    keys = Keys(cfg.key_prefix)
+    client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
+    db = await open_database(cfg.database_url, pool_size=cfg.database_pool_size)
     try:
-        return await run_service(
-            cfg,
-            "history",
-            [consume, trim],
-            {
-                "redis": redis_check(client),
-                "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
-            },
+        await migrate(db)
+        events = _consumer(client, cfg, keys.ingress, event_handler(db))
+        receipts = _consumer(client, cfg, keys.receipts, receipt_handler(db))
+        api = api_app(
+            db,
+            client,
+            ApiSettings(
+                jwt=JwtSettings(
+                    secret=cfg.jwt_secret, algorithms=tuple(cfg.jwt_algorithms), leeway_s=cfg.jwt_leeway_s
+                ),
+                admin_token=cfg.admin_token,
+                page_max=cfg.inbox_page_max,
+                key_prefix=cfg.key_prefix,
+            ),
         )
+        runner, api_port = await start_site(api, cfg.api_host, cfg.api_port)
+        log.info("inbox_api_started", port=api_port, database=redact_url(cfg.database_url))
+        retention = RetentionSettings(
+            max_age_days=cfg.retention_days,
+            batch=cfg.retention_batch,
+            interval_s=cfg.retention_interval_s,
+            lease_ms=cfg.retention_lease_ms,
+        )
+        healthy_within = cfg.consumer_block_ms / 1000 + 10
+
+        async def database_ready() -> bool:
+            return bool(await asyncio.wait_for(db.fetch("SELECT 1"), 2.0))
+
+        try:
+            return await run_service(
+                cfg,
+                "history",
+                [
+                    events.run,
+                    receipts.run,
+                    lambda stop: trim_loop(client, {keys.receipts: [GROUP_HISTORY]}, stop),
+                    lambda stop: retention_loop(db, client, keys, retention, stop),
+                ],
+                {
+                    "redis": redis_check(client),
+                    "database": database_ready,
+                    "events": lambda: events.healthy(healthy_within),
+                    "receipts": lambda: receipts.healthy(healthy_within),
+                },
+            )
+        finally:
+            await runner.cleanup()
     finally:
-        await store.close()
+        await db.close()
         await client.aclose()

@@ -5,9 +5,70 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import CommonConfig
+from notify_common.config import CommonConfig, ConfigError
+
+from history.db import is_postgres_url
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class HistoryConfig(CommonConfig, frozen=True, kw_only=True):
-    ops_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9104
-    database_url: str = "sqlite:///./notify-history.db"
+    ops_port: Annotated[
+        int, msgspec.Meta(ge=0, le=65535, description="Port of /healthz, /readyz, /metrics.")
+    ] = 9104
+    database_url: Annotated[
+        str,
+        msgspec.Meta(
+            description="postgresql://user:pass@host:5432/db (production) or sqlite:///path/to/file.db "
+            "(embedded, the local default). Migrations are applied at start-up."
+        ),
+    ] = "sqlite:///./notify-history.db"
+    database_pool_size: Annotated[
+        int, msgspec.Meta(ge=1, le=100, description="PostgreSQL connections per replica.")
+    ] = 10
+    api_host: Annotated[str, msgspec.Meta(description="Address the inbox HTTP API listens on.")] = "0.0.0.0"
+    api_port: Annotated[
+        int, msgspec.Meta(ge=0, le=65535, description="Port of the inbox HTTP API (0 picks a free one).")
+    ] = 8084
+    jwt_secret: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=16,
+            description="Secret (or public key) that verifies users' JWTs; same as the gateway's.",
+        ),
+    ]
+    jwt_algorithms: Annotated[
+        list[str], msgspec.Meta(description="Accepted JWT algorithms (allow-list; `none` is never accepted).")
+    ] = msgspec.field(default_factory=lambda: ["HS256"])
+    jwt_leeway_s: Annotated[
+        float, msgspec.Meta(ge=0, le=300, description="Clock skew tolerated on exp/nbf, seconds.")
+    ] = 30.0
+    admin_token: Annotated[
+        str,
+        msgspec.Meta(
+            description="Bearer token of services and support tools for /v1/admin/* routes; "
+            "empty disables them."
+        ),
+    ] = ""
+    inbox_page_max: Annotated[
+        int, msgspec.Meta(ge=1, le=1000, description="Largest `limit` a client may ask for per page.")
+    ] = 100
+    retention_days: Annotated[
+        float, msgspec.Meta(gt=0, description="Notifications older than this many days are deleted.")
+    ] = 30.0
+    retention_batch: Annotated[
+        int, msgspec.Meta(ge=1, le=100_000, description="Notifications deleted per transaction by retention.")
+    ] = 1000
+    retention_interval_s: Annotated[
+        Seconds, msgspec.Meta(description="Pause between retention runs (one replica runs at a time).")
+    ] = 3600.0
+    retention_lease_ms: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1000, description="Lifetime of the retention lease in Redis; renewed between batches."
+        ),
+    ] = 60_000
+
+    def validate(self) -> None:
+        if not (is_postgres_url(self.database_url) or self.database_url.startswith("sqlite:///")):
+            raise ConfigError("DATABASE_URL: must start with postgresql:// or sqlite:///")

@@ -61,10 +61,16 @@ def print_banner(fleet: Fleet, redis_url: str) -> None:
         f"  Redis:      {redis_url}",
         *[f"  {name}:  {fleet.gateway_url(name)}" for name in fleet.gateway_ports],
         *[f"  {name} ops: http://127.0.0.1:{p.ops_port}/readyz" for name, p in fleet.processes.items()],
+        *([f"  inbox API:  {fleet.inbox_url()}/v1/inbox"] if fleet.history_api_port else []),
         f"  logs:       {fleet.workdir / 'logs'}",
         "",
         "Connect as user 42 (dev token, valid 1 h):",
         f"  {fleet.gateway_url()}?token={token}",
+        *(
+            [f"Inbox of user 42:  curl -H 'Authorization: Bearer {token}' {fleet.inbox_url()}/v1/inbox"]
+            if fleet.history_api_port
+            else []
+        ),
         "Publish to user 42:",
         f"  redis-cli -u {redis_url} XADD {fleet.key_prefix}:stream:ingress '*' event "
         '\'{"type":"hello","audience":{"kind":"users","ids":["42"]},"title":"Hi"}\'',

@@ -38,6 +38,8 @@ class Fleet:
     """Extra environment for one service by name (e.g. "gateway-1", "router"), over extra_env."""
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     gateway_ports: dict[str, int] = field(default_factory=dict)
+    history_api_port: int = 0
+    """Port of history's inbox API (free port chosen at start when 0)."""
 
     def common_env(self) -> dict[str, str]:
         return {
@@ -73,7 +75,16 @@ class Fleet:
             self._service("router", "router", {})
         if "history" in self.services:
             db_url = f"sqlite:///{self.workdir / 'history.db'}"
-            self._service("history", "history", {"DATABASE_URL": db_url})
+            self.history_api_port = self.history_api_port or free_port()
+            self._service(
+                "history",
+                "history",
+                {
+                    "DATABASE_URL": db_url,
+                    "API_PORT": str(self.history_api_port),
+                    "JWT_SECRET": DEV_JWT_SECRET,
+                },
+            )
         if "push-worker" in self.services:
             self._service("push-worker", "push_worker", {})
         for i in range(1, self.gateways + 1):
@@ -90,6 +101,10 @@ class Fleet:
             self.stop()
             raise
         return self
+
+    def inbox_url(self) -> str:
+        """Base URL of history's inbox API (docs/protocol.md section 7)."""
+        return f"http://127.0.0.1:{self.history_api_port}"
 
     def gateway_url(self, name: str = "gateway-1") -> str:
         return f"ws://127.0.0.1:{self.gateway_ports[name]}/ws"

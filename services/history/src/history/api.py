@@ -1,0 +1,234 @@
+"""The inbox HTTP API: a user's own notifications (JWT) and admin routes (service token)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import msgspec
+import redis.asyncio as redis_async
+import structlog
+from aiohttp import web
+from notify_common.jwt_auth import AuthError, JwtSettings, Principal, verify_token
+from notify_common.publish import build_event, publish
+from notify_common.schemas import BadEntry
+
+from history import admin, inbox, metrics
+from history.db import Database
+from history.openapi import OPENAPI
+from history.records import BadCursor, decode_cursor
+
+log = structlog.get_logger("history.api")
+
+_TOPIC = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_TOPICS = 32
+DEFAULT_PAGE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    jwt: JwtSettings
+    admin_token: str
+    page_max: int
+    key_prefix: str
+
+
+DB = web.AppKey("db", Database)
+REDIS = web.AppKey("redis", redis_async.Redis)
+SETTINGS = web.AppKey("settings", ApiSettings)
+
+
+def _json(value: object, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(value), status=status, content_type="application/json")
+
+
+_ERRORS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest,
+    401: web.HTTPUnauthorized,
+    403: web.HTTPForbidden,
+    404: web.HTTPNotFound,
+}
+
+
+def _error(status: int, message: str) -> web.HTTPException:
+    """An error response `{"error": "<what to fix>"}` to raise."""
+    return _ERRORS[status](body=msgspec.json.encode({"error": message}), content_type="application/json")
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _user(request: web.Request) -> Principal:
+    token = _bearer(request)
+    if not token:
+        raise _error(401, "missing token: send `Authorization: Bearer <jwt>`")
+    try:
+        return verify_token(token, request.app[SETTINGS].jwt)
+    except AuthError as exc:
+        raise _error(401, str(exc)) from None
+
+
+def _require_admin(request: web.Request) -> None:
+    expected = request.app[SETTINGS].admin_token
+    if not expected:
+        raise _error(403, "admin API disabled: set ADMIN_TOKEN")
+    # Constant-time comparison; the token itself is never logged.
+    if not hmac.compare_digest(_bearer(request).encode(), expected.encode()):
+        raise _error(401, "admin routes need `Authorization: Bearer <ADMIN_TOKEN>`")
+
+
+def _rooms(request: web.Request, principal: Principal) -> list[str]:
+    topics = request.query.getall("topic", [])
+    if len(topics) > MAX_TOPICS or not all(_TOPIC.match(t) for t in topics):
+        raise _error(400, f"`topic`: up to {MAX_TOPICS} names of 1-64 characters A-Za-z0-9_.:-")
+    return inbox.rooms_of(principal.roles, topics)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise _error(400, f"`{name}`: true or false")
+    return value in ("true", "1")
+
+
+def _limit(request: web.Request) -> int:
+    page_max = request.app[SETTINGS].page_max
+    try:
+        limit = int(request.query.get("limit", str(min(DEFAULT_PAGE, page_max))))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= page_max:
+        raise _error(400, f"`limit`: an integer from 1 to {page_max}")
+    return limit
+
+
+async def list_inbox(request: web.Request) -> web.Response:
+    principal = _user(request)
+    try:
+        cursor = decode_cursor(request.query["cursor"]) if "cursor" in request.query else None
+    except BadCursor as exc:
+        raise _error(400, str(exc)) from None
+    page = await inbox.list_inbox(
+        request.app[DB],
+        principal.user_id,
+        _rooms(request, principal),
+        limit=_limit(request),
+        cursor=cursor,
+        unread_only=_flag(request, "unread"),
+        type_=request.query.get("type") or None,
+    )
+    return _json(page)
+
+
+async def unread_count(request: web.Request) -> web.Response:
+    principal = _user(request)
+    count = await inbox.unread_count(request.app[DB], principal.user_id, _rooms(request, principal))
+    return _json({"unread": count})
+
+
+async def _tell_devices(request: web.Request, user_id: str, data: dict[str, object]) -> None:
+    """A transient `inbox.read` event: the router and gateways carry it to the user's other devices."""
+    settings = request.app[SETTINGS]
+    try:
+        event = build_event(
+            type="inbox.read", audience={"kind": "users", "ids": [user_id]}, transient=True, data=data
+        )
+        await publish(request.app[REDIS], event, prefix=settings.key_prefix)
+    except BadEntry as exc:  # a user id outside the ingress alphabet: the read itself is stored
+        log.warning("read_sync_not_sent", error=str(exc))
+    except Exception as exc:  # Redis away: the read is stored; devices see it on their next fetch
+        log.warning("read_sync_failed", error=repr(exc))
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    principal = _user(request)
+    notification_id = request.match_info["id"]
+    now_ms = int(time.time() * 1000)
+    changed = await inbox.mark_read(
+        request.app[DB], principal.user_id, _rooms(request, principal), notification_id, now_ms
+    )
+    if changed is None:
+        raise _error(404, "no such notification in your inbox")
+    if changed:
+        await _tell_devices(request, principal.user_id, {"ids": [notification_id], "read_ms": now_ms})
+    return _json({"id": notification_id, "changed": changed})
+
+
+async def mark_all_read(request: web.Request) -> web.Response:
+    principal = _user(request)
+    now_ms = int(time.time() * 1000)
+    ids = await inbox.mark_all_read(request.app[DB], principal.user_id, now_ms)
+    await _tell_devices(request, principal.user_id, {"all": True, "read_ms": now_ms})
+    return _json({"marked": len(ids), "read_ms": now_ms})
+
+
+async def notification_trail(request: web.Request) -> web.Response:
+    _require_admin(request)
+    found = await admin.trail(request.app[DB], request.match_info["id"])
+    if found is None:
+        raise _error(404, "no such notification")
+    return _json(found)
+
+
+def _date_ms(request: web.Request, name: str, default: dt.date) -> int:
+    text = request.query.get(name)
+    try:
+        day = dt.date.fromisoformat(text) if text else default
+    except ValueError:
+        raise _error(400, f"`{name}`: a date like 2026-01-31") from None
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+async def stats(request: web.Request) -> web.Response:
+    _require_admin(request)
+    today = dt.datetime.now(dt.UTC).date()
+    from_ms = _date_ms(request, "from", today - dt.timedelta(days=6))
+    to_ms = _date_ms(request, "to", today) + admin.DAY_MS  # `to` is inclusive
+    if to_ms <= from_ms or to_ms - from_ms > 366 * admin.DAY_MS:
+        raise _error(400, "`from` must be on or before `to`, at most 366 days apart")
+    return _json({"days": await admin.stats(request.app[DB], from_ms, to_ms)})
+
+
+async def openapi(_: web.Request) -> web.Response:
+    return _json(OPENAPI)
+
+
+@web.middleware
+async def timed(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    started = time.perf_counter()
+    try:
+        return await handler(request)
+    finally:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        metrics.API_SECONDS.labels(route=name).observe(time.perf_counter() - started)
+
+
+ROUTES = [
+    ("GET", "/v1/inbox", list_inbox),
+    ("GET", "/v1/inbox/unread-count", unread_count),
+    ("POST", "/v1/inbox/read-all", mark_all_read),
+    ("POST", "/v1/inbox/{id}/read", mark_read),
+    ("GET", "/v1/admin/notifications/{id}", notification_trail),
+    ("GET", "/v1/admin/stats", stats),
+    ("GET", "/openapi.json", openapi),
+]
+
+
+def api_app(db: Database, client: redis_async.Redis, settings: ApiSettings) -> web.Application:
+    app = web.Application(middlewares=[timed])
+    app[DB] = db
+    app[REDIS] = client
+    app[SETTINGS] = settings
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    return app

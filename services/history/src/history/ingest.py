@@ -1,0 +1,114 @@
+"""Stream handlers: published events and receipts become rows, one transaction per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+from notify_common.consumer import Entry, Handler, Outcome
+from notify_common.schemas import (
+    AllAudience,
+    BadEntry,
+    Event,
+    GeoAudience,
+    RoleAudience,
+    TopicAudience,
+    UsersAudience,
+    decode_event,
+    decode_receipt,
+    notification_from_event,
+)
+
+from history import metrics
+from history.db import Database
+from history.records import DeliveryRow, InboxRow, NotificationRow
+from history.writes import write_events, write_receipts
+
+_data_encoder = msgspec.json.Encoder()
+_AUDIENCE_KIND: dict[type, str] = {
+    UsersAudience: "users",
+    RoleAudience: "role",
+    AllAudience: "all",
+    TopicAudience: "topic",
+    GeoAudience: "geo",
+}
+
+
+def room_of(event: Event) -> str | None:
+    """The broadcast room of an event, or None when its recipients are individual users."""
+    match event.audience:
+        case RoleAudience(role=role):
+            return f"role:{role}"
+        case AllAudience():
+            return "all"
+        case TopicAudience(topic=topic):
+            return f"topic:{topic}"
+        case _:
+            return None
+
+
+def rows_of(event: Event, entry_id: str) -> tuple[NotificationRow, list[InboxRow]]:
+    """The notification row and one inbox row per enumerated recipient."""
+    n = notification_from_event(event, entry_id)
+    row: NotificationRow = (
+        n.id,
+        n.type,
+        n.category,
+        n.title,
+        n.body,
+        _data_encoder.encode(n.data).decode(),
+        n.priority,
+        _AUDIENCE_KIND[type(event.audience)],
+        room_of(event),
+        event.source,
+        n.created_ms,
+        n.expires_ms,
+    )
+    users = event.audience.ids if isinstance(event.audience, UsersAudience) else []
+    return row, [(user, n.id, n.type, n.created_ms) for user in dict.fromkeys(users)]
+
+
+def event_handler(db: Database) -> Handler:
+    """Store every stored-kind event of a batch; transient events are live-only and skipped."""
+
+    async def handle(entries: Sequence[Entry]) -> Outcome:
+        outcome = Outcome()
+        notifications: list[NotificationRow] = []
+        recipients: list[InboxRow] = []
+        for entry in entries:
+            try:
+                event = decode_event(entry.fields)
+            except BadEntry as exc:
+                outcome.dead[entry.id] = str(exc)
+                continue
+            if event.transient:
+                continue
+            row, inbox_rows = rows_of(event, entry.id)
+            notifications.append(row)
+            recipients.extend(inbox_rows)
+        await write_events(db, notifications, recipients)
+        metrics.ROWS_WRITTEN.labels(table="notifications").inc(len(notifications))
+        metrics.ROWS_WRITTEN.labels(table="inbox").inc(len(recipients))
+        return outcome
+
+    return handle
+
+
+def receipt_handler(db: Database) -> Handler:
+    """Append every receipt of a batch to the delivery trail."""
+
+    async def handle(entries: Sequence[Entry]) -> Outcome:
+        outcome = Outcome()
+        rows: list[DeliveryRow] = []
+        for entry in entries:
+            try:
+                r = decode_receipt(entry.fields)
+            except BadEntry as exc:
+                outcome.dead[entry.id] = str(exc)
+                continue
+            rows.append((r.notification_id, r.user_id, r.kind, r.channel, r.at_ms, r.node, r.error))
+        await write_receipts(db, rows)
+        metrics.ROWS_WRITTEN.labels(table="deliveries").inc(len(rows))
+        return outcome
+
+    return handle
