@@ -1,24 +1,40 @@
-"""S5 history: rows/s stored from the ingress stream (SQLite, PostgreSQL) and inbox page latency."""
+"""S5 history: rows/s stored from the ingress stream (SQLite, PostgreSQL) and inbox page latency.
+
+Rows are inbox rows (one per recipient). The inbox query runs against PostgreSQL after the
+inbox table has been bulk-loaded to `s5_inbox_rows` rows (10 recipients per notification,
+100 notifications per user) straight in SQL: loading a million rows through the stream would
+measure the writer again and blow the time budget.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import redis
+from devstack.fleet import dev_token
+from devstack.postgres_server import PostgresMissing, start_postgres
 from notify_common.keys import GROUP_HISTORY, Keys
 from notify_common.publish import build_event
 from notify_common.schemas import FIELD_EVENT, encode
 
-from bench.fleetrun import fleet_run
+from bench.fleetrun import BENCH_ROLE, FleetRun, fleet_run
+from bench.histogram import Histogram
 from bench.procstats import CpuMeter
 from bench.sizes import Sizes
 
 CHUNK = 1000
 POLL_S = 0.05
 DEADLINE_S = 240.0
+RECIPIENTS_PER_BULK_NOTIFICATION = 10
+BULK_ROWS_PER_USER = 100
+PAGE = 20
 
 
 def group_done(client: redis.Redis, keys: Keys, group_name: str, events: int) -> bool:
@@ -46,32 +62,123 @@ def publish_events(client: redis.Redis, keys: Keys, sizes: Sizes, tag: str) -> N
         pipe.execute()
 
 
+def measure_ingest(fr: FleetRun, sizes: Sizes, tag: str) -> tuple[float, dict[str, float]]:
+    """Seconds from the first XADD until history acked every event, and CPU per process."""
+    meter = CpuMeter(fr.pids()).start()
+    started = time.monotonic()
+    publish_events(fr.client, fr.keys, sizes, tag)
+    deadline = started + DEADLINE_S
+    while not group_done(fr.client, fr.keys, GROUP_HISTORY, sizes.s5_events):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"history did not store {sizes.s5_events} events in {DEADLINE_S}s")
+        time.sleep(POLL_S)
+    return time.monotonic() - started, meter.stop()
+
+
 def sqlite_rows_per_s(sizes: Sizes, workdir: Path) -> dict[str, Any]:
     with fleet_run(workdir, gateways=0, services=("history",)) as fr:
-        meter = CpuMeter(fr.pids()).start()
-        started = time.monotonic()
-        publish_events(fr.client, fr.keys, sizes, "sqlite")
-        deadline = started + DEADLINE_S
-        while not group_done(fr.client, fr.keys, GROUP_HISTORY, sizes.s5_events):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"history did not store {sizes.s5_events} events in {DEADLINE_S}s")
-            time.sleep(POLL_S)
-        elapsed = time.monotonic() - started
-        cpu = meter.stop()
+        elapsed, cpu = measure_ingest(fr, sizes, "sqlite")
         with sqlite3.connect(workdir / "history.db") as db:
             rows = int(db.execute("SELECT count(*) FROM inbox").fetchone()[0])  # one row per recipient
     return {"rows": rows, "seconds": round(elapsed, 3), "rows_per_s": round(rows / elapsed, 1), "cpu_s": cpu}
 
 
-def run(sizes: Sizes, workdir: Path) -> dict[str, Any]:
-    sqlite = sqlite_rows_per_s(sizes, workdir / "sqlite")
+async def _pg_count(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM inbox"))
+    finally:
+        await conn.close()
+
+
+async def _pg_bulk_load(url: str, rows: int) -> int:
+    """Fill inbox to about `rows` rows for users b0…; returns the number of bulk users."""
+    notifications = max(1, rows // RECIPIENTS_PER_BULK_NOTIFICATION)
+    users = max(1, rows // BULK_ROWS_PER_USER)
+    base_ms = int(time.time() * 1000) - notifications
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            """INSERT INTO notifications (id, type, category, title, body, data, priority, audience,
+                   room, source, created_ms, expires_ms)
+               SELECT 'bulk-' || g, 'bench.bulk', NULL, 'bench', '', '{}', 'normal', 'users',
+                   NULL, NULL, $1::bigint + g, NULL
+               FROM generate_series(1, $2::int) g""",
+            base_ms,
+            notifications,
+        )
+        await conn.execute(
+            """INSERT INTO inbox (user_id, notification_id, type, created_ms)
+               SELECT 'b' || ((g * $3::int + k) % $4::int), 'bulk-' || g, 'bench.bulk', $1::bigint + g
+               FROM generate_series(1, $2::int) g, generate_series(0, $3::int - 1) k""",
+            base_ms,
+            notifications,
+            RECIPIENTS_PER_BULK_NOTIFICATION,
+            users,
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return users
+
+
+def inbox_latency(base_url: str, users: int, queries: int) -> dict[str, Any]:
+    """First-page inbox requests for distinct users over one keep-alive HTTP connection."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    hist = Histogram()
+    empty = 0
+    try:
+        for i in range(queries):
+            user = f"b{(i * 7919) % users}"
+            headers = {"Authorization": f"Bearer {dev_token(user, [BENCH_ROLE])}"}
+            started = time.perf_counter_ns()
+            conn.request("GET", f"/v1/inbox?limit={PAGE}", headers=headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            hist.record((time.perf_counter_ns() - started) / 1000)
+            if resp.status != 200:
+                raise RuntimeError(f"inbox answered {resp.status}: {body[:200]!r}")
+            empty += body.count(b'"id"') == 0
+    finally:
+        conn.close()
+    return {"queries": queries, "page": PAGE, "empty_pages": empty, **hist.summary_ms()}
+
+
+def postgres_part(sizes: Sizes, workdir: Path) -> dict[str, Any]:
+    server, url = start_postgres(durable=True, database="nf_bench")
+    try:
+        env = {"history": {"DATABASE_URL": url}}
+        with fleet_run(workdir, gateways=0, services=("history",), service_env=env) as fr:
+            elapsed, cpu = measure_ingest(fr, sizes, "pg")
+            rows = asyncio.run(_pg_count(url))
+            load_started = time.monotonic()
+            users = asyncio.run(_pg_bulk_load(url, sizes.s5_inbox_rows))
+            load_s = time.monotonic() - load_started
+            total_rows = asyncio.run(_pg_count(url))
+            inbox = inbox_latency(fr.fleet.inbox_url(), users, sizes.s5_inbox_queries)
+    finally:
+        server.stop()
     return {
-        "events": sizes.s5_events,
-        "users_per_event": sizes.s5_users_per_event,
-        "sqlite": sqlite,
-        "sqlite_rows_per_s": sqlite["rows_per_s"],
-        "pg_rows_per_s": None,
-        "pg_skipped": "history has no PostgreSQL store on main yet",
-        "inbox_p99_ms": None,
-        "inbox_skipped": "history has no inbox API on main yet",
+        "rows": rows,
+        "seconds": round(elapsed, 3),
+        "rows_per_s": round(rows / elapsed, 1),
+        "cpu_s": cpu,
+        "inbox": {"table_rows": total_rows, "bulk_load_s": round(load_s, 1), **inbox},
+    }
+
+
+def run(sizes: Sizes, workdir: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {"events": sizes.s5_events, "users_per_event": sizes.s5_users_per_event}
+    sqlite = sqlite_rows_per_s(sizes, workdir / "sqlite")
+    result |= {"sqlite": sqlite, "sqlite_rows_per_s": sqlite["rows_per_s"]}
+    try:
+        pg = postgres_part(sizes, workdir / "pg")
+    except PostgresMissing as exc:
+        return result | {"pg_skipped": str(exc), "inbox_skipped": str(exc)}
+    return result | {
+        "pg": pg,
+        "pg_rows_per_s": pg["rows_per_s"],
+        "inbox_p50_ms": pg["inbox"]["p50_ms"],
+        "inbox_p99_ms": pg["inbox"]["p99_ms"],
     }

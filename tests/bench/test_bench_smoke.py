@@ -64,10 +64,21 @@ def test_s4_reports_pushes_per_second_or_why_it_was_skipped(smoke: Path) -> None
     assert s4.get("pushes_per_s", 0) > 0 or s4["skipped"]
 
 
-def test_s5_stores_one_row_per_recipient_in_sqlite(smoke: Path) -> None:
+def test_s5_stores_one_row_per_recipient_in_sqlite_and_postgresql(smoke: Path) -> None:
     s5 = result(smoke, "s5")
     assert s5["sqlite"]["rows"] == s5["events"] * s5["users_per_event"]
     assert s5["sqlite_rows_per_s"] > 0
+    assert s5.get("pg", {}).get("rows") == s5["events"] * s5["users_per_event"] or s5["pg_skipped"]
+
+
+def test_s5_inbox_pages_of_bulk_loaded_users_are_timed(smoke: Path) -> None:
+    s5 = result(smoke, "s5")
+    if "pg" not in s5:
+        pytest.skip(s5["inbox_skipped"])
+    inbox = s5["pg"]["inbox"]
+    assert inbox["empty_pages"] == 0
+    assert inbox["count"] == inbox["queries"]
+    assert 0 < s5["inbox_p50_ms"] <= s5["inbox_p99_ms"]
 
 
 def test_s6_router_writes_a_delivery_for_every_addressed_online_user(smoke: Path) -> None:
