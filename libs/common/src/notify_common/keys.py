@@ -105,6 +105,21 @@ class Keys:
         """Pub/sub channel of one user's live positions (ephemeral: nothing is queued)."""
         return f"{self.prefix}:loc:{{u:{user_id}}}"
 
+    # --- router: scheduling and rate limits ----------------------------------------------
+    @property
+    def scheduled(self) -> str:
+        """Sorted set ingress entry id -> due unix ms of events held for `deliver_at`."""
+        return f"{self.prefix}:sched:{{sched}}:due"
+
+    @property
+    def scheduled_events(self) -> str:
+        """Hash ingress entry id -> event JSON of the held events (same slot as `scheduled`)."""
+        return f"{self.prefix}:sched:{{sched}}:events"
+
+    def rate(self, user_id: str) -> str:
+        """Counter of notifications routed to one user in the current rate-limit window."""
+        return f"{self.prefix}:rate:{{u:{user_id}}}"
+
     # --- idempotency and leases ----------------------------------------------------------
     def seen(self, scope: str, item_id: str) -> str:
         """Marker that `item_id` was already processed in `scope` (SET NX with a TTL)."""
