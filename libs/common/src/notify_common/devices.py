@@ -16,6 +16,7 @@ from typing import Literal, cast, get_args
 
 import msgspec
 import redis.asyncio as redis_async
+from redis.asyncio.client import Pipeline
 
 from notify_common.keys import Keys
 
@@ -113,11 +114,17 @@ async def remove_tokens(client: redis_async.Redis, keys: Keys, dead: Iterable[tu
     if not pairs:
         return 0
     pipe = client.pipeline(transaction=False)
+    queue_token_removal(pipe, keys, pairs)
+    replies = await pipe.execute()
+    return sum(int(r) for r in replies[0::2])
+
+
+def queue_token_removal(pipe: Pipeline, keys: Keys, pairs: Iterable[tuple[str, str]]) -> None:
+    """Add the removal of (user_id, token) pairs to `pipe` (two commands per pair), e.g. inside
+    the MULTI that records a push outcome."""
     for user_id, token in pairs:
         pipe.hdel(keys.devices(user_id), token)
         pipe.eval(_RELEASE_OWNER, 1, keys.device_owner(token), user_id)
-    replies = await pipe.execute()
-    return sum(int(r) for r in replies[0::2])
 
 
 async def devices_for_users(

@@ -120,6 +120,21 @@ class Keys:
         """Counter of notifications routed to one user in the current rate-limit window."""
         return f"{self.prefix}:rate:{{u:{user_id}}}"
 
+    # --- push-worker: durable retries and sent markers ------------------------------------
+    @property
+    def push_retry_schedule(self) -> str:
+        """Sorted set retry id -> unix ms when due (push-worker's durable delayed retries)."""
+        return f"{self.prefix}:push:{{retries}}:due"
+
+    @property
+    def push_retry_items(self) -> str:
+        """Hash retry id -> JSON of the push to retry (same slot as the schedule)."""
+        return f"{self.prefix}:push:{{retries}}:items"
+
+    def push_sent(self, notification_id: str) -> str:
+        """Hash target digest -> 1: devices and topics a notification was pushed to (with a TTL)."""
+        return f"{self.prefix}:push:sent:{notification_id}"
+
     # --- idempotency and leases ----------------------------------------------------------
     def seen(self, scope: str, item_id: str) -> str:
         """Marker that `item_id` was already processed in `scope` (SET NX with a TTL)."""

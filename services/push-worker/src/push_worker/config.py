@@ -5,8 +5,154 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import CommonConfig
+from notify_common.config import CommonConfig, ConfigError
+
+
+def _describe(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
 
 
 class PushConfig(CommonConfig, frozen=True, kw_only=True):
     ops_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9103
+
+    # --- FCM credentials and endpoint -----------------------------------------------------
+    firebase_credentials: Annotated[
+        str,
+        _describe(
+            "Service-account credentials for FCM: a file path, or the JSON itself (starting with `{`). "
+            "Empty: application-default credentials (GOOGLE_APPLICATION_CREDENTIALS, workload identity); "
+            "with none of these the service refuses to start."
+        ),
+    ] = ""
+    firebase_project_id: Annotated[
+        str, _describe("Firebase project id; empty takes it from the credentials.")
+    ] = ""
+    fcm_base_url: Annotated[
+        str,
+        _describe(
+            "Development and tests only: send to this FCM-compatible server (the local fake, e.g. "
+            "http://127.0.0.1:8090) instead of https://fcm.googleapis.com. Empty in production."
+        ),
+    ] = ""
+    fcm_timeout_s: Annotated[
+        float, msgspec.Meta(gt=0, le=300, description="HTTP timeout of one FCM request, seconds.")
+    ] = 10.0
+
+    # --- batching -------------------------------------------------------------------------
+    fcm_batch_size: Annotated[
+        int, msgspec.Meta(ge=1, le=500, description="Messages per send_each_async call (FCM's limit: 500).")
+    ] = 500
+    fcm_max_in_flight: Annotated[
+        int, msgspec.Meta(ge=1, le=64, description="FCM batches sent concurrently by one process.")
+    ] = 4
+
+    # --- retries --------------------------------------------------------------------------
+    push_retry_base_s: Annotated[
+        float, msgspec.Meta(gt=0, description="First retry delay (exponential with jitter), seconds.")
+    ] = 1.0
+    push_retry_max_s: Annotated[
+        float, msgspec.Meta(gt=0, description="Longest delay between two retries of a push, seconds.")
+    ] = 300.0
+    push_max_attempts: Annotated[
+        int, msgspec.Meta(ge=1, description="Sends of one push before it is dead-lettered.")
+    ] = 8
+    push_max_age_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0, description="A push still failing this long after its first send is dead-lettered."
+        ),
+    ] = 3600.0
+    push_retry_lease_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="A due retry taken by one replica is hidden from others this long; if that replica "
+            "dies the retry becomes due again.",
+        ),
+    ] = 60.0
+    push_retry_poll_s: Annotated[
+        float,
+        msgspec.Meta(gt=0, le=60, description="Longest wait between two looks for due retries, seconds."),
+    ] = 1.0
+    push_dedup_ttl_s: Annotated[
+        int,
+        msgspec.Meta(
+            gt=0,
+            description="How long a (notification, token) pair is remembered as pushed, so a redelivered "
+            "job does not push it twice. Costs about 100 bytes of Redis per notification.",
+        ),
+    ] = 6 * 3600
+
+    # --- circuit breaker and auth alarm ---------------------------------------------------
+    breaker_failures: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="Consecutive FCM-unavailable answers (5xx, 429, timeouts) that open "
+            "the circuit: the worker stops sending as a whole.",
+        ),
+    ] = 20
+    breaker_open_s: Annotated[
+        float, msgspec.Meta(gt=0, description="First pause when the circuit opens; doubles per failed probe.")
+    ] = 5.0
+    breaker_max_open_s: Annotated[
+        float, msgspec.Meta(gt=0, description="Longest pause of an open circuit, seconds.")
+    ] = 120.0
+    auth_retry_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="After an auth failure (bad credentials, third-party auth), try "
+            "again this often; meanwhile messages are kept and /readyz fails.",
+        ),
+    ] = 60.0
+
+    # --- devices --------------------------------------------------------------------------
+    device_stale_days: Annotated[
+        float, msgspec.Meta(gt=0, description="A device token not refreshed for this long is dropped.")
+    ] = 270.0
+    max_devices_per_user: Annotated[
+        int, msgspec.Meta(ge=1, description="Devices kept per user; registering more evicts the oldest.")
+    ] = 50
+
+    # --- payload mapping ------------------------------------------------------------------
+    android_channel_id: Annotated[
+        str, _describe("Android notification channel for notifications without a category.")
+    ] = "default"
+    push_sound: Annotated[str, _describe("Sound of visible pushes on Android and iOS; empty for none.")] = (
+        "default"
+    )
+
+    # --- device token HTTP API ------------------------------------------------------------
+    api_host: Annotated[str, _describe("Interface of the device token HTTP API.")] = "0.0.0.0"
+    api_port: Annotated[
+        int, msgspec.Meta(ge=0, le=65535, description="Port of the device token HTTP API (0: any free port).")
+    ] = 8083
+    jwt_secret: Annotated[
+        str, _describe("HS256/384/512 key that verifies users' JWTs on the device token API (16+ chars).")
+    ] = ""
+    jwt_public_key_file: Annotated[
+        str, _describe("PEM public key file for RS256/ES256 user JWTs (instead of or besides JWT_SECRET).")
+    ] = ""
+    jwt_jwks_url: Annotated[str, _describe("JWKS URL with the RS256/ES256 keys of user JWTs.")] = ""
+    jwt_issuer: Annotated[str, _describe("Required `iss` of user JWTs; empty: not checked.")] = ""
+    jwt_audience: Annotated[str, _describe("Required `aud` of user JWTs; empty: not checked.")] = ""
+    jwt_algorithms: Annotated[list[str], _describe("Accepted JWT algorithms (never `none`).")] = (
+        msgspec.field(default_factory=lambda: ["HS256"])
+    )
+    jwt_leeway_s: Annotated[
+        float, msgspec.Meta(ge=0, le=300, description="Clock skew tolerated on exp/nbf, seconds.")
+    ] = 30.0
+
+    def validate(self) -> None:
+        """Rules across fields; raises ConfigError naming the variable."""
+        if self.push_retry_max_s < self.push_retry_base_s:
+            raise ConfigError("PUSH_RETRY_MAX_S: must be at least PUSH_RETRY_BASE_S")
+        if self.jwt_secret and len(self.jwt_secret) < 16:
+            raise ConfigError("JWT_SECRET: must be at least 16 characters")
+        if self.fcm_base_url and not self.fcm_base_url.startswith(("http://", "https://")):
+            raise ConfigError("FCM_BASE_URL: must start with http:// or https://")
+
+    @property
+    def device_stale_ms(self) -> int:
+        return int(self.device_stale_days * 86_400_000)

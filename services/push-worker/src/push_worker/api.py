@@ -1,0 +1,133 @@
+"""Device token HTTP API: a signed-in user registers, lists and removes their push devices.
+
+Every route needs `Authorization: Bearer <user JWT>` (the same tokens the gateway accepts); a
+user only ever sees and changes their own devices. Contract: docs/protocol.md section 6.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import redis.asyncio as redis_async
+from aiohttp import web
+from notify_common.devices import (
+    Device,
+    DeviceError,
+    devices_of_user,
+    register_device,
+    unregister_device,
+)
+from notify_common.jwt_auth import (
+    AuthError,
+    JwksCache,
+    JwtSettings,
+    Principal,
+    read_public_key,
+    verify_token_async,
+)
+from notify_common.keys import Keys
+
+from push_worker.config import PushConfig
+
+MAX_BODY_BYTES = 16 * 1024
+CLIENT: web.AppKey[redis_async.Redis] = web.AppKey("client", redis_async.Redis)
+KEYS: web.AppKey[Keys] = web.AppKey("keys", Keys)
+CONFIG: web.AppKey[PushConfig] = web.AppKey("config", PushConfig)
+JWT: web.AppKey[JwtSettings] = web.AppKey("jwt", JwtSettings)
+JWKS: web.AppKey[JwksCache | None] = web.AppKey("jwks")
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+
+
+class Registration(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    platform: str
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+def _device_json(device: Device) -> dict[str, Any]:
+    return {"token": device.token, "platform": device.platform, "last_seen_ms": device.last_seen_ms}
+
+
+async def _principal(request: web.Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("missing token: send Authorization: Bearer <jwt>")
+    return await verify_token_async(token.strip(), request.app[JWT], request.app[JWKS])
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        request[PRINCIPAL] = await _principal(request)
+    except AuthError as exc:
+        return _error(401, str(exc), **{"WWW-Authenticate": "Bearer"})
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    app = request.app
+    user_id = request[PRINCIPAL].user_id
+    found = await devices_of_user(app[CLIENT], app[KEYS], user_id, stale_ms=app[CONFIG].device_stale_ms)
+    return web.json_response({"devices": [_device_json(d) for d in found]})
+
+
+async def add_device(request: web.Request) -> web.Response:
+    app = request.app
+    cfg = app[CONFIG]
+    try:
+        body = msgspec.json.decode(await request.read(), type=Registration)
+    except msgspec.DecodeError as exc:
+        return _error(400, f"invalid body: {exc}")
+    user_id = request[PRINCIPAL].user_id
+    try:
+        await register_device(
+            app[CLIENT],
+            app[KEYS],
+            user_id,
+            body.token,
+            body.platform,
+            stale_ms=cfg.device_stale_ms,
+            max_devices=cfg.max_devices_per_user,
+        )
+    except DeviceError as exc:
+        return _error(400, str(exc))
+    found = await devices_of_user(app[CLIENT], app[KEYS], user_id, stale_ms=cfg.device_stale_ms)
+    device = next(d for d in found if d.token == body.token)
+    return web.json_response(_device_json(device), status=201)
+
+
+async def remove_device(request: web.Request) -> web.Response:
+    app = request.app
+    removed = await unregister_device(
+        app[CLIENT], app[KEYS], request[PRINCIPAL].user_id, request.match_info["token"]
+    )
+    if not removed:
+        return _error(404, "no such device for this user")
+    return web.Response(status=204)
+
+
+def api_app(client: redis_async.Redis, keys: Keys, cfg: PushConfig) -> web.Application:
+    app = web.Application(middlewares=[authenticate], client_max_size=MAX_BODY_BYTES)
+    app[CLIENT] = client
+    app[KEYS] = keys
+    app[CONFIG] = cfg
+    app[JWT] = JwtSettings(
+        secret=cfg.jwt_secret,
+        algorithms=tuple(cfg.jwt_algorithms),
+        leeway_s=cfg.jwt_leeway_s,
+        public_key=read_public_key(cfg.jwt_public_key_file),
+        jwks_url=cfg.jwt_jwks_url,
+        issuer=cfg.jwt_issuer,
+        audience=cfg.jwt_audience,
+    )
+    app[JWKS] = JwksCache(cfg.jwt_jwks_url) if cfg.jwt_jwks_url else None
+    app.router.add_get("/v1/devices", list_devices)
+    app.router.add_post("/v1/devices", add_device)
+    app.router.add_delete("/v1/devices/{token}", remove_device)
+    return app

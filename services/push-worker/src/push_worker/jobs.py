@@ -1,0 +1,121 @@
+"""Push jobs from the stream -> sends to each device of each user, or to a topic.
+
+A job entry has the field `job` (PushJob JSON) and, only when replayed from a dead letter,
+`token` and `platform`: then it pushes to that one device of its one user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from notify_common.consumer import Entry, Outcome
+from notify_common.devices import DeviceError, check_device, devices_for_users
+from notify_common.schemas import BadEntry, PushJob, decode_push_job
+
+from push_worker.ledger import FIELD_PLATFORM, FIELD_TOKEN
+from push_worker.sender import Sender, pushed_targets, split_pushed
+from push_worker.sends import Send
+
+log = structlog.get_logger("push_worker.jobs")
+NO_DEVICE = "NO_DEVICE: the user has no registered push device"
+MAX_PACE_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    entry_id: str
+    job: PushJob
+    token: str
+    platform: str
+
+
+def decode_job(entry: Entry) -> _Job:
+    """Decode and check one entry; BadEntry says why it can never be pushed."""
+    job = decode_push_job(entry.fields)
+    token = entry.fields.get(FIELD_TOKEN, b"").decode()
+    platform = entry.fields.get(FIELD_PLATFORM, b"").decode()
+    if token:
+        if len(job.user_ids) != 1:
+            raise BadEntry("invalid push job: a job with `token` needs exactly one user id")
+        try:
+            check_device(token, platform)
+        except DeviceError as exc:
+            raise BadEntry(f"invalid push job: {exc}") from None
+    elif not job.user_ids and not job.topic:
+        raise BadEntry("invalid push job: neither `user_ids` nor `topic`")
+    return _Job(entry.id, job, token, platform)
+
+
+@dataclass
+class JobHandler:
+    """The stream consumer's handler for push jobs."""
+
+    sender: Sender
+    stop: asyncio.Event
+    claim_idle_s: float = 30.0
+
+    async def __call__(self, entries: Sequence[Entry]) -> Outcome:
+        outcome = Outcome()
+        jobs: list[_Job] = []
+        for entry in entries:
+            try:
+                jobs.append(decode_job(entry))
+            except BadEntry as exc:
+                outcome.dead[entry.id] = str(exc)
+        if not jobs:
+            return outcome
+        await self._pace()
+        sender = self.sender
+        cfg = sender.cfg
+        users = list(dict.fromkeys(u for j in jobs if not j.token for u in j.job.user_ids))
+        devices, pushed = await asyncio.gather(
+            devices_for_users(sender.client, sender.keys, users, stale_ms=cfg.device_stale_ms),
+            pushed_targets(sender.client, sender.keys, [j.job.notification.id for j in jobs]),
+        )
+        ledger = sender.ledger(from_schedule=False)
+        sends: list[Send] = []
+        for item in jobs:
+            notification = item.job.notification
+            if item.token:
+                user = item.job.user_ids[0]
+                sends.append(
+                    Send(
+                        notification=notification,
+                        user_id=user,
+                        token=item.token,
+                        platform=item.platform,
+                        source_id=item.entry_id,
+                    )
+                )
+                continue
+            if item.job.topic:
+                sends.append(Send(notification=notification, topic=item.job.topic, source_id=item.entry_id))
+            for user in item.job.user_ids:
+                found = devices.get(user)
+                if not found:
+                    ledger.no_device.append((Send(notification=notification, user_id=user), NO_DEVICE))
+                for device in found or ():
+                    sends.append(
+                        Send(
+                            notification=notification,
+                            user_id=user,
+                            token=device.token,
+                            platform=device.platform,
+                            source_id=item.entry_id,
+                        )
+                    )
+        fresh, done = split_pushed(sends, pushed)
+        ledger.duplicates.extend(done)
+        await sender.push(fresh, ledger)
+        return outcome
+
+    async def _pace(self) -> None:
+        """While sending is paused, take new jobs slowly: they would only be deferred."""
+        wait_s = min(self.sender.paused_s(), MAX_PACE_S, self.claim_idle_s / 3)
+        if wait_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), wait_s)

@@ -1,0 +1,160 @@
+"""Record push outcomes durably: one MULTI per FCM batch, before anything is acknowledged.
+
+A MULTI so that a worker killed while writing leaves all or nothing: sent markers, receipts,
+token removals, dead letters and schedule changes of one batch land together.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio as redis_async
+import structlog
+from notify_common.consumer import DEAD_META_FIELD, ORIGINAL_FIELD_PREFIX
+from notify_common.devices import queue_token_removal
+from notify_common.keys import GROUP_PUSH, Keys
+from notify_common.schemas import FIELD_JOB, FIELD_RECEIPT, DeadLetter, PushJob, Receipt, encode
+
+from push_worker import metrics
+from push_worker.schedule import queue_complete, queue_schedule
+from push_worker.sends import Send
+
+log = structlog.get_logger("push_worker.ledger")
+FIELD_TOKEN = b"token"
+FIELD_PLATFORM = b"platform"
+_MAX_ERROR_CHARS = 1000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Ledger:
+    """Outcomes of one batch of sends, written by `commit` in one transaction."""
+
+    keys: Keys
+    consumer: str
+    dedup_ttl_s: int
+    from_schedule: bool = False
+    pushed: list[Send] = field(default_factory=list)
+    token_dead: list[tuple[Send, str]] = field(default_factory=list)
+    dead: list[tuple[Send, str]] = field(default_factory=list)
+    scheduled: list[tuple[Send, int, bool]] = field(default_factory=list)
+    expired: list[Send] = field(default_factory=list)
+    duplicates: list[Send] = field(default_factory=list)
+    no_device: list[tuple[Send, str]] = field(default_factory=list)
+
+    def schedule(self, send: Send, due_ms: int, *, deferred: bool = False) -> None:
+        self.scheduled.append((send, due_ms, deferred))
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.pushed,
+                self.token_dead,
+                self.dead,
+                self.scheduled,
+                self.expired,
+                self.duplicates,
+                self.no_device,
+            )
+        )
+
+    async def commit(self, client: redis_async.Redis) -> None:
+        if not self:
+            return
+        keys = self.keys
+        pipe = client.pipeline(transaction=True)
+        at = now_ms()
+        pushed_by_notification: dict[str, list[str]] = {}
+        for send in self.pushed:
+            pushed_by_notification.setdefault(send.notification.id, []).append(send.target_digest)
+        for notification_id, digests in pushed_by_notification.items():
+            marker = keys.push_sent(notification_id)
+            pipe.hset(marker, mapping=dict.fromkeys(digests, 1))
+            pipe.expire(marker, self.dedup_ttl_s)
+        queue_token_removal(pipe, keys, [(s.user_id, s.token) for s, _ in self.token_dead])
+        for send, reason in self.dead:
+            pipe.xadd(keys.dead_letters, self._dead_letter_fields(send, reason, at))
+        for send, due_ms, _ in self.scheduled:
+            queue_schedule(pipe, keys, send, due_ms)
+        if self.from_schedule:
+            finished = [*self.pushed, *self.expired, *self.duplicates]
+            finished += [s for s, _ in self.token_dead] + [s for s, _ in self.dead]
+            for send in finished:
+                queue_complete(pipe, keys, send)
+        for receipt in self._receipts(at):
+            pipe.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+        await pipe.execute()
+        self._count()
+
+    def _receipts(self, at: int) -> list[Receipt]:
+        """One receipt per (notification, user): pushed if any device took it, else why not."""
+        pushed: set[tuple[str, str]] = {(s.notification.id, s.user_id) for s in self.pushed}
+        errors: dict[tuple[str, str], list[str]] = {}
+        failures = [*self.token_dead, *self.dead, *self.no_device]
+        for send, error in failures:
+            key = (send.notification.id, send.user_id)
+            if key not in pushed:
+                errors.setdefault(key, []).append(f"{send.label}: {error}" if send.token else error)
+        receipts = [
+            Receipt(notification_id=n, user_id=u, kind="pushed", channel="push", at_ms=at) for n, u in pushed
+        ]
+        for (n, u), texts in errors.items():
+            error = "; ".join(dict.fromkeys(texts))[:_MAX_ERROR_CHARS]
+            receipts.append(
+                Receipt(
+                    notification_id=n, user_id=u, kind="push_failed", channel="push", at_ms=at, error=error
+                )
+            )
+        expired = {(s.notification.id, s.user_id) for s in self.expired} - pushed - set(errors)
+        receipts += [
+            Receipt(notification_id=n, user_id=u, kind="expired", channel="push", at_ms=at)
+            for n, u in expired
+        ]
+        return receipts
+
+    def _dead_letter_fields(self, send: Send, reason: str, at: int) -> dict[bytes, bytes]:
+        """Dead letter in the consumer's format; replaying it pushes to this one target only."""
+        meta = DeadLetter(
+            source_stream=self.keys.push_jobs,
+            source_id=send.source_id,
+            group=GROUP_PUSH,
+            consumer=self.consumer,
+            reason=f"{send.label}: {reason}",
+            deliveries=send.attempts,
+            at_ms=at,
+        )
+        job = PushJob(
+            notification=send.notification,
+            user_ids=[send.user_id] if send.user_id else [],
+            topic=send.topic or None,
+        )
+        fields = {DEAD_META_FIELD: encode(meta), ORIGINAL_FIELD_PREFIX + FIELD_JOB: encode(job)}
+        if send.token:
+            fields[ORIGINAL_FIELD_PREFIX + FIELD_TOKEN] = send.token.encode()
+            fields[ORIGINAL_FIELD_PREFIX + FIELD_PLATFORM] = send.platform.encode()
+        return fields
+
+    def _count(self) -> None:
+        outcomes = {
+            "pushed": len(self.pushed),
+            "token_removed": len(self.token_dead),
+            "dead_lettered": len(self.dead),
+            "retry_scheduled": sum(1 for *_, deferred in self.scheduled if not deferred),
+            "deferred": sum(1 for *_, deferred in self.scheduled if deferred),
+            "expired": len(self.expired),
+            "duplicate_skipped": len(self.duplicates),
+            "no_device": len(self.no_device),
+        }
+        for outcome, count in outcomes.items():
+            if count:
+                metrics.SENDS.labels(outcome=outcome).inc(count)
+        if self.token_dead:
+            metrics.TOKENS_REMOVED.inc(len(self.token_dead))
+        for send, reason in self.dead:
+            log.warning(
+                "push_dead_lettered", notification_id=send.notification.id, target=send.label, reason=reason
+            )
