@@ -13,7 +13,7 @@ import msgspec
 import redis.asyncio as redis_async
 import structlog
 from aiohttp import web
-from notify_common.jwt_auth import AuthError, JwtSettings, Principal, verify_token
+from notify_common.jwt_auth import AuthError, JwksCache, JwtSettings, Principal, verify_token_async
 from notify_common.publish import build_event, publish
 from notify_common.schemas import BadEntry
 
@@ -32,6 +32,7 @@ DEFAULT_PAGE = 20
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
     jwt: JwtSettings
+    jwks: JwksCache | None
     admin_token: str
     page_max: int
     key_prefix: str
@@ -56,7 +57,9 @@ _ERRORS: dict[int, type[web.HTTPException]] = {
 
 def _error(status: int, message: str) -> web.HTTPException:
     """An error response `{"error": "<what to fix>"}` to raise."""
-    return _ERRORS[status](body=msgspec.json.encode({"error": message}), content_type="application/json")
+    return _ERRORS[status](
+        text=msgspec.json.encode({"error": message}).decode(), content_type="application/json"
+    )
 
 
 def _bearer(request: web.Request) -> str:
@@ -65,12 +68,13 @@ def _bearer(request: web.Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _user(request: web.Request) -> Principal:
+async def _user(request: web.Request) -> Principal:
     token = _bearer(request)
     if not token:
         raise _error(401, "missing token: send `Authorization: Bearer <jwt>`")
+    settings = request.app[SETTINGS]
     try:
-        return verify_token(token, request.app[SETTINGS].jwt)
+        return await verify_token_async(token, settings.jwt, settings.jwks)
     except AuthError as exc:
         raise _error(401, str(exc)) from None
 
@@ -85,10 +89,16 @@ def _require_admin(request: web.Request) -> None:
 
 
 def _rooms(request: web.Request, principal: Principal) -> list[str]:
-    topics = request.query.getall("topic", [])
-    if len(topics) > MAX_TOPICS or not all(_TOPIC.match(t) for t in topics):
+    """`all`, the token's roles, the token's topics, and topics named in `topic` that the token
+    allows (its `topics` claim lists them, or holds `*`)."""
+    asked = request.query.getall("topic", [])
+    if len(asked) > MAX_TOPICS or not all(_TOPIC.match(t) for t in asked):
         raise _error(400, f"`topic`: up to {MAX_TOPICS} names of 1-64 characters A-Za-z0-9_.:-")
-    return inbox.rooms_of(principal.roles, topics)
+    granted = [t for t in principal.topics if t != "*"]
+    refused = [t for t in asked if t not in granted and "*" not in principal.topics]
+    if refused:
+        raise _error(403, f"your token does not allow topic {refused[0]!r}")
+    return inbox.rooms_of(principal.roles, list(dict.fromkeys([*granted, *asked])))
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -110,7 +120,7 @@ def _limit(request: web.Request) -> int:
 
 
 async def list_inbox(request: web.Request) -> web.Response:
-    principal = _user(request)
+    principal = await _user(request)
     try:
         cursor = decode_cursor(request.query["cursor"]) if "cursor" in request.query else None
     except BadCursor as exc:
@@ -128,7 +138,7 @@ async def list_inbox(request: web.Request) -> web.Response:
 
 
 async def unread_count(request: web.Request) -> web.Response:
-    principal = _user(request)
+    principal = await _user(request)
     count = await inbox.unread_count(request.app[DB], principal.user_id, _rooms(request, principal))
     return _json({"unread": count})
 
@@ -148,7 +158,7 @@ async def _tell_devices(request: web.Request, user_id: str, data: dict[str, obje
 
 
 async def mark_read(request: web.Request) -> web.Response:
-    principal = _user(request)
+    principal = await _user(request)
     notification_id = request.match_info["id"]
     now_ms = int(time.time() * 1000)
     changed = await inbox.mark_read(
@@ -162,7 +172,7 @@ async def mark_read(request: web.Request) -> web.Response:
 
 
 async def mark_all_read(request: web.Request) -> web.Response:
-    principal = _user(request)
+    principal = await _user(request)
     now_ms = int(time.time() * 1000)
     ids = await inbox.mark_all_read(request.app[DB], principal.user_id, now_ms)
     await _tell_devices(request, principal.user_id, {"all": True, "read_ms": now_ms})

@@ -8,7 +8,7 @@ import redis.asyncio as redis_async
 import structlog
 from notify_common.config import redact_url
 from notify_common.consumer import ConsumerSettings, Handler, StreamConsumer
-from notify_common.jwt_auth import JwtSettings
+from notify_common.jwt_auth import JwksCache, JwtSettings, read_public_key
 from notify_common.keys import GROUP_HISTORY, Keys
 from notify_common.ops import start_site
 from notify_common.redis_conn import connect
@@ -53,8 +53,15 @@ async def main(cfg: HistoryConfig) -> int:
             client,
             ApiSettings(
                 jwt=JwtSettings(
-                    secret=cfg.jwt_secret, algorithms=tuple(cfg.jwt_algorithms), leeway_s=cfg.jwt_leeway_s
+                    secret=cfg.jwt_secret,
+                    algorithms=tuple(cfg.jwt_algorithms),
+                    leeway_s=cfg.jwt_leeway_s,
+                    public_key=read_public_key(cfg.jwt_public_key_file),
+                    jwks_url=cfg.jwt_jwks_url,
+                    issuer=cfg.jwt_issuer,
+                    audience=cfg.jwt_audience,
                 ),
+                jwks=JwksCache(cfg.jwt_jwks_url) if cfg.jwt_jwks_url else None,
                 admin_token=cfg.admin_token,
                 page_max=cfg.inbox_page_max,
                 key_prefix=cfg.key_prefix,

@@ -33,10 +33,17 @@ class HistoryConfig(CommonConfig, frozen=True, kw_only=True):
     jwt_secret: Annotated[
         str,
         msgspec.Meta(
-            min_length=16,
-            description="Secret (or public key) that verifies users' JWTs; same as the gateway's.",
+            description="Shared secret that verifies users' HS256/384/512 JWTs; same as the gateway's."
         ),
-    ]
+    ] = ""
+    jwt_public_key_file: Annotated[
+        str, msgspec.Meta(description="PEM public key file that verifies RS256/ES256 JWTs.")
+    ] = ""
+    jwt_jwks_url: Annotated[
+        str, msgspec.Meta(description="JWKS URL whose keys verify RS256/ES256 JWTs (fetched and cached).")
+    ] = ""
+    jwt_issuer: Annotated[str, msgspec.Meta(description="Required `iss` claim when set.")] = ""
+    jwt_audience: Annotated[str, msgspec.Meta(description="Required `aud` claim when set.")] = ""
     jwt_algorithms: Annotated[
         list[str], msgspec.Meta(description="Accepted JWT algorithms (allow-list; `none` is never accepted).")
     ] = msgspec.field(default_factory=lambda: ["HS256"])
@@ -72,3 +79,7 @@ class HistoryConfig(CommonConfig, frozen=True, kw_only=True):
     def validate(self) -> None:
         if not (is_postgres_url(self.database_url) or self.database_url.startswith("sqlite:///")):
             raise ConfigError("DATABASE_URL: must start with postgresql:// or sqlite:///")
+        if not (self.jwt_public_key_file or self.jwt_jwks_url) and len(self.jwt_secret) < 16:
+            raise ConfigError(
+                "JWT_SECRET: at least 16 characters (or set JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL)"
+            )

@@ -1,0 +1,55 @@
+"""The stream handlers through the fleet's consumer: events and receipts in, rows out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as redis_async
+from history.admin import trail
+from history.db import Database
+from history.ingest import event_handler, receipt_handler
+from notify_common.consumer import ConsumerSettings, Entry, StreamConsumer
+from notify_common.keys import GROUP_HISTORY, Keys
+from notify_common.publish import build_event, publish
+from notify_common.schemas import FIELD_RECEIPT, Receipt, encode
+
+
+async def test_transient_events_are_never_stored_and_bad_ones_are_dead_lettered(db: Database) -> None:
+    stored = build_event(id="kept", type="note", audience={"kind": "users", "ids": ["alice"]})
+    live = build_event(id="live", type="typing", audience={"kind": "users", "ids": ["alice"]}, transient=True)
+    entries = [
+        Entry("1700000000000-0", {b"event": encode(stored)}),
+        Entry("1700000000000-1", {b"event": encode(live)}),
+        Entry("1700000000000-2", {b"event": b'{"type": 5}'}),
+    ]
+    outcome = await event_handler(db)(entries)
+    assert list(outcome.dead) == ["1700000000000-2"]
+    assert [r[0] for r in await db.fetch("SELECT id FROM notifications")] == ["kept"]
+
+
+async def test_events_and_receipts_flow_from_streams_into_the_trail(
+    db: Database, redis: redis_async.Redis, keys: Keys
+) -> None:
+    event = build_event(id="n1", type="note", audience={"kind": "users", "ids": ["alice"]})
+    await publish(redis, event, prefix=keys.prefix)
+    receipt = Receipt(notification_id="n1", user_id="alice", kind="delivered", channel="socket", at_ms=1)
+    await redis.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+    consumers = [
+        StreamConsumer(redis, ConsumerSettings(stream, GROUP_HISTORY, "h1", keys.dead_letters), handler)
+        for stream, handler in ((keys.ingress, event_handler(db)), (keys.receipts, receipt_handler(db)))
+    ]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
+    try:
+        deadline = time.monotonic() + 10
+        found = await trail(db, "n1")
+        while (found is None or not found.deliveries or not found.recipients) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            found = await trail(db, "n1")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert found is not None
+    assert [r.user_id for r in found.recipients] == ["alice"]
+    assert [d.kind for d in found.deliveries] == ["delivered"]
