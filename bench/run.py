@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--size", choices=sorted(BY_NAME), default="full", help="full = the issue's sizes")
     p.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of s1…s6")
     p.add_argument("--out", type=Path, default=None, help="result folder (default bench/out/<time>)")
-    p.add_argument("--profile", action="store_true", help="py-spy the gateway and router during S1/S2")
+    p.add_argument(
+        "--profile", action="store_true", help="py-spy the gateway and router during S1, S2 and S6"
+    )
     p.add_argument(
         "--record",
         action=argparse.BooleanOptionalAction,
@@ -74,7 +76,7 @@ def run_scenarios(sizes: Sizes, chosen: list[str], workdir: Path, profiler: Prof
     if "s5" in chosen:
         results["s5"] = _guarded("s5", lambda: s5_history.run(sizes, workdir / "s5"))
     if "s6" in chosen:
-        results["s6"] = _guarded("s6", lambda: s6_router.run(sizes, workdir / "s6"))
+        results["s6"] = _guarded("s6", lambda: s6_router.run(sizes, workdir / "s6", profiler))
     return {name: results[name] for name in ALL if name in results}
 
 

@@ -21,12 +21,14 @@ from notify_common.schemas import FIELD_DELIVERY, FIELD_EVENT, NodeDelivery, enc
 
 from bench.fleetrun import fleet_run
 from bench.procstats import CpuMeter
+from bench.profiling import Profiler
 from bench.sizes import Sizes
 
 SEED = 6
 CHUNK = 1000
 POLL_S = 0.02
 DEADLINE_S = 240.0
+PROFILE_S = 5.0
 
 
 def fake_nodes(count: int) -> list[str]:
@@ -77,7 +79,7 @@ def count_deliveries(client: redis.Redis, keys: Keys, nodes: list[str]) -> tuple
     return entries, users
 
 
-def run(sizes: Sizes, workdir: Path) -> dict[str, Any]:
+def run(sizes: Sizes, workdir: Path, profiler: Profiler) -> dict[str, Any]:
     with fleet_run(workdir, gateways=0, services=("router",)) as fr:
         nodes = fake_nodes(sizes.s6_nodes)
         write_presence(fr.client, fr.keys, sizes.s6_users, nodes)
@@ -90,6 +92,8 @@ def run(sizes: Sizes, workdir: Path) -> dict[str, Any]:
             )
             payloads.append(encode(event))
         meter = CpuMeter(fr.pids()).start()
+        profiling = profiler.attach("s6", fr.fleet.pids(), PROFILE_S)
+        profiling.__enter__()
         started = time.monotonic()
         for first in range(0, len(payloads), CHUNK):
             pipe = fr.client.pipeline(transaction=False)
@@ -107,6 +111,7 @@ def run(sizes: Sizes, workdir: Path) -> dict[str, Any]:
             time.sleep(POLL_S)
         elapsed = time.monotonic() - started
         cpu = meter.stop()
+        profiling.__exit__(None, None, None)
         entries, deliveries = count_deliveries(fr.client, fr.keys, nodes)
     router_cpu = cpu.get("router", 0.0)
     return {
