@@ -96,3 +96,12 @@ async def test_rediss_url_speaks_tls_and_verifies_the_server(tls_redis: tuple[in
     else:
         raise AssertionError("TLS Redis never answered")
     await client.aclose()
+
+
+async def test_a_burst_larger_than_the_pool_waits_instead_of_failing(redis_url: str) -> None:
+    client = connect(redis_url, max_connections=4)
+    try:
+        results = await asyncio.gather(*[client.blpop(["nf:never"], timeout=0.2) for _ in range(12)])
+        assert results == [None] * 12
+    finally:
+        await client.aclose()

@@ -5,17 +5,27 @@ from __future__ import annotations
 import redis.asyncio as redis_async
 
 
-def connect(url: str, *, block_ms: int = 1000, max_connections: int = 64) -> redis_async.Redis:
+def connect(
+    url: str,
+    *,
+    block_ms: int = 1000,
+    max_connections: int = 64,
+    pool_timeout_s: float = 10.0,
+) -> redis_async.Redis:
     """A client for redis://, rediss:// (TLS) or unix:// URLs, with a password if the URL has one.
 
-    The socket timeout outlasts the longest blocking read, so XREADGROUP BLOCK never times out
-    client-side; health checks spot connections that died while idle.
+    The pool blocks (up to `pool_timeout_s`) when all `max_connections` are busy instead of
+    failing: a burst of WebSocket handshakes or closes waits its turn rather than losing presence
+    writes. The socket timeout outlasts the longest blocking read, so XREADGROUP BLOCK never
+    times out client-side; health checks spot connections that died while idle.
     """
-    return redis_async.Redis.from_url(
+    pool = redis_async.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=pool_timeout_s,
         socket_timeout=block_ms / 1000 + 5,
         socket_connect_timeout=3,
         health_check_interval=15,
-        max_connections=max_connections,
         decode_responses=False,
     )
+    return redis_async.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
