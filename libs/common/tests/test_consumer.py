@@ -162,6 +162,26 @@ async def test_own_pending_entries_are_reread_on_start(redis: redis_async.Redis,
     assert all(d == 2 for _, d in seen)
 
 
+async def test_own_pending_entries_are_reread_after_the_connection_to_redis_drops(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
+    seen: list[str] = []
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        seen.extend(e.id for e in entries)
+
+    async with running(redis, settings(keys, claim_idle_ms=60_000), handle) as consumer:
+        await eventually(lambda: _true(consumer.healthy()))
+        ids = await add(redis, keys.ingress, 3)
+        await eventually(lambda: _true(len(seen) == 3))
+        # As after a Redis crash that lost the acks (AOF everysec): read by c1, never acked.
+        lost = await add(redis, keys.ingress, 2)
+        await redis.xreadgroup("g", "c1", {keys.ingress: ">"}, count=2)
+        await redis.client_kill_filter(_type="normal", skipme=True)
+        await eventually(lambda: _true(all(i in seen for i in lost)))
+    assert seen[:3] == ids
+
+
 async def test_stop_finishes_the_batch_in_hand_and_acks_it(redis: redis_async.Redis, keys: Keys) -> None:
     started = asyncio.Event()
     finished: list[str] = []

@@ -147,6 +147,11 @@ class StreamConsumer:
                 await self._pause_after_error("redis_error", exc, stop)
             except REDIS_DOWN_ERRORS as exc:
                 metrics.REDIS_ERRORS.labels(loop=f"consumer:{s.group}").inc()
+                # Redis may have restarted and lost the last second of writes (AOF everysec):
+                # our acks and the handler's effects, but not the read. Re-read our own pending
+                # entries first, so they are redone now and in order, not after claim_idle_ms.
+                own_pending_done = False
+                self._pending_cursor = "0"
                 await self._pause_after_error("redis_unreachable", exc, stop)
         metrics.CONSUMER_UP.labels(**self._labels).set(0)
         log.info("consumer_stopped", stream=s.stream, group=s.group, consumer=s.consumer)
