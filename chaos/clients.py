@@ -1,0 +1,132 @@
+"""WebSocket clients that record every frame they receive and reconnect when their node goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+
+HELLO_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One notification frame as a client saw it."""
+
+    id: str
+    connection: int
+    """Which connection of this client (1, 2, …) received it."""
+    at: float
+    """time.monotonic() on arrival."""
+
+
+@dataclass
+class ClientLog:
+    """Everything one client saw, for the checker."""
+
+    user_id: str
+    roles: tuple[str, ...]
+    frames: list[Received] = field(default_factory=list)
+    connections: int = 0
+    frames_without_id: int = 0
+    closes: list[str] = field(default_factory=list)
+
+
+class RecordingClient:
+    """One user's client: connects to the first gateway that answers, reconnects on any close."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        user_id: str,
+        roles: tuple[str, ...],
+        token: str,
+        urls: list[str],
+        rng: random.Random,
+    ) -> None:
+        self.session = session
+        self.token = token
+        self.urls = urls
+        self.rng = rng
+        self.log = ClientLog(user_id, roles)
+        self.connected = asyncio.Event()
+        self.ids: set[str] = set()
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._pause_s = 0.0
+        self._next_url = 0
+
+    def start_on(self, index: int) -> None:
+        """Prefer gateway `index` for the first connection (spreads clients over nodes)."""
+        self._next_url = index % len(self.urls)
+
+    async def drop(self, offline_s: float) -> None:
+        """Close the socket as a phone losing signal would, and stay away for `offline_s`."""
+        self._pause_s = offline_s
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            url = self.urls[self._next_url]
+            try:
+                await self._session_on(url, stop)
+                failures = 0
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                failures += 1
+                self.log.closes.append(f"connect {url}: {type(exc).__name__}")
+                # A node that refuses is dead for now: try the next one.
+                self._next_url = (self._next_url + 1) % len(self.urls)
+            self.connected.clear()
+            delay = self._pause_s or self.rng.uniform(0.05, min(2.0, 0.2 * 2**failures))
+            self._pause_s = 0.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def _session_on(self, url: str, stop: asyncio.Event) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with self.session.ws_connect(url, headers=headers, heartbeat=None) as ws:
+            self._ws = ws
+            hello = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
+            if hello.type != aiohttp.WSMsgType.TEXT:
+                self.log.closes.append(f"refused by {url}: {hello.data} {hello.extra}")
+                return
+            self.log.connections += 1
+            connection = self.log.connections
+            self.connected.set()
+            stopper = asyncio.ensure_future(stop.wait())
+            try:
+                while True:
+                    receive = asyncio.ensure_future(ws.receive())
+                    done, _ = await asyncio.wait({receive, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                    if receive not in done:
+                        receive.cancel()
+                        return
+                    msg = receive.result()
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        self.log.closes.append(f"{url}: {msg.type.name} {msg.data} {msg.extra or ''}")
+                        if msg.type == aiohttp.WSMsgType.CLOSE:
+                            # A graceful node asks us to go elsewhere: the next node, at once.
+                            self._next_url = (self._next_url + 1) % len(self.urls)
+                        return
+                    self._record(msg.data, connection)
+            finally:
+                stopper.cancel()
+                self._ws = None
+
+    def _record(self, text: str, connection: int) -> None:
+        frame = json.loads(text)
+        if frame.get("type") != "notification":
+            return
+        notification = frame.get("notification") or {}
+        nid = notification.get("id")
+        if not isinstance(nid, str) or not nid:
+            self.log.frames_without_id += 1
+            return
+        self.ids.add(nid)
+        self.log.frames.append(Received(nid, connection, time.monotonic()))

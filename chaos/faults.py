@@ -1,0 +1,119 @@
+"""The faults, one per scenario. Each injects, waits, heals, and returns when healing began.
+
+Recovery time is measured from that moment (the restart command, SIGCONT, the new redis-server)
+until every service is ready and a fresh event reaches a socket (chaos.run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from devstack.fleet import Fleet
+from devstack.redis_server import RedisServer
+
+from chaos.timing import Timing
+from chaos.workload import Publisher
+
+
+@dataclass
+class Target:
+    """What a fault can act on, and what it found out while doing so."""
+
+    fleet: Fleet
+    redis: RedisServer
+    timing: Timing
+    publisher: Publisher
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+    """Exit status of every process the fault stopped with SIGTERM."""
+    fault_window: tuple[float, float] = (0.0, 0.0)
+    """monotonic (start, end) of the fault, for readiness checks."""
+
+
+Fault = Callable[[Target], Awaitable[float]]
+
+
+async def restart(target: Target, name: str) -> None:
+    proc = target.fleet.processes[name]
+    await asyncio.to_thread(proc.start)
+    await asyncio.to_thread(proc.wait_ready, 60.0)
+
+
+def sigkill(name: str) -> Fault:
+    """SIGKILL one service mid-load, keep it dead for `down_s`, start it again."""
+
+    async def fault(target: Target) -> float:
+        started = time.monotonic()
+        await asyncio.to_thread(target.fleet.processes[name].kill)
+        await asyncio.sleep(target.timing.down_s)
+        healing = time.monotonic()
+        await restart(target, name)
+        target.fault_window = (started, time.monotonic())
+        return healing
+
+    return fault
+
+
+async def redis_restart(target: Target) -> float:
+    """SIGKILL redis-server and start it on the same AOF (appendfsync everysec).
+
+    The publisher holds its next XADD for 2.5 s before the kill: with everysec, a write Redis
+    acknowledged in the last second may be lost by design (docs/architecture.md), and this
+    scenario tests the fleet, not the fsync policy. The services are not held: their reads,
+    fan-out writes and acks are cut mid-flight.
+    """
+    target.publisher.hold.set()
+    await asyncio.sleep(2.5)
+    started = time.monotonic()
+    await asyncio.to_thread(target.redis.kill)
+    target.publisher.hold.clear()
+    await asyncio.sleep(target.timing.down_s)
+    healing = time.monotonic()
+    await asyncio.to_thread(target.redis.start)
+    target.fault_window = (started, time.monotonic())
+    return healing
+
+
+async def redis_unreachable(target: Target) -> float:
+    """SIGSTOP redis-server for `outage_s` (connections hang, as on a network partition), SIGCONT."""
+    proc = target.redis.process
+    assert proc is not None
+    started = time.monotonic()
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        await asyncio.sleep(target.timing.outage_s)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    target.fault_window = (started, time.monotonic())
+    return target.fault_window[1]
+
+
+async def rolling_sigterm(target: Target) -> float:
+    """SIGTERM every service in turn during load; each must exit 0 in its grace time, then restarts."""
+    started = healing = time.monotonic()
+    for name in sorted(target.fleet.processes):
+        proc = target.fleet.processes[name]
+        target.exit_codes[name] = await asyncio.to_thread(proc.stop, 30.0)
+        healing = time.monotonic()
+        await restart(target, name)
+    target.fault_window = (started, time.monotonic())
+    return healing
+
+
+async def nothing(target: Target) -> float:
+    return time.monotonic()
+
+
+FAULTS: dict[str, Fault] = {
+    "baseline": nothing,
+    "kill-router": sigkill("router"),
+    "kill-history": sigkill("history"),
+    "kill-push-worker": sigkill("push-worker"),
+    "kill-gateway": sigkill("gateway-1"),
+    "redis-restart": redis_restart,
+    "redis-unreachable": redis_unreachable,
+    "rolling-sigterm": rolling_sigterm,
+}

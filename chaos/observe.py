@@ -1,0 +1,122 @@
+"""What the checker reads after a run: history rows, dead letters, pushes, readiness over time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as redis_async
+from devstack.fleet import Fleet
+from notify_common.keys import Keys
+
+from chaos.checker import DeadLetterView
+
+
+def stored_ids(fleet: Fleet) -> set[str]:
+    """Notification ids history has stored (the SQLite store the dev fleet runs)."""
+    path = fleet.workdir / "history.db"
+    if not path.exists():
+        return set()
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
+            return {row[0] for row in conn.execute("SELECT DISTINCT id FROM notifications")}
+    except sqlite3.OperationalError:
+        return set()  # not created yet, or locked for longer than the timeout: ask again later
+
+
+async def dead_letters(client: redis_async.Redis, keys: Keys) -> list[DeadLetterView]:
+    """Every dead letter with the notification id and users it concerned, when it can be read."""
+    views = []
+    for _, fields in await client.xrange(keys.dead_letters):
+        meta = json.loads(fields[b"meta"])
+        original = {k[2:]: v for k, v in fields.items() if k.startswith(b"o:")}
+        nid, users = _identify(original)
+        views.append(DeadLetterView(str(meta["group"]), str(meta["reason"]), nid, users))
+    return views
+
+
+def _identify(original: dict[bytes, bytes]) -> tuple[str | None, tuple[str, ...]]:
+    """The notification id (and users) an entry was about, from whichever field it carried."""
+    for name in (b"event", b"job", b"delivery", b"receipt"):
+        raw = original.get(name)
+        if raw is None:
+            continue
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return None, ()
+        if not isinstance(doc, dict):
+            return None, ()
+        if name == b"event":
+            return _str(doc.get("id")), ()
+        notification = doc.get("notification") or {}
+        users = doc.get("user_ids") or ([doc["user_id"]] if "user_id" in doc else [])
+        nid = doc.get("notification_id") or (
+            notification.get("id") if isinstance(notification, dict) else None
+        )
+        return _str(nid), tuple(str(u) for u in users)
+    return None, ()
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def pushed(fcm_log: Path | None) -> set[tuple[str, str]]:
+    """(user, notification id) pairs the fake FCM accepted; empty until push-worker sends to it."""
+    if fcm_log is None or not fcm_log.exists():
+        return set()
+    pairs = set()
+    for line in fcm_log.read_text().splitlines():
+        record = json.loads(line)
+        token = str(record.get("token", ""))
+        nid = (record.get("data") or {}).get("notification_id")
+        if token.startswith("chaos-token-") and isinstance(nid, str):
+            pairs.add((token.removeprefix("chaos-token-"), nid))
+    return pairs
+
+
+@dataclass
+class Readiness:
+    """Polls every service's /readyz; remembers who answered what, and when."""
+
+    fleet: Fleet
+    interval_s: float = 0.5
+    not_ready: dict[str, list[float]] = field(default_factory=dict)
+    """service -> monotonic times it answered 503 or did not answer."""
+
+    async def statuses(self, http: aiohttp.ClientSession) -> dict[str, int]:
+        async def one(name: str, port: int) -> tuple[str, int]:
+            try:
+                async with http.get(
+                    f"http://127.0.0.1:{port}/readyz", timeout=aiohttp.ClientTimeout(total=2)
+                ) as resp:
+                    return name, resp.status
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return name, 0
+
+        pairs = await asyncio.gather(*(one(n, p.ops_port) for n, p in self.fleet.processes.items()))
+        return dict(pairs)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with aiohttp.ClientSession() as http:
+            while not stop.is_set():
+                now = time.monotonic()
+                for name, status in (await self.statuses(http)).items():
+                    if status != 200:
+                        self.not_ready.setdefault(name, []).append(now)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.interval_s)
+
+    def not_ready_between(self, start: float, end: float) -> set[str]:
+        return {n for n, times in self.not_ready.items() if any(start <= t <= end for t in times)}
+
+    async def all_ready(self) -> bool:
+        async with aiohttp.ClientSession() as http:
+            return all(s == 200 for s in (await self.statuses(http)).values())

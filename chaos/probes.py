@@ -1,0 +1,67 @@
+"""Probes for hostile-input tests: does every process still run, answer ready, and deliver?"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import aiohttp
+import redis.asyncio as redis_async
+from devstack.fleet import Fleet, dev_token
+from notify_common.keys import Keys
+
+
+def readiness(fleet: Fleet) -> dict[str, int]:
+    """Each service's /readyz status (0 = no answer)."""
+    statuses = {}
+    for name, proc in fleet.processes.items():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{proc.ops_port}/readyz", timeout=5) as resp:
+                statuses[name] = resp.status
+        except urllib.error.HTTPError as exc:
+            statuses[name] = exc.code
+        except OSError:
+            statuses[name] = 0
+    return statuses
+
+
+def assert_fleet_healthy(fleet: Fleet) -> None:
+    """Every process still runs and answers ready."""
+    exited = {
+        n: p.process.returncode
+        for n, p in fleet.processes.items()
+        if p.process and p.process.poll() is not None
+    }
+    assert not exited, f"exited: {exited}"
+    assert set(readiness(fleet).values()) == {200}, readiness(fleet)
+
+
+async def delivers_to_a_fresh_client(
+    fleet: Fleet, gateway: str = "gateway-1", timeout_s: float = 30.0
+) -> None:
+    """The next good event reaches a socket: the fleet did not stall on what came before."""
+    user = f"probe-{uuid.uuid4().hex[:8]}"
+    nid = f"probe-{uuid.uuid4().hex[:8]}"
+    client = redis_async.Redis.from_url(fleet.redis_url)
+    headers = {"Authorization": f"Bearer {dev_token(user)}"}
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(fleet.gateway_url(gateway), headers=headers) as ws,
+        ):
+            hello = await asyncio.wait_for(ws.receive(), 10)
+            assert hello.type == aiohttp.WSMsgType.TEXT, hello
+            event = {"id": nid, "type": "probe", "audience": {"kind": "users", "ids": [user]}}
+            await client.xadd(Keys(fleet.key_prefix).ingress, {b"event": json.dumps(event).encode()})
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                msg = await asyncio.wait_for(ws.receive(), deadline - time.monotonic())
+                if msg.type == aiohttp.WSMsgType.TEXT and nid in msg.data:
+                    return
+            raise AssertionError(f"{nid} not delivered within {timeout_s}s")
+    finally:
+        await client.aclose()

@@ -1,0 +1,176 @@
+"""One scenario end to end: Redis with AOF, the fleet, clients, load, the fault, settle, check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as redis_async
+from devstack.fleet import Fleet, dev_token
+from devstack.redis_server import RedisServer, start_redis
+from notify_common.devices import register_device
+from notify_common.keys import Keys
+
+from chaos import observe
+from chaos.checker import Verdict, check
+from chaos.clients import RecordingClient
+from chaos.faults import FAULTS, Target
+from chaos.timing import Timing
+from chaos.workload import Publisher, device_token, make_users
+
+CANARY = "canary"
+SERVICE_ENV = {"LOG_FORMAT": "json", "LOG_LEVEL": "info", "CLAIM_IDLE_MS": "3000"}
+
+
+@dataclass
+class Outcome:
+    """A verdict plus the facts a test asserts on besides it."""
+
+    verdict: Verdict
+    target: Target
+    readiness: observe.Readiness
+    alive_after: dict[str, bool]
+
+
+@contextlib.asynccontextmanager
+async def running_fleet(workdir: Path) -> AsyncIterator[tuple[RedisServer, Fleet]]:
+    """A Redis with AOF everysec and the whole fleet on it; stopped (and checked) on exit."""
+    server = await asyncio.to_thread(start_redis, appendonly=True)
+    fleet = Fleet(server.url, workdir, gateways=2, extra_env=dict(SERVICE_ENV))
+    try:
+        await asyncio.to_thread(fleet.start, 60.0)
+        yield server, fleet
+    finally:
+        await asyncio.to_thread(fleet.stop)
+        await asyncio.to_thread(server.stop)
+
+
+async def run_scenario(name: str, timing: Timing, workdir: Path, seed: int = 1) -> Outcome:
+    """Run scenario `name` (a key of FAULTS) and check what every client saw."""
+    async with running_fleet(workdir) as (server, fleet):
+        return await _drive(name, timing, server, fleet, seed)
+
+
+async def _drive(name: str, timing: Timing, server: RedisServer, fleet: Fleet, seed: int) -> Outcome:
+    rng = random.Random(seed)
+    keys = Keys(fleet.key_prefix)
+    client = redis_async.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=2)
+    users = make_users(rng, timing.online_users, timing.offline_users)
+    for user in users.everyone():
+        await register_device(client, keys, user, device_token(user), "android")
+    urls = [fleet.gateway_url(n) for n in sorted(fleet.gateway_ports)]
+    stop_clients = asyncio.Event()
+    stop_load = asyncio.Event()
+    stop_watch = asyncio.Event()
+    publisher = Publisher(client, keys, users, random.Random(seed + 1), name, timing.rate_per_s)
+    target = Target(fleet, server, timing, publisher)
+    readiness = observe.Readiness(fleet)
+    async with aiohttp.ClientSession() as session:
+        clients = [
+            RecordingClient(session, u, roles, dev_token(u, list(roles)), urls, random.Random(f"{seed}:{u}"))
+            for u, roles in users.online.items()
+        ]
+        canary = RecordingClient(session, CANARY, (), dev_token(CANARY), urls, random.Random(seed))
+        for i, c in enumerate([*clients, canary]):
+            c.start_on(i)
+        tasks = [asyncio.create_task(c.run(stop_clients)) for c in [*clients, canary]]
+        watcher = asyncio.create_task(readiness.run(stop_watch))
+        try:
+            await _wait_all(c.connected.wait() for c in [*clients, canary])
+            load = asyncio.create_task(publisher.run(stop_load))
+            churn = asyncio.create_task(_churn(clients, timing, random.Random(seed + 2), stop_load))
+            await asyncio.sleep(timing.fault_at_s)
+            healed_at = await FAULTS[name](target)
+            recovery_s = await _recovery(client, keys, canary, readiness, healed_at)
+            remaining = timing.load_s - timing.fault_at_s - (time.monotonic() - healed_at)
+            await asyncio.sleep(max(2.0, remaining))
+            stop_load.set()
+            await asyncio.gather(load, churn)
+            await _wait_all(c.connected.wait() for c in clients)
+            verdict = await _settle(name, fleet, client, keys, publisher, clients, timing, recovery_s)
+        finally:
+            stop_clients.set()
+            stop_load.set()
+            stop_watch.set()
+            await asyncio.gather(*tasks, watcher, return_exceptions=True)
+            await client.aclose()
+    verdict.notes.append(f"publish retries={publisher.retries}")
+    alive = {n: p.process is not None and p.process.poll() is None for n, p in fleet.processes.items()}
+    return Outcome(verdict, target, readiness, alive)
+
+
+async def _wait_all(waits: Iterable[Awaitable[object]], timeout_s: float = 60.0) -> None:
+    await asyncio.wait_for(asyncio.gather(*waits), timeout_s)
+
+
+async def _churn(
+    clients: list[RecordingClient], timing: Timing, rng: random.Random, stop: asyncio.Event
+) -> None:
+    """Clients drop their socket and come back a little later, as phones on a train do."""
+    if timing.reconnects_per_s <= 0:
+        return
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), rng.expovariate(timing.reconnects_per_s))
+        if not stop.is_set():
+            await rng.choice(clients).drop(rng.uniform(0.5, 2.0))
+
+
+async def _recovery(
+    client: redis_async.Redis,
+    keys: Keys,
+    canary: RecordingClient,
+    readiness: observe.Readiness,
+    healed_at: float,
+    timeout_s: float = 120.0,
+) -> float | None:
+    """Seconds from the heal until every service is ready and a fresh event reaches a socket."""
+    n = 0
+    deadline = healed_at + timeout_s
+    while time.monotonic() < deadline:
+        n += 1
+        nid = f"canary-{n}"
+        raw = (
+            f'{{"id":"{nid}","type":"chaos.canary","audience":{{"kind":"users","ids":["{CANARY}"]}}}}'
+        ).encode()
+        with contextlib.suppress(Exception):
+            await client.xadd(keys.ingress, {b"event": raw})
+        probe_until = time.monotonic() + 1.0
+        while time.monotonic() < probe_until:
+            if canary.ids & {f"canary-{i}" for i in range(1, n + 1)} and await readiness.all_ready():
+                return time.monotonic() - healed_at
+            await asyncio.sleep(0.05)
+    return None
+
+
+async def _settle(
+    name: str,
+    fleet: Fleet,
+    client: redis_async.Redis,
+    keys: Keys,
+    publisher: Publisher,
+    clients: list[RecordingClient],
+    timing: Timing,
+    recovery_s: float | None,
+) -> Verdict:
+    """Check until everything is accounted for or `settle_s` runs out; the last check is the verdict."""
+    deadline = time.monotonic() + timing.settle_s
+    while True:
+        verdict = check(
+            name,
+            publisher.published,
+            [c.log for c in clients],
+            observe.stored_ids(fleet),
+            observe.pushed(None),
+            await observe.dead_letters(client, keys),
+            recovery_s,
+        )
+        if (verdict.lost == 0 and verdict.unstored == 0) or time.monotonic() > deadline:
+            return verdict
+        await asyncio.sleep(1.0)

@@ -1,0 +1,44 @@
+"""How long each phase of a scenario lasts: the CI profile (default) and the full-length one.
+
+`CHAOS_PROFILE=long` selects the full durations of the reliability issue (30 s Redis and
+PostgreSQL outages, 60 s of FCM 503s); the CI profile shortens outages so the tier fits its budget.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    name: str
+    rate_per_s: float = 20.0
+    """Events published per second."""
+    load_s: float = 16.0
+    """How long the publisher runs (the fault lands inside this window)."""
+    fault_at_s: float = 5.0
+    """Seconds after the load starts that the fault is injected."""
+    down_s: float = 2.0
+    """How long a SIGKILLed process stays dead before it is restarted."""
+    outage_s: float = 10.0
+    """Redis unreachable / PostgreSQL down."""
+    fcm_unavailable_s: float = 20.0
+    """Fake FCM answers 503 this long, then 429 with Retry-After."""
+    settle_s: float = 60.0
+    """After the load, how long the checker waits for every notification to be accounted for."""
+    online_users: int = 30
+    offline_users: int = 10
+    reconnects_per_s: float = 0.5
+    """Clients that drop their socket and come back (phones losing signal)."""
+
+
+CI = Timing("ci")
+LONG = Timing(
+    "long", load_s=60.0, fault_at_s=10.0, down_s=5.0, outage_s=30.0, fcm_unavailable_s=60.0, settle_s=120.0
+)
+
+
+def from_env() -> Timing:
+    """CHAOS_PROFILE=ci (default) or long."""
+    return LONG if os.environ.get("CHAOS_PROFILE", "ci") == "long" else CI

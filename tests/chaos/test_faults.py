@@ -1,0 +1,74 @@
+"""Fault scenarios over the whole fleet: each runs once (cached per session), then several checks.
+
+`make chaos` (CI durations) or `make chaos-long` (full-length outages); see docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from chaos.run import Outcome, run_scenario
+from chaos.timing import from_env
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
+
+_outcomes: dict[str, Outcome] = {}
+
+
+def outcome_of(scenario: str, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    """Run `scenario` once per session; every test of it reads the same outcome."""
+    if scenario not in _outcomes:
+        workdir: Path = tmp_path_factory.mktemp(f"chaos-{scenario}")
+        outcome = asyncio.run(run_scenario(scenario, from_env(), workdir))
+        print(outcome.verdict.line())
+        _outcomes[scenario] = outcome
+    return _outcomes[scenario]
+
+
+def describe(outcome: Outcome) -> str:
+    v = outcome.verdict
+    return "\n".join([v.line(), *v.lost_examples, *v.notes])
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "baseline",
+        "kill-router",
+        "kill-history",
+        "kill-push-worker",
+        "kill-gateway",
+        "redis-restart",
+        "redis-unreachable",
+        "rolling-sigterm",
+    ],
+)
+def test_scenario_loses_nothing(scenario: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    outcome = outcome_of(scenario, tmp_path_factory)
+    assert outcome.verdict.ok, describe(outcome)
+
+
+def test_rolling_sigterm_exits_every_service_with_status_0(tmp_path_factory: pytest.TempPathFactory) -> None:
+    outcome = outcome_of("rolling-sigterm", tmp_path_factory)
+    assert outcome.target.exit_codes
+    assert all(code == 0 for code in outcome.target.exit_codes.values()), outcome.target.exit_codes
+
+
+@pytest.mark.parametrize("scenario", ["redis-restart", "redis-unreachable"])
+def test_services_keep_running_through_a_redis_outage(
+    scenario: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outcome = outcome_of(scenario, tmp_path_factory)
+    assert all(outcome.alive_after.values()), outcome.alive_after
+
+
+def test_every_service_reports_not_ready_while_redis_is_unreachable(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    outcome = outcome_of("redis-unreachable", tmp_path_factory)
+    start, end = outcome.target.fault_window
+    not_ready = outcome.readiness.not_ready_between(start, end)
+    assert not_ready == set(outcome.alive_after), f"only {sorted(not_ready)} reported not ready"
