@@ -35,6 +35,7 @@ async def test_event_reaches_the_socket_of_its_user_on_either_node(fleet: Fleet)
                 title="Your order shipped",
                 audience={"kind": "users", "ids": ["42"]},
             )
+            assert (await receive_json(ws))["type"] == "catchup.done"
             await publish(client, event, prefix=fleet.key_prefix)
             frame = await receive_json(ws)
     assert frame["type"] == "notification"

@@ -1,133 +1,95 @@
-"""Gateway process: WebSocket endpoint, presence, and delivery from this node's stream."""
+"""Gateway process: wires the endpoints, the delivery consumer, heartbeats and shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
-from collections.abc import Sequence
+import functools
+import time
 
-import redis.asyncio as redis_async
 import structlog
-from aiohttp import WSMsgType, web
-from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer, ensure_group
-from notify_common.jwt_auth import AuthError, JwtSettings, Principal, verify_token
-from notify_common.keys import GROUP_GATEWAY, Keys
+from aiohttp import web
+from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
+from notify_common.keys import GROUP_GATEWAY
 from notify_common.ops import start_site
-from notify_common.presence import heartbeat
 from notify_common.redis_conn import connect
-from notify_common.schemas import BadEntry, decode_delivery
 from notify_common.service import redis_check, run_service
 from notify_common.trim import trim_loop
+from prometheus_client import Gauge
+from redis.exceptions import RedisError
 
-from gateway import presence_writer
+from gateway import location, presence_writer
 from gateway.config import GatewayConfig
-from gateway.frames import control_frame, notification_frame
-from gateway.sockets import LocalSockets
+from gateway.connection import CLOSE_GOING_AWAY, close
+from gateway.delivery import deliver
+from gateway.node import Node
+from gateway.sse import events
+from gateway.websocket import websocket
 
 log = structlog.get_logger("gateway.app")
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_GOING_AWAY = 1001
+CONNECTIONS = Gauge("nf_gateway_connections", "Client connections (WebSocket and SSE) held by this node.")
 
 
-class Gateway:
-    """State of one gateway node."""
-
-    def __init__(self, cfg: GatewayConfig, client: redis_async.Redis) -> None:
-        self.cfg = cfg
-        self.client = client
-        self.keys = Keys(cfg.key_prefix)
-        self.sockets = LocalSockets()
-        self.jwt = JwtSettings(
-            secret=cfg.jwt_secret, algorithms=tuple(cfg.jwt_algorithms), leeway_s=cfg.jwt_leeway_s
-        )
-        self.all_ws: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
-
-    def token_from(self, request: web.Request) -> str | None:
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            return header[len("Bearer ") :].strip()
-        return request.query.get("token")
-
-    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=self.cfg.max_frame_bytes, heartbeat=None)
-        await ws.prepare(request)
-        token = self.token_from(request)
-        if token is None:
-            await ws.close(
-                code=CLOSE_UNAUTHORIZED,
-                message=b"missing token: send Authorization: Bearer <jwt> or ?token=<jwt>",
-            )
-            return ws
-        try:
-            principal = verify_token(token, self.jwt)
-        except AuthError as exc:
-            await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
-            return ws
-        await self.serve(ws, principal)
-        return ws
-
-    async def serve(self, ws: web.WebSocketResponse, principal: Principal) -> None:
-        rooms = [f"role:{r}" for r in principal.roles] + ["all"]
-        self.sockets.add(principal.user_id, rooms, ws)
-        self.all_ws.add(ws)
-        await presence_writer.connected(self.client, self.keys, self.cfg.node_id, principal.user_id)
-        try:
-            await ws.send_frame(
-                control_frame("hello", user_id=principal.user_id, node=self.cfg.node_id), WSMsgType.TEXT
-            )
-            async for msg in ws:
-                if msg.type == WSMsgType.TEXT and msg.data.strip() in ('{"type":"ping"}', '{"type": "ping"}'):
-                    await ws.send_frame(control_frame("pong"), WSMsgType.TEXT)
-        finally:
-            self.sockets.remove(principal.user_id, rooms, ws)
-            await presence_writer.disconnected(self.client, self.keys, self.cfg.node_id, principal.user_id)
-
-    async def deliver(self, entries: Sequence[Entry]) -> Outcome:
-        outcome = Outcome()
-        for entry in entries:
-            try:
-                delivery = decode_delivery(entry.fields)
-            except BadEntry as exc:
-                outcome.dead[entry.id] = str(exc)
-                continue
-            frame = notification_frame(delivery.notification)
-            for ws in self.sockets.targets(delivery.user_ids, delivery.rooms):
-                if not ws.closed:
-                    with contextlib.suppress(ConnectionError):
-                        await ws.send_frame(frame, WSMsgType.TEXT)
-        return outcome
-
-    async def heartbeat_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await heartbeat(self.client, self.keys, self.cfg.node_id)
-            except (ConnectionError, OSError, redis_async.ConnectionError) as exc:
-                log.warning("heartbeat_failed", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.cfg.heartbeat_ms / 1000)
-
-    async def shutdown(self) -> None:
-        for ws in list(self.all_ws):
-            await ws.close(code=CLOSE_GOING_AWAY, message=b"node shutting down: reconnect")
-        with contextlib.suppress(Exception):
-            await presence_writer.leave(self.client, self.keys, self.cfg.node_id)
-
-
-def build_app(gateway: Gateway) -> web.Application:
+def build_app(node: Node) -> web.Application:
     app = web.Application()
-    app.router.add_get("/ws", gateway.websocket)
+    app.router.add_get("/ws", functools.partial(websocket, node))
+    app.router.add_get("/events", functools.partial(events, node))
     return app
+
+
+async def heartbeat_loop(node: Node, stop: asyncio.Event) -> None:
+    """Refresh this node's liveness, re-announce its users if it was presumed dead, sweep others."""
+    cfg = node.cfg
+    last_ok = time.monotonic()
+    while not stop.is_set():
+        try:
+            await presence_writer.heartbeat(node.client, node.keys, cfg.node_id)
+            if (time.monotonic() - last_ok) * 1000 > cfg.node_ttl_ms:
+                await _reannounce(node)
+            last_ok = time.monotonic()
+            await presence_writer.sweep_dead_nodes(node.client, node.keys, cfg.node_id, cfg.node_ttl_ms)
+        except (RedisError, OSError) as exc:
+            log.warning("heartbeat_failed", error=repr(exc))
+        CONNECTIONS.set(len(node.sockets))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), cfg.heartbeat_ms / 1000)
+
+
+async def _reannounce(node: Node) -> None:
+    """A survivor may have cleaned this node up while it was cut off: write its presence again."""
+    conns = node.sockets.all()
+    log.warning("presence_reannounced", connections=len(conns))
+    for conn in conns:
+        await presence_writer.connected(
+            node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
+        )
+
+
+async def shutdown(node: Node) -> None:
+    """Tell every client to reconnect elsewhere (1001), then remove this node's presence."""
+    node.draining = True
+    conns = node.sockets.all()
+    reason = "node shutting down: reconnect to any node"
+    if conns:
+        closing = [asyncio.create_task(close(c, CLOSE_GOING_AWAY, reason)) for c in conns]
+        _, late = await asyncio.wait(closing, timeout=node.cfg.shutdown_grace_s / 2)
+        for task in late:
+            task.cancel()
+    for task in list(node.close_tasks):
+        task.cancel()
+    with contextlib.suppress(RedisError, OSError):
+        await presence_writer.remove_node(node.client, node.keys, node.cfg.node_id)
+    log.info("gateway_left", connections=len(conns))
 
 
 async def main(cfg: GatewayConfig) -> int:
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
-    gateway = Gateway(cfg, client)
-    keys = gateway.keys
+    node = Node.create(cfg, client)
+    keys = node.keys
     # The group exists before the node is announced alive, so no delivery is written unseen.
     await ensure_group(client, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
-    await heartbeat(client, keys, cfg.node_id)
+    await presence_writer.heartbeat(client, keys, cfg.node_id)
     settings = ConsumerSettings(
         stream=keys.node_deliveries(cfg.node_id),
         group=GROUP_GATEWAY,
@@ -139,9 +101,9 @@ async def main(cfg: GatewayConfig) -> int:
         max_deliveries=cfg.max_deliveries,
         start_id="$",
     )
-    consumer = StreamConsumer(client, settings, gateway.deliver)
-    runner, port = await start_site(build_app(gateway), cfg.host, cfg.port)
-    log.info("gateway_listening", port=port, path="/ws")
+    consumer = StreamConsumer(client, settings, functools.partial(deliver, node))
+    runner, port = await start_site(build_app(node), cfg.host, cfg.port)
+    log.info("gateway_listening", port=port, paths=["/ws", "/events"])
 
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)
@@ -153,13 +115,20 @@ async def main(cfg: GatewayConfig) -> int:
         return await run_service(
             cfg,
             "gateway",
-            [consume, gateway.heartbeat_loop, trim],
+            [
+                consume,
+                functools.partial(heartbeat_loop, node),
+                functools.partial(location.forward_loop, node),
+                trim,
+            ],
             {
                 "redis": redis_check(client),
                 "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
             },
         )
     finally:
-        await gateway.shutdown()
+        await shutdown(node)
         await runner.cleanup()
+        with contextlib.suppress(RedisError, OSError):
+            await node.pubsub.aclose()
         await client.aclose()

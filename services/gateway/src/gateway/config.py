@@ -5,16 +5,125 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import CommonConfig
+from notify_common.config import CommonConfig, ConfigError
 
 
 class GatewayConfig(CommonConfig, frozen=True, kw_only=True):
-    host: str = "0.0.0.0"
-    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
-    ops_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9101
-    jwt_secret: Annotated[str, msgspec.Meta(min_length=16)]
-    jwt_algorithms: list[str] = msgspec.field(default_factory=lambda: ["HS256"])
-    jwt_leeway_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 30.0
-    heartbeat_ms: Annotated[int, msgspec.Meta(gt=0)] = 5_000
-    node_ttl_ms: Annotated[int, msgspec.Meta(gt=0)] = 15_000
-    max_frame_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024
+    host: Annotated[str, msgspec.Meta(description="Address the WebSocket/SSE listener binds.")] = "0.0.0.0"
+    port: Annotated[
+        int,
+        msgspec.Meta(description="Port of the WebSocket (/ws) and SSE (/events) listener.", ge=0, le=65535),
+    ] = 8080
+    ops_port: Annotated[
+        int, msgspec.Meta(description="Port of /healthz, /readyz and /metrics.", ge=0, le=65535)
+    ] = 9101
+    jwt_secret: Annotated[
+        str, msgspec.Meta(description="Shared secret for HS256 client tokens (at least 16 characters).")
+    ] = ""
+    jwt_algorithms: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Accepted token algorithms (HS256, HS384, HS512, RS256, ES256; never none)."
+        ),
+    ] = msgspec.field(default_factory=lambda: ["HS256"])
+    jwt_public_key_file: Annotated[
+        str, msgspec.Meta(description="PEM public key file for RS256/ES256 tokens.")
+    ] = ""
+    jwt_jwks_url: Annotated[
+        str, msgspec.Meta(description="JWKS URL for RS256/ES256 keys, chosen by the token's `kid`.")
+    ] = ""
+    jwt_jwks_cache_s: Annotated[
+        float, msgspec.Meta(description="How long fetched JWKS keys are kept.", gt=0)
+    ] = 300.0
+    jwt_issuer: Annotated[str, msgspec.Meta(description="Required `iss` claim; empty = not checked.")] = ""
+    jwt_audience: Annotated[str, msgspec.Meta(description="Required `aud` claim; empty = not checked.")] = ""
+    jwt_leeway_s: Annotated[
+        float, msgspec.Meta(description="Clock skew allowed on exp and nbf.", ge=0, le=300)
+    ] = 30.0
+    auth_timeout_s: Annotated[
+        float,
+        msgspec.Meta(
+            description="Time a client without header/query token has to send its `auth` frame.", gt=0
+        ),
+    ] = 10.0
+    token_notice_s: Annotated[
+        float, msgspec.Meta(description="Seconds before expiry the client is sent `token.expiring`.", ge=0)
+    ] = 60.0
+    allowed_origins: Annotated[
+        list[str],
+        msgspec.Meta(description="Browser origins allowed to connect (exact match); empty = any origin."),
+    ] = msgspec.field(default_factory=list)
+    max_frame_bytes: Annotated[
+        int, msgspec.Meta(description="Largest client frame accepted; larger closes with 1009.", gt=0)
+    ] = 64 * 1024
+    ping_interval_s: Annotated[
+        float,
+        msgspec.Meta(
+            description="WebSocket ping interval per connection; no pong within half of it closes it.", gt=0
+        ),
+    ] = 30.0
+    send_buffer_bytes: Annotated[
+        int,
+        msgspec.Meta(
+            description="Unsent bytes a connection may queue; beyond it the client is closed with 4408.", gt=0
+        ),
+    ] = 512 * 1024
+    rate_per_s: Annotated[
+        float, msgspec.Meta(description="Client frames per second allowed (token bucket refill).", gt=0)
+    ] = 20.0
+    rate_burst: Annotated[
+        int, msgspec.Meta(description="Client frames allowed in a burst (token bucket size).", gt=0)
+    ] = 40
+    rate_strikes: Annotated[
+        int,
+        msgspec.Meta(
+            description="Refused frames in a row (rate limited) before the connection is closed with 4429.",
+            gt=0,
+        ),
+    ] = 20
+    fanout_slice: Annotated[
+        int,
+        msgspec.Meta(
+            description="Sockets written per fan-out slice before yielding to the event loop.", gt=0
+        ),
+    ] = 256
+    heartbeat_ms: Annotated[
+        int,
+        msgspec.Meta(description="How often the node refreshes its liveness and sweeps dead nodes.", gt=0),
+    ] = 5_000
+    node_ttl_ms: Annotated[
+        int,
+        msgspec.Meta(
+            description="A node silent this long is dead: ignored by presence reads, then cleaned up.", gt=0
+        ),
+    ] = 15_000
+    catchup_max: Annotated[
+        int, msgspec.Meta(description="Most notifications replayed by one catch-up.", gt=0, le=1000)
+    ] = 200
+    catchup_window_s: Annotated[
+        int, msgspec.Meta(description="Oldest notification age replayed by catch-up.", gt=0)
+    ] = 86_400
+    location_roles: Annotated[
+        list[str],
+        msgspec.Meta(description="Roles whose clients may send location frames (positions stored per role)."),
+    ] = msgspec.field(default_factory=lambda: ["driver"])
+    tracking_secret: Annotated[
+        str,
+        msgspec.Meta(
+            description="HS256 secret a domain service signs tracking grants with; empty = tracking disabled."
+        ),
+    ] = ""
+    max_tracked: Annotated[
+        int, msgspec.Meta(description="Most users one connection may track at once.", gt=0)
+    ] = 50
+    sse_keepalive_s: Annotated[
+        float, msgspec.Meta(description="Comment line sent on idle SSE streams.", gt=0)
+    ] = 15.0
+
+    def validate(self) -> None:
+        if not (self.jwt_secret or self.jwt_public_key_file or self.jwt_jwks_url):
+            raise ConfigError("JWT_SECRET: required unless JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL is set")
+        if self.jwt_secret and len(self.jwt_secret) < 16:
+            raise ConfigError("JWT_SECRET: must be at least 16 characters")
+        if self.tracking_secret and len(self.tracking_secret) < 16:
+            raise ConfigError("TRACKING_SECRET: must be at least 16 characters")

@@ -1,36 +1,127 @@
-"""Presence writes for this node: connection counts per user, and the node's heartbeat."""
+"""Presence writes for this node: connection counts per user and node, online users per role,
+the node's heartbeat, and the cleanup of nodes that died without saying goodbye.
+
+A user's keys share the `{u:<id>}` hash tag, so the scripts below touch one slot each. The
+per-user total (`user_connections`) moves the role counts exactly once per 0 -> 1 and 1 -> 0.
+"""
 
 from __future__ import annotations
 
+import json
+
 import redis.asyncio as redis_async
+import structlog
 from notify_common.keys import Keys
+from notify_common.presence import now_ms
+
+log = structlog.get_logger("gateway.presence")
+
+# KEYS: user_presence, user_connections; ARGV: node. Returns the user's total connections.
+_CONNECT = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return redis.call('INCR', KEYS[2])
+"""
+
+# Returns the user's remaining total, or -1 if the node's entry was already gone (cleaned up).
+_DISCONNECT = """
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n < 0 then redis.call('HDEL', KEYS[1], ARGV[1]) return -1 end
+if n == 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+local left = redis.call('DECR', KEYS[2])
+if left <= 0 then redis.call('DEL', KEYS[2]) return 0 end
+return left
+"""
+
+# Drop a whole node's entry for one user. Returns the remaining total, or -1 if already gone.
+_DROP_NODE = """
+local c = redis.call('HGET', KEYS[1], ARGV[1])
+if not c then return -1 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local left = redis.call('DECRBY', KEYS[2], tonumber(c))
+if left <= 0 then redis.call('DEL', KEYS[2]) return 0 end
+return left
+"""
 
 
-async def connected(client: redis_async.Redis, keys: Keys, node_id: str, user_id: str) -> None:
+async def connected(
+    client: redis_async.Redis, keys: Keys, node_id: str, user_id: str, roles: tuple[str, ...]
+) -> None:
     pipe = client.pipeline(transaction=False)
-    pipe.hincrby(keys.user_presence(user_id), node_id, 1)
+    pipe.eval(_CONNECT, 2, keys.user_presence(user_id), keys.user_connections(user_id), node_id)
     pipe.hincrby(keys.node_users(node_id), user_id, 1)
-    await pipe.execute()
+    pipe.hset(keys.node_user_roles(node_id), user_id, json.dumps(list(roles)))
+    total, _, _ = await pipe.execute()
+    if int(total) == 1 and roles:
+        await _count_roles(client, keys, roles, 1)
 
 
-async def disconnected(client: redis_async.Redis, keys: Keys, node_id: str, user_id: str) -> None:
+async def disconnected(
+    client: redis_async.Redis, keys: Keys, node_id: str, user_id: str, roles: tuple[str, ...]
+) -> None:
     pipe = client.pipeline(transaction=False)
-    pipe.hincrby(keys.user_presence(user_id), node_id, -1)
+    pipe.eval(_DISCONNECT, 2, keys.user_presence(user_id), keys.user_connections(user_id), node_id)
     pipe.hincrby(keys.node_users(node_id), user_id, -1)
-    left, _ = await pipe.execute()
-    if int(left) <= 0:
-        pipe = client.pipeline(transaction=False)
-        pipe.hdel(keys.user_presence(user_id), node_id)
+    left, on_node = await pipe.execute()
+    pipe = client.pipeline(transaction=False)
+    if int(on_node) <= 0:
         pipe.hdel(keys.node_users(node_id), user_id)
+        pipe.hdel(keys.node_user_roles(node_id), user_id)
+    if int(left) == 0:
+        for role in roles:
+            pipe.hincrby(keys.online_by_role, role, -1)
+    if len(pipe):
         await pipe.execute()
 
 
-async def leave(client: redis_async.Redis, keys: Keys, node_id: str) -> None:
-    """Remove every presence entry of this node (graceful shutdown, or cleanup of a dead node)."""
-    users = await client.hkeys(keys.node_users(node_id))
+async def _count_roles(client: redis_async.Redis, keys: Keys, roles: tuple[str, ...], step: int) -> None:
     pipe = client.pipeline(transaction=False)
-    for user in users:
-        pipe.hdel(keys.user_presence(user.decode()), node_id)
-    pipe.delete(keys.node_users(node_id))
+    for role in roles:
+        pipe.hincrby(keys.online_by_role, role, step)
+    await pipe.execute()
+
+
+async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> None:
+    """Mark this node alive now (the live-nodes score is the last heartbeat, unix ms)."""
+    await client.zadd(keys.live_nodes, {node_id: now_ms()})
+
+
+async def remove_node(client: redis_async.Redis, keys: Keys, node_id: str) -> int:
+    """Remove every presence entry of a node (graceful leave, or a dead node); returns users."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(keys.node_users(node_id))
+    pipe.hgetall(keys.node_user_roles(node_id))
+    users, roles_by_user = await pipe.execute()
+    pipe = client.pipeline(transaction=False)
+    user_ids = [u.decode() for u in users]
+    for user_id in user_ids:
+        pipe.eval(_DROP_NODE, 2, keys.user_presence(user_id), keys.user_connections(user_id), node_id)
+    results = await pipe.execute() if user_ids else []
+    pipe = client.pipeline(transaction=False)
+    for user_id, left in zip(user_ids, results, strict=True):
+        if int(left) == 0:
+            for role in json.loads(roles_by_user.get(user_id.encode(), b"[]")):
+                pipe.hincrby(keys.online_by_role, role, -1)
+    pipe.delete(keys.node_users(node_id), keys.node_user_roles(node_id))
     pipe.zrem(keys.live_nodes, node_id)
     await pipe.execute()
+    return len(user_ids)
+
+
+async def sweep_dead_nodes(
+    client: redis_async.Redis, keys: Keys, node_id: str, node_ttl_ms: int
+) -> list[str]:
+    """Clean up nodes whose heartbeat is older than `node_ttl_ms`; one sweeper per dead node."""
+    dead = [
+        n.decode() for n in await client.zrangebyscore(keys.live_nodes, "-inf", f"({now_ms() - node_ttl_ms}")
+    ]
+    cleaned = []
+    for node in dead:
+        if node == node_id:
+            continue
+        # A lease so that survivors do not clean the same node twice at once.
+        if not await client.set(keys.lease(f"sweep:{node}"), node_id, nx=True, px=node_ttl_ms):
+            continue
+        users = await remove_node(client, keys, node)
+        log.warning("dead_node_cleaned", dead_node=node, users=users)
+        cleaned.append(node)
+    return cleaned

@@ -1,44 +1,84 @@
-"""The sockets this node holds, indexed by user and by room."""
+"""The connections this node holds, indexed by user, by room and by tracked user."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from aiohttp import web
+from gateway.connection import Connection
 
 
 class LocalSockets:
-    """user -> sockets and room -> sockets for this node only."""
+    """user -> connections, room -> connections, tracked user -> trackers; this node only."""
 
     def __init__(self) -> None:
-        self.by_user: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
-        self.by_room: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self.by_user: dict[str, set[Connection]] = {}
+        self.by_room: dict[str, set[Connection]] = {}
+        self.trackers: dict[str, set[Connection]] = {}
 
-    def add(self, user_id: str, rooms: list[str], ws: web.WebSocketResponse) -> None:
-        self.by_user[user_id].add(ws)
-        for room in rooms:
-            self.by_room[room].add(ws)
+    def __len__(self) -> int:
+        return sum(len(conns) for conns in self.by_user.values())
 
-    def remove(self, user_id: str, rooms: list[str], ws: web.WebSocketResponse) -> None:
-        _discard(self.by_user, user_id, ws)
-        for room in rooms:
-            _discard(self.by_room, room, ws)
+    def add(self, conn: Connection) -> None:
+        self.by_user.setdefault(conn.user_id, set()).add(conn)
+        for room in conn.rooms:
+            self.by_room.setdefault(room, set()).add(conn)
 
-    def targets(self, user_ids: list[str], rooms: list[str]) -> set[web.WebSocketResponse]:
-        found: set[web.WebSocketResponse] = set()
+    def join(self, conn: Connection, room: str) -> None:
+        if room not in conn.rooms:
+            conn.rooms.append(room)
+            self.by_room.setdefault(room, set()).add(conn)
+
+    def leave(self, conn: Connection, room: str) -> None:
+        if room in conn.rooms:
+            conn.rooms.remove(room)
+            _discard(self.by_room, room, conn)
+
+    def remove(self, conn: Connection) -> list[str]:
+        """Forget `conn`; returns the users it tracked that no local connection tracks any more."""
+        _discard(self.by_user, conn.user_id, conn)
+        for room in conn.rooms:
+            _discard(self.by_room, room, conn)
+        orphaned = []
+        for user in conn.tracked or ():
+            if _discard(self.trackers, user, conn):
+                orphaned.append(user)
+        return orphaned
+
+    def track(self, conn: Connection, user_id: str) -> bool:
+        """True if this is the node's first tracker of `user_id` (subscribe to its channel)."""
+        if conn.tracked is None:
+            conn.tracked = set()
+        conn.tracked.add(user_id)
+        trackers = self.trackers.setdefault(user_id, set())
+        trackers.add(conn)
+        return len(trackers) == 1
+
+    def untrack(self, conn: Connection, user_id: str) -> bool:
+        """True if no local connection tracks `user_id` any more (unsubscribe)."""
+        if conn.tracked is not None:
+            conn.tracked.discard(user_id)
+        return _discard(self.trackers, user_id, conn)
+
+    def targets(self, user_ids: list[str], rooms: list[str]) -> list[Connection]:
+        """Every connection of the users and rooms, each once; a single room is not copied twice."""
+        if not user_ids and len(rooms) == 1:
+            return list(self.by_room.get(rooms[0], ()))
+        found: dict[Connection, None] = {}
         for user_id in user_ids:
-            found |= self.by_user.get(user_id, set())
+            found.update(dict.fromkeys(self.by_user.get(user_id, ())))
         for room in rooms:
-            found |= self.by_room.get(room, set())
-        return found
+            found.update(dict.fromkeys(self.by_room.get(room, ())))
+        return list(found)
 
-    def all(self) -> set[web.WebSocketResponse]:
-        return {ws for sockets in self.by_user.values() for ws in sockets}
+    def all(self) -> list[Connection]:
+        return [conn for conns in self.by_user.values() for conn in conns]
 
 
-def _discard(index: dict[str, set[web.WebSocketResponse]], key: str, ws: web.WebSocketResponse) -> None:
-    sockets = index.get(key)
-    if sockets is not None:
-        sockets.discard(ws)
-        if not sockets:
-            del index[key]
+def _discard(index: dict[str, set[Connection]], key: str, conn: Connection) -> bool:
+    """Remove `conn` under `key`; True if that emptied the key (or it was absent)."""
+    conns = index.get(key)
+    if conns is None:
+        return True
+    conns.discard(conn)
+    if not conns:
+        del index[key]
+        return True
+    return False

@@ -1,0 +1,156 @@
+"""One client connection (WebSocket or SSE): small per-connection state and bounded sending."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+from notify_common.jwt_auth import Principal
+
+from gateway.frames import control_frame
+
+log = structlog.get_logger("gateway.connection")
+
+# Close codes (docs/protocol.md section 4).
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_BIG = 1009
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_SLOW = 4408
+CLOSE_RATE_LIMITED = 4429
+CLOSE_AUTH_TIMEOUT = 4400
+
+
+class Connection:
+    """A socket held by this node. Slots keep an idle connection small; no task of its own."""
+
+    __slots__ = (
+        "bucket",
+        "bucket_at",
+        "buffer",
+        "closing",
+        "expiry",
+        "owner",
+        "principal",
+        "response",
+        "rooms",
+        "sent_ids",
+        "strikes",
+        "topics",
+        "tracked",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        response: web.StreamResponse,
+        transport: asyncio.Transport | None,
+        principal: Principal,
+        owner: set[asyncio.Task[Any]],
+    ) -> None:
+        self.response = response
+        self.owner = owner
+        """The node's set of close tasks: awaited at shutdown, so none is fire-and-forget."""
+        self.transport = transport
+        self.principal = principal
+        self.rooms: list[str] = [f"role:{r}" for r in principal.roles] + ["all"]
+        self.topics: set[str] | None = None
+        self.tracked: set[str] | None = None
+        self.buffer: list[tuple[str, bytes]] | None = []
+        """Live frames held back while catch-up is sent; None once live."""
+        self.sent_ids: set[str] | None = None
+        self.bucket = 0.0
+        self.bucket_at = 0.0
+        self.strikes = 0
+        self.expiry: asyncio.TimerHandle | None = None
+        self.closing = False
+
+    @property
+    def user_id(self) -> str:
+        return self.principal.user_id
+
+    @property
+    def is_sse(self) -> bool:
+        return not isinstance(self.response, web.WebSocketResponse)
+
+    def buffered_bytes(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
+    async def send(self, frame: bytes, max_buffer: int, event_id: str = "") -> bool:
+        """Send one frame; close the client instead if it stopped reading. False if not sent."""
+        if self.closing:
+            return False
+        if self.transport is None or self.transport.is_closing():
+            return False
+        if self.transport.get_write_buffer_size() > max_buffer:
+            self.close_soon(CLOSE_SLOW, "client too slow: send buffer full, reconnect with last_id")
+            return False
+        try:
+            response = self.response
+            if isinstance(response, web.WebSocketResponse):
+                await response.send_frame(frame, WSMsgType.TEXT)
+            else:
+                head = b"id: " + event_id.encode() + b"\n" if event_id else b""
+                await response.write(head + b"data: " + frame + b"\n\n")
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    def allow_frame(self, rate_per_s: float, burst: int) -> bool:
+        """Token bucket over client frames; refusals in a row count as strikes."""
+        now = time.monotonic()
+        if self.bucket_at == 0.0:
+            self.bucket = float(burst)
+        else:
+            self.bucket = min(float(burst), self.bucket + (now - self.bucket_at) * rate_per_s)
+        self.bucket_at = now
+        if self.bucket >= 1.0:
+            self.bucket -= 1.0
+            self.strikes = 0
+            return True
+        self.strikes += 1
+        return False
+
+    def arm_timer(self, delay_s: float, callback: Callable[[], None]) -> None:
+        """One timer handle per connection (token expiry), re-armed instead of a task."""
+        if self.expiry is not None:
+            self.expiry.cancel()
+        self.expiry = asyncio.get_running_loop().call_later(max(0.0, delay_s), callback)
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close from synchronous code (timers, fan-out); the close itself runs on the loop."""
+        if self.closing:
+            return
+        self.closing = True
+        log.info("connection_closed_by_server", user_id=self.user_id, code=code, reason=reason)
+        self.spawn(close(self, code, reason))
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run `work` from a timer; the node owns the task and awaits it at shutdown."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.owner.add(task)
+        task.add_done_callback(self.owner.discard)
+
+    def cancel_timers(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
+
+
+async def close(conn: Connection, code: int, reason: str) -> None:
+    """Close with a code and a reason the developer can act on (SSE: a final `close` frame)."""
+    conn.closing = True
+    response = conn.response
+    try:
+        if isinstance(response, web.WebSocketResponse):
+            await response.close(code=code, message=reason.encode()[:123])
+        else:
+            await response.write(b"data: " + control_frame("close", code=code, reason=reason) + b"\n\n")
+            if conn.transport is not None:
+                conn.transport.close()
+    except (ConnectionError, RuntimeError):
+        pass

@@ -1,0 +1,77 @@
+"""Delivery from this node's stream to its sockets: one encoding per notification, sliced
+fan-out that yields to the loop, and `delivered` receipts for explicit recipients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from notify_common.consumer import Entry, Outcome
+from notify_common.presence import now_ms
+from notify_common.schemas import FIELD_RECEIPT, BadEntry, Receipt, decode_delivery, encode
+from prometheus_client import Counter
+
+from gateway.connection import Connection
+from gateway.frames import notification_frame
+from gateway.node import Node
+
+FRAMES_SENT = Counter("nf_gateway_frames_sent_total", "Notification frames written to client sockets.")
+SLOW_CLOSED = Counter("nf_gateway_slow_clients_closed_total", "Connections closed for a full send buffer.")
+
+
+async def fan_out(node: Node, conns: list[Connection], nid: str, frame: bytes) -> int:
+    """Send `frame` to `conns` (held back for those catching up); returns how many got it."""
+    max_buffer = node.cfg.send_buffer_bytes
+    step = node.cfg.fanout_slice
+    sent = 0
+    for index, conn in enumerate(conns):
+        if conn.buffer is not None:
+            conn.buffer.append((nid, frame))
+            sent += 1
+        elif await conn.send(frame, max_buffer, nid):
+            sent += 1
+        elif conn.closing:
+            SLOW_CLOSED.inc()
+        if index % step == step - 1:
+            await asyncio.sleep(0)  # let other connections and the next batch in
+    FRAMES_SENT.inc(sent)
+    return sent
+
+
+async def deliver(node: Node, entries: Sequence[Entry]) -> Outcome:
+    """Consumer handler for the node's delivery stream."""
+    outcome = Outcome()
+    receipts: list[Receipt] = []
+    for entry in entries:
+        try:
+            delivery = decode_delivery(entry.fields)
+        except BadEntry as exc:
+            outcome.dead[entry.id] = str(exc)
+            continue
+        n = delivery.notification
+        if n.expires_ms is not None and n.expires_ms <= now_ms():
+            continue
+        frame = notification_frame(n)
+        conns = node.sockets.targets(delivery.user_ids, delivery.rooms)
+        if conns:
+            await fan_out(node, conns, n.id, frame)
+        if not n.transient:
+            at = now_ms()
+            for user_id in delivery.user_ids:
+                if user_id in node.sockets.by_user:
+                    receipts.append(
+                        Receipt(
+                            notification_id=n.id,
+                            user_id=user_id,
+                            kind="delivered",
+                            channel="socket",
+                            node=node.cfg.node_id,
+                            at_ms=at,
+                        )
+                    )
+    if receipts:
+        pipe = node.client.pipeline(transaction=False)
+        for receipt in receipts:
+            pipe.xadd(node.keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+        await pipe.execute()
+    return outcome

@@ -1,0 +1,104 @@
+"""What every connection goes through, WebSocket or SSE: register, presence, catch-up, live,
+token expiry, and unregister."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from notify_common.jwt_auth import Principal
+from redis.exceptions import RedisError
+
+from gateway import presence_writer
+from gateway.catchup import read_catchup
+from gateway.connection import CLOSE_UNAUTHORIZED, Connection
+from gateway.frames import control_frame
+from gateway.node import Node
+
+log = structlog.get_logger("gateway.session")
+
+
+def allowed_topic(principal: Principal, topic: str) -> bool:
+    return "*" in principal.topics or topic in principal.topics
+
+
+async def open_session(node: Node, conn: Connection, topics: list[str]) -> None:
+    """Index the connection (live frames are held in its buffer until catch-up is done)."""
+    for topic in topics:
+        if allowed_topic(conn.principal, topic):
+            conn.rooms.append(f"topic:{topic}")
+    node.sockets.add(conn)
+    arm_expiry(node, conn)
+    await presence_writer.connected(
+        node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
+    )
+
+
+async def catch_up(node: Node, conn: Connection, last_id: str | None) -> None:
+    """Replay what the client missed, send the marker, then flush live frames held meanwhile."""
+    cfg = node.cfg
+    result = await read_catchup(
+        node.client,
+        node.keys,
+        conn.user_id,
+        conn.rooms,
+        last_id,
+        window_s=cfg.catchup_window_s,
+        max_entries=cfg.catchup_max,
+    )
+    sent: set[str] = set()
+    for nid, frame in result.frames:
+        await conn.send(frame, cfg.send_buffer_bytes, nid)
+        sent.add(nid)
+    marker = control_frame("catchup.done", count=len(result.frames), gap=result.gap)
+    await conn.send(marker, cfg.send_buffer_bytes)
+    # Flush until the buffer is found empty; going live happens with no await in between,
+    # so no live frame can overtake one still held.
+    while True:
+        held = conn.buffer or []
+        if not held:
+            conn.buffer = None
+            break
+        conn.buffer = []
+        for nid, frame in held:
+            if nid not in sent:
+                sent.add(nid)
+                await conn.send(frame, cfg.send_buffer_bytes, nid)
+
+
+async def close_session(node: Node, conn: Connection) -> None:
+    conn.closing = True
+    conn.cancel_timers()
+    orphaned = node.sockets.remove(conn)
+    if orphaned and not node.draining:
+        await node.pubsub.unsubscribe(*[node.keys.location_channel(u) for u in orphaned])
+    if node.draining:
+        return  # the node's own cleanup removes all its presence at once
+    try:
+        await presence_writer.disconnected(
+            node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
+        )
+    except (RedisError, OSError) as exc:
+        log.warning("presence_write_failed", user_id=conn.user_id, error=repr(exc))
+
+
+def arm_expiry(node: Node, conn: Connection) -> None:
+    """Warn `token_notice_s` before expiry, close with 4401 at expiry unless a fresh token came."""
+    expires_at = conn.principal.expires_at
+    if expires_at is None:
+        return
+    left = expires_at - time.time()
+    notice = node.cfg.token_notice_s
+
+    def expired() -> None:
+        conn.close_soon(CLOSE_UNAUTHORIZED, "token expired: reconnect with a fresh token")
+
+    def warn() -> None:
+        frame = control_frame("token.expiring", expires_ms=int(expires_at * 1000))
+        conn.spawn(conn.send(frame, node.cfg.send_buffer_bytes))
+        conn.arm_timer(expires_at - time.time() + node.cfg.jwt_leeway_s, expired)
+
+    if left > notice:
+        conn.arm_timer(left - notice, warn)
+    else:
+        conn.arm_timer(left + node.cfg.jwt_leeway_s, expired)

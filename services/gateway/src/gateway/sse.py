@@ -1,0 +1,66 @@
+"""Server-Sent Events fallback: same auth, delivery and catch-up as the WebSocket, one way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from aiohttp import web
+from notify_common.jwt_auth import AuthError
+
+from gateway import session
+from gateway.connection import Connection
+from gateway.frames import control_frame
+from gateway.handshake import (
+    MISSING_TOKEN,
+    authenticate,
+    origin_allowed,
+    refuse_http,
+    token_from,
+    topics_from,
+)
+from gateway.node import Node
+
+POLL_S = 1.0
+"""How often a stream checks that its client is still there (SSE has no reads to notice it)."""
+
+
+async def events(node: Node, request: web.Request) -> web.StreamResponse:
+    if node.draining:
+        return refuse_http(503, "node shutting down: connect to another node")
+    if not origin_allowed(node, request):
+        return refuse_http(403, f"origin {request.headers.get('Origin')!r} is not allowed")
+    token = token_from(request)
+    if token is None:
+        return refuse_http(401, MISSING_TOKEN.replace(" or an auth frame first", ""))
+    try:
+        principal = await authenticate(node, token)
+    except AuthError as exc:
+        return refuse_http(401, str(exc))
+    cfg = node.cfg
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    transport = request.transport
+    if transport is not None:
+        transport.set_write_buffer_limits(high=cfg.send_buffer_bytes * 2 + 4 * cfg.max_frame_bytes)
+    # Browsers resend the last `id:` they saw as Last-Event-ID when EventSource reconnects.
+    last_id = request.headers.get("Last-Event-ID") or request.query.get("last_id")
+    conn = Connection(response, transport, principal, node.close_tasks)
+    try:
+        await session.open_session(node, conn, topics_from(request))
+        await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
+        await session.catch_up(node, conn, last_id)
+        quiet_since = time.monotonic()
+        while not conn.closing and transport is not None and not transport.is_closing():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.sleep(POLL_S)
+            if time.monotonic() - quiet_since >= cfg.sse_keepalive_s:
+                quiet_since = time.monotonic()
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await response.write(b": keep-alive\n\n")
+    finally:
+        await session.close_session(node, conn)
+    return response

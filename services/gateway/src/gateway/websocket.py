@@ -1,0 +1,67 @@
+"""The WebSocket endpoint: handshake, hello, catch-up, then client frames until the end."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import WSMsgType, web
+from notify_common.jwt_auth import AuthError
+
+from gateway import client_frames, session
+from gateway.connection import CLOSE_UNAUTHORIZED, Connection
+from gateway.frames import control_frame, error_frame
+from gateway.handshake import (
+    MISSING_TOKEN,
+    authenticate,
+    first_auth_frame,
+    origin_allowed,
+    refuse_http,
+    token_from,
+    topics_from,
+)
+from gateway.node import Node
+
+log = structlog.get_logger("gateway.websocket")
+
+
+async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
+    if node.draining:
+        return refuse_http(503, "node shutting down: connect to another node")
+    if not origin_allowed(node, request):
+        return refuse_http(403, f"origin {request.headers.get('Origin')!r} is not allowed")
+    cfg = node.cfg
+    ws = web.WebSocketResponse(
+        max_msg_size=cfg.max_frame_bytes, heartbeat=cfg.ping_interval_s, timeout=5.0, compress=False
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is not None:
+        # Never let aiohttp pause writes before our own limit closes a slow client: a paused
+        # writer would make the fan-out wait for that one client.
+        transport.set_write_buffer_limits(high=cfg.send_buffer_bytes * 2 + 4 * cfg.max_frame_bytes)
+    token = token_from(request)
+    last_id = request.query.get("last_id")
+    topics = topics_from(request)
+    if token is None:
+        frame = await first_auth_frame(node, ws)
+        if frame is None:
+            await ws.close(code=CLOSE_UNAUTHORIZED, message=MISSING_TOKEN.encode())
+            return ws
+        token, last_id, topics = frame.token, frame.last_id or last_id, frame.topics or topics
+    try:
+        principal = await authenticate(node, token)
+    except AuthError as exc:
+        await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:123])
+        return ws
+    conn = Connection(ws, transport, principal, node.close_tasks)
+    try:
+        await session.open_session(node, conn, topics)
+        await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
+        await session.catch_up(node, conn, last_id)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await client_frames.handle(node, conn, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await conn.send(error_frame("bad_frame", "send JSON text frames"), cfg.send_buffer_bytes)
+    finally:
+        await session.close_session(node, conn)
+    return ws
