@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 from typing import Any
 
@@ -121,3 +122,11 @@ async def test_type_filter(db: Database) -> None:
     await store(db, "b", {"kind": "users", "ids": ["alice"]}, T0 + 1, type="chat.message")
     await store(db, "c", {"kind": "all"}, T0 + 2, type="order.shipped")
     assert await all_pages(db, "alice", rooms_of([]), limit=5, type_="order.shipped") == ["c", "a"]
+
+
+async def test_scheduled_notification_is_hidden_until_its_delivery_time(db: Database) -> None:
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    await store(db, "now", {"kind": "users", "ids": ["alice"]}, T0)
+    await store(db, "later", {"kind": "users", "ids": ["alice"]}, T0 + 1, deliver_at=later.isoformat())
+    assert await all_pages(db, "alice", rooms_of([]), limit=5) == ["now"]
+    assert await unread_count(db, "alice", rooms_of([])) == 1

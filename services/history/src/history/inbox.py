@@ -9,6 +9,7 @@ broadcast created up to that moment (`read_marks`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import msgspec
@@ -17,6 +18,10 @@ from history.db import Database, placeholders
 from history.records import Cursor, InboxItem, Page, encode_cursor
 
 _COLUMNS = "id, type, category, title, body, data, priority, created_ms, expires_ms, room, read_ms"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def rooms_of(roles: Sequence[str], topics: Sequence[str] = ()) -> list[str]:
@@ -42,11 +47,13 @@ def _list_sql(
     cursor: Cursor | None,
     unread_only: bool,
     type_: str | None,
+    now_ms: int,
 ) -> tuple[str, list[object]]:
     arg = _Args()
-    user, lim = arg(user_id), arg(limit)
-    own = [f"i.user_id = {user}"]
-    shared = [f"n.room IN ({', '.join(arg(room) for room in rooms)})"]
+    user, lim, now = arg(user_id), arg(limit), arg(now_ms)
+    # Scheduled notifications are stored at publish time but shown from their deliver_at on.
+    own = [f"i.user_id = {user}", f"i.created_ms <= {now}"]
+    shared = [f"n.room IN ({', '.join(arg(room) for room in rooms)})", f"n.created_ms <= {now}"]
     if unread_only:
         own.append("i.read_ms IS NULL")
         shared.append("b.read_ms IS NULL AND (m.all_read_ms IS NULL OR n.created_ms > m.all_read_ms)")
@@ -95,7 +102,7 @@ async def list_inbox(
     type_: str | None = None,
 ) -> Page:
     """Newest first; keyset pagination on (created_ms, id), so inserts never shift a page."""
-    sql, args = _list_sql(user_id, rooms, limit, cursor, unread_only, type_)
+    sql, args = _list_sql(user_id, rooms, limit, cursor, unread_only, type_, _now_ms())
     rows = await db.fetch(sql, *args)
     items = [
         InboxItem(
@@ -122,15 +129,15 @@ async def list_inbox(
 
 async def unread_count(db: Database, user_id: str, rooms: Sequence[str]) -> int:
     """Unread own notifications plus unread broadcasts of the user's rooms."""
-    marks = placeholders(2, len(rooms))
+    marks = placeholders(3, len(rooms))
     sql = f"""
-SELECT (SELECT count(*) FROM inbox WHERE user_id = $1 AND read_ms IS NULL)
+SELECT (SELECT count(*) FROM inbox WHERE user_id = $1 AND read_ms IS NULL AND created_ms <= $2)
      + (SELECT count(*) FROM notifications n
         LEFT JOIN broadcast_reads b ON b.user_id = $1 AND b.notification_id = n.id
-        WHERE n.room IN ({marks}) AND b.read_ms IS NULL
+        WHERE n.room IN ({marks}) AND b.read_ms IS NULL AND n.created_ms <= $2
           AND n.created_ms > COALESCE((SELECT all_read_ms FROM read_marks WHERE user_id = $1), -1))
 """
-    rows = await db.fetch(sql, user_id, *rooms)
+    rows = await db.fetch(sql, user_id, _now_ms(), *rooms)
     return int(rows[0][0])
 
 
@@ -184,7 +191,8 @@ async def mark_all_read(db: Database, user_id: str, at_ms: int) -> list[str]:
     """Mark every own notification and every broadcast up to `at_ms` read; returns own ids changed."""
     async with db.session() as s:
         rows = await s.fetch(
-            "UPDATE inbox SET read_ms = $2 WHERE user_id = $1 AND read_ms IS NULL RETURNING notification_id",
+            "UPDATE inbox SET read_ms = $2 WHERE user_id = $1 AND read_ms IS NULL AND created_ms <= $2 "
+            "RETURNING notification_id",
             user_id,
             at_ms,
         )

@@ -17,6 +17,7 @@ from notify_common.schemas import (
     decode_event,
     decode_receipt,
     notification_from_event,
+    to_ms,
 )
 
 from history import metrics
@@ -50,6 +51,9 @@ def room_of(event: Event) -> str | None:
 def rows_of(event: Event, entry_id: str) -> tuple[NotificationRow, list[InboxRow]]:
     """The notification row and one inbox row per enumerated recipient."""
     n = notification_from_event(event, entry_id)
+    created_ms = n.created_ms
+    if event.deliver_at is not None:  # scheduled: it is sent (and shown) from deliver_at on
+        created_ms = max(created_ms, to_ms(event.deliver_at))
     row: NotificationRow = (
         n.id,
         n.type,
@@ -61,11 +65,11 @@ def rows_of(event: Event, entry_id: str) -> tuple[NotificationRow, list[InboxRow
         _AUDIENCE_KIND[type(event.audience)],
         room_of(event),
         event.source,
-        n.created_ms,
+        created_ms,
         n.expires_ms,
     )
     users = event.audience.ids if isinstance(event.audience, UsersAudience) else []
-    return row, [(user, n.id, n.type, n.created_ms) for user in dict.fromkeys(users)]
+    return row, [(user, n.id, n.type, created_ms) for user in dict.fromkeys(users)]
 
 
 def event_handler(db: Database) -> Handler:
