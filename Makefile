@@ -1,8 +1,8 @@
 # One verb per job; every target creates the environment it needs first.
 UV ?= uv
-PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src bench chaos
+PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src tools/notifyctl/src bench chaos
 
-.PHONY: install run test test-fast lint format typecheck bench chaos chaos-long check clean
+.PHONY: install run test test-fast lint format typecheck docs bench chaos chaos-long check clean
 
 install: ## create .venv and install every workspace package (needs uv: pip install uv)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -27,6 +27,9 @@ format: install
 
 typecheck: install
 	$(UV) run --frozen mypy $(PY_SRC)
+
+docs: install ## regenerate docs/configuration.md from the services' Config structs
+	$(UV) run --frozen python -m devstack.configref
 
 check: lint typecheck test ## what CI runs
 

@@ -28,20 +28,46 @@ class ConfigError(Exception):
 class CommonConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Settings every service shares; services subclass it with their own fields."""
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    key_prefix: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")] = "nf"
-    node_id: NodeId = ""
-    log_format: typing.Literal["json", "console"] = "json"
-    log_level: typing.Literal["debug", "info", "warning", "error"] = "info"
-    ops_host: str = "0.0.0.0"
-    ops_port: Port = 9100
-    metrics_token: str = ""
-    shutdown_grace_s: PositiveFloat = 10.0
+    redis_url: Annotated[
+        str, msgspec.Meta(description="redis://, rediss:// (TLS) or unix:// URL, with user:password if any.")
+    ] = "redis://127.0.0.1:6379/0"
+    key_prefix: Annotated[
+        str,
+        msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$", description="Prefix of every Redis key of this fleet."),
+    ] = "nf"
+    node_id: Annotated[
+        NodeId, msgspec.Meta(description="This replica's name (consumer name); empty = the host name.")
+    ] = ""
+    log_format: Annotated[
+        typing.Literal["json", "console"],
+        msgspec.Meta(description="One JSON object per line, or human-readable."),
+    ] = "json"
+    log_level: Annotated[
+        typing.Literal["debug", "info", "warning", "error"], msgspec.Meta(description="Lowest level logged.")
+    ] = "info"
+    ops_host: Annotated[
+        str, msgspec.Meta(description="Address of the ops server (/healthz, /readyz, /metrics).")
+    ] = "0.0.0.0"
+    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz and /metrics.")] = 9100
+    metrics_token: Annotated[
+        str, msgspec.Meta(description="Bearer token /metrics requires; empty = no token needed.")
+    ] = ""
+    shutdown_grace_s: Annotated[
+        PositiveFloat,
+        msgspec.Meta(description="On SIGTERM: time to finish work in hand before it is cancelled, seconds."),
+    ] = 10.0
     # Stream consumer tuning shared by every consumer in the fleet.
-    consumer_batch: PositiveInt = 200
-    consumer_block_ms: PositiveInt = 1000
-    claim_idle_ms: PositiveInt = 30_000
-    max_deliveries: PositiveInt = 5
+    consumer_batch: Annotated[PositiveInt, msgspec.Meta(description="Stream entries read per batch.")] = 200
+    consumer_block_ms: Annotated[
+        PositiveInt, msgspec.Meta(description="How long one XREADGROUP waits for new entries, ms.")
+    ] = 1000
+    claim_idle_ms: Annotated[
+        PositiveInt,
+        msgspec.Meta(description="Pending entries idle this long are claimed by another consumer, ms."),
+    ] = 30_000
+    max_deliveries: Annotated[
+        PositiveInt, msgspec.Meta(description="Deliveries of one entry before it is dead-lettered.")
+    ] = 5
 
 
 def env_name(field: str) -> str:

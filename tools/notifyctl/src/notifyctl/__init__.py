@@ -1,0 +1,1 @@
+"""notifyctl: the operator CLI of the notification fleet."""
