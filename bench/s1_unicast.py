@@ -45,6 +45,7 @@ def run(run: FleetRun, sizes: Sizes, profiler: Profiler) -> dict[str, Any]:
         "duplicates": got.duplicates,
         "gateway_cpu_us_per_delivery": round(gateway_cpu / deliveries * 1e6, 2) if deliveries else None,
         "router_cpu_us_per_event": round(cpu.get("router", 0.0) / total * 1e6, 2),
+        "services": sorted(run.fleet.processes),
         "cpu_s": cpu,
         "cpu_system_s": meter.system_s,
         "latency_curve": got.latency.percentile_curve(),

@@ -28,5 +28,6 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
         "kb_per_connection": round(grown / n / 1024, 2) if n else None,
         "connect_seconds": report.get("seconds"),
         "connects_per_s": round(n / float(report["seconds"]), 1) if report.get("seconds") else None,
+        "services": sorted(run.fleet.processes),
         "cpu_s": cpu,
     }
