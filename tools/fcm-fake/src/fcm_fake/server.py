@@ -1,0 +1,178 @@
+"""The fake's HTTP app: OAuth token endpoint, FCM messages:send, and a control API for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+from fcm_fake.behaviours import KINDS, Behaviour, Script
+from fcm_fake.errors import error_body, plain_error
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@dataclass
+class Received:
+    """One messages:send request as the fake saw it."""
+
+    target: str
+    message: dict[str, Any]
+    validate_only: bool
+    outcome: str
+    at: float
+
+
+@dataclass
+class FakeState:
+    """Everything the fake remembers; bounded so a long benchmark does not grow memory."""
+
+    script: Script = field(default_factory=Script)
+    keep_messages: int = 10_000
+    messages: collections.deque[Received] = field(default_factory=collections.deque)
+    counts: collections.Counter[str] = field(default_factory=collections.Counter)
+    access_tokens: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, item: Received) -> None:
+        with self.lock:
+            self.messages.append(item)
+            while len(self.messages) > self.keep_messages:
+                self.messages.popleft()
+            self.counts["requests"] += 1
+            self.counts[f"outcome:{item.outcome}"] += 1
+
+    def received(self) -> list[Received]:
+        with self.lock:
+            return list(self.messages)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+            self.counts.clear()
+
+    def stats(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counts)
+
+
+def target_of(message: dict[str, Any]) -> str:
+    """The device (FID or legacy token), topic (`topic:<name>`) or condition of a message."""
+    if "fid" in message:  # firebase-admin 7.7 sends Message.fid; Message.token is deprecated
+        return str(message["fid"])
+    if "token" in message:
+        return str(message["token"])
+    if "topic" in message:
+        return f"topic:{message['topic']}"
+    return f"condition:{message.get('condition', '')}"
+
+
+def build_app(state: FakeState) -> web.Application:
+    """The aiohttp application serving one FakeState."""
+
+    async def token(request: web.Request) -> web.Response:
+        form = await request.post()
+        assertion = str(form.get("assertion", ""))
+        if form.get("grant_type") != JWT_BEARER or not assertion:
+            return web.json_response({"error": "invalid_grant"}, status=400)
+        try:  # the SDK signs with the generated key; the fake only checks it is a JWT
+            jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return web.json_response(
+                {"error": "invalid_grant", "error_description": "bad assertion"}, status=400
+            )
+        access = "fake-" + secrets.token_urlsafe(16)
+        with state.lock:
+            state.access_tokens.add(access)
+            state.counts["oauth_tokens"] += 1
+        return web.json_response({"access_token": access, "expires_in": 3599, "token_type": "Bearer"})
+
+    async def send(request: web.Request) -> web.StreamResponse:
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        with state.lock:
+            known = bearer in state.access_tokens
+        if not known:
+            body = plain_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+            return web.json_response(body, status=401)
+        payload = await request.json()
+        message = payload.get("message", {})
+        target = target_of(message)
+        behaviour = state.script.decide(target)
+        item = Received(target, message, bool(payload.get("validate_only")), behaviour.kind, time.time())
+        state.record(item)
+        if behaviour.delay_ms:
+            await asyncio.sleep(behaviour.delay_ms / 1000)
+        if behaviour.kind == "drop":
+            assert request.transport is not None
+            request.transport.abort()  # no status line at all: the client sees a broken connection
+            raise asyncio.CancelledError
+        if behaviour.kind in ("ok", "slow"):
+            project = request.match_info["project"]
+            return web.json_response({"name": f"projects/{project}/messages/{secrets.token_hex(8)}"})
+        status, body = error_body(behaviour.kind, f"scripted {behaviour.kind} for {target}")
+        headers = {"Retry-After": str(behaviour.retry_after_s)} if behaviour.kind == "quota" else {}
+        if behaviour.kind == "unavailable" and behaviour.retry_after_s and behaviour.times == 0:
+            headers = {"Retry-After": str(behaviour.retry_after_s)}
+        return web.json_response(body, status=status, headers=headers)
+
+    async def set_behaviours(request: web.Request) -> web.Response:
+        """{"default": {...}, "tokens": {"<token>": {...}}, "prefixes": {"<prefix>": {...}}}"""
+        spec = await request.json()
+        try:
+            if "default" in spec:
+                state.script.set_default(_behaviour(spec["default"]))
+            for target, b in spec.get("tokens", {}).items():
+                state.script.set_for(target, _behaviour(b))
+            for prefix, b in spec.get("prefixes", {}).items():
+                with state.script.lock:
+                    state.script.prefix_rules[prefix] = _behaviour(b)
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def reset_behaviours(_: web.Request) -> web.Response:
+        state.script.reset()
+        return web.json_response({"ok": True})
+
+    async def list_messages(_: web.Request) -> web.Response:
+        return web.json_response([asdict(m) for m in state.received()])
+
+    async def clear_messages(_: web.Request) -> web.Response:
+        state.clear()
+        return web.json_response({"ok": True})
+
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response(state.stats())
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application(client_max_size=1024 * 1024)
+    app.router.add_post("/token", token)
+    app.router.add_post("/v1/projects/{project}/messages:send", send)
+    app.router.add_post("/_fake/behaviours", set_behaviours)
+    app.router.add_delete("/_fake/behaviours", reset_behaviours)
+    app.router.add_get("/_fake/messages", list_messages)
+    app.router.add_delete("/_fake/messages", clear_messages)
+    app.router.add_get("/_fake/stats", stats)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def _behaviour(spec: dict[str, Any]) -> Behaviour:
+    kind = spec.get("kind", "ok")
+    if kind not in KINDS:
+        raise ValueError(f"unknown behaviour {kind!r}; one of {', '.join(KINDS)}")
+    return Behaviour(
+        kind=kind,
+        times=int(spec.get("times", 0)),
+        delay_ms=int(spec.get("delay_ms", 0)),
+        retry_after_s=int(spec.get("retry_after_s", 1)),
+    )
