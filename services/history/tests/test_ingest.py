@@ -12,7 +12,7 @@ from history.ingest import event_handler, receipt_handler
 from notify_common.consumer import ConsumerSettings, Entry, StreamConsumer
 from notify_common.keys import GROUP_HISTORY, Keys
 from notify_common.publish import build_event, publish
-from notify_common.schemas import FIELD_RECEIPT, Receipt, encode
+from notify_common.schemas import FIELD_RECEIPT, Receipt, decode_event, encode
 
 
 async def test_transient_events_are_never_stored_and_bad_ones_are_dead_lettered(db: Database) -> None:
@@ -37,7 +37,10 @@ async def test_events_and_receipts_flow_from_streams_into_the_trail(
     await redis.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})
     consumers = [
         StreamConsumer(redis, ConsumerSettings(stream, GROUP_HISTORY, "h1", keys.dead_letters), handler)
-        for stream, handler in ((keys.ingress, event_handler(db)), (keys.receipts, receipt_handler(db)))
+        for stream, handler in (
+            (keys.ingress, event_handler(db)),
+            (keys.receipts, receipt_handler(db, redis, keys.prefix)),
+        )
     ]
     stop = asyncio.Event()
     tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
@@ -53,3 +56,18 @@ async def test_events_and_receipts_flow_from_streams_into_the_trail(
     assert found is not None
     assert [r.user_id for r in found.recipients] == ["alice"]
     assert [d.kind for d in found.deliveries] == ["delivered"]
+
+
+async def test_read_receipt_from_one_device_is_sent_to_the_users_other_devices(
+    db: Database, redis: redis_async.Redis, keys: Keys
+) -> None:
+    receipts = [
+        Receipt(notification_id=f"n{i}", user_id="alice", kind="read", channel="socket", at_ms=10 + i)
+        for i in range(3)
+    ] + [Receipt(notification_id="n9", user_id="bob", kind="delivered", channel="socket", at_ms=5)]
+    entries = [Entry(f"1-{i}", {FIELD_RECEIPT: encode(r)}) for i, r in enumerate(receipts)]
+    await receipt_handler(db, redis, keys.prefix)(entries)
+    events = [decode_event(fields) for _, fields in await redis.xrange(keys.ingress)]
+    assert [(e.type, e.transient, e.audience.ids, e.data) for e in events] == [  # type: ignore[union-attr]
+        ("inbox.read", True, ["alice"], {"ids": ["n0", "n1", "n2"], "read_ms": 12})
+    ]

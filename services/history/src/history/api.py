@@ -14,11 +14,12 @@ import redis.asyncio as redis_async
 import structlog
 from aiohttp import web
 from notify_common.jwt_auth import AuthError, JwksCache, JwtSettings, Principal, verify_token_async
-from notify_common.publish import build_event, publish
+from notify_common.publish import publish
 from notify_common.schemas import BadEntry
 
 from history import admin, inbox, metrics
 from history.db import Database
+from history.ingest import read_sync_event
 from history.openapi import OPENAPI
 from history.records import BadCursor, decode_cursor
 
@@ -147,10 +148,7 @@ async def _tell_devices(request: web.Request, user_id: str, data: dict[str, obje
     """A transient `inbox.read` event: the router and gateways carry it to the user's other devices."""
     settings = request.app[SETTINGS]
     try:
-        event = build_event(
-            type="inbox.read", audience={"kind": "users", "ids": [user_id]}, transient=True, data=data
-        )
-        await publish(request.app[REDIS], event, prefix=settings.key_prefix)
+        await publish(request.app[REDIS], read_sync_event(user_id, data), prefix=settings.key_prefix)
     except BadEntry as exc:  # a user id outside the ingress alphabet: the read itself is stored
         log.warning("read_sync_not_sent", error=str(exc))
     except Exception as exc:  # Redis away: the read is stored; devices see it on their next fetch

@@ -47,7 +47,7 @@ async def main(cfg: HistoryConfig) -> int:
     try:
         await migrate(db)
         events = _consumer(client, cfg, keys.ingress, event_handler(db))
-        receipts = _consumer(client, cfg, keys.receipts, receipt_handler(db))
+        receipts = _consumer(client, cfg, keys.receipts, receipt_handler(db, client, cfg.key_prefix))
         api = api_app(
             db,
             client,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
+import redis.asyncio as redis_async
 from notify_common.consumer import Entry, Handler, Outcome
+from notify_common.publish import build_event, publish
 from notify_common.schemas import (
     AllAudience,
     BadEntry,
@@ -25,6 +28,7 @@ from history.db import Database
 from history.records import DeliveryRow, InboxRow, NotificationRow
 from history.writes import write_events, write_receipts
 
+READ_SYNC_CHUNK = 100  # ids per `inbox.read` event, well inside the 8 KiB `data` limit
 _data_encoder = msgspec.json.Encoder()
 _AUDIENCE_KIND: dict[type, str] = {
     UsersAudience: "users",
@@ -98,8 +102,30 @@ def event_handler(db: Database) -> Handler:
     return handle
 
 
-def receipt_handler(db: Database) -> Handler:
-    """Append every receipt of a batch to the delivery trail."""
+def read_sync_events(rows: Sequence[DeliveryRow]) -> list[Event]:
+    """`inbox.read` events telling each reader's devices what was read (ids in bounded chunks)."""
+    by_user: dict[str, dict[str, int]] = {}
+    for nid, user, kind, _, at_ms, _, _ in rows:
+        if kind == "read":
+            by_user.setdefault(user, {})[nid] = at_ms
+    events = []
+    for user, reads in by_user.items():
+        ids = list(reads)
+        for first in range(0, len(ids), READ_SYNC_CHUNK):
+            chunk = ids[first : first + READ_SYNC_CHUNK]
+            events.append(read_sync_event(user, {"ids": chunk, "read_ms": max(reads[i] for i in chunk)}))
+    return events
+
+
+def read_sync_event(user_id: str, data: dict[str, Any]) -> Event:
+    """The transient event that carries read state to a user's connected devices."""
+    return build_event(
+        type="inbox.read", audience={"kind": "users", "ids": [user_id]}, transient=True, data=data
+    )
+
+
+def receipt_handler(db: Database, client: redis_async.Redis, prefix: str) -> Handler:
+    """Append every receipt of a batch to the delivery trail; reads reach the reader's devices."""
 
     async def handle(entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()
@@ -113,6 +139,9 @@ def receipt_handler(db: Database) -> Handler:
             rows.append((r.notification_id, r.user_id, r.kind, r.channel, r.at_ms, r.node, r.error))
         await write_receipts(db, rows)
         metrics.ROWS_WRITTEN.labels(table="deliveries").inc(len(rows))
+        # After the write, before the ack: a crash in between re-sends, which devices ignore.
+        for event in read_sync_events(rows):
+            await publish(client, event, prefix=prefix)
         return outcome
 
     return handle
