@@ -1,22 +1,45 @@
-"""Router process: consume the ingress stream and fan events out."""
+"""Router process: consume the ingress stream, release scheduled events, serve the HTTP API."""
 
 from __future__ import annotations
 
 import asyncio
 
+import structlog
 from notify_common.consumer import ConsumerSettings, StreamConsumer
+from notify_common.jwt_auth import JwtSettings, read_public_key
 from notify_common.keys import GROUP_HISTORY, GROUP_ROUTER, Keys
+from notify_common.ops import start_site
 from notify_common.redis_conn import connect
 from notify_common.service import redis_check, run_service
 from notify_common.trim import trim_loop
 
 from router.config import RouterConfig
+from router.fastpack import pack_with_hiredis
+from router.http_api import ApiSettings, api_app
 from router.routing import Router
+from router.scheduler import Scheduler
+
+log = structlog.get_logger("router.app")
+
+
+def api_settings(cfg: RouterConfig) -> ApiSettings:
+    jwt = JwtSettings(
+        secret=cfg.jwt_secret,
+        algorithms=tuple(cfg.jwt_algorithms),
+        leeway_s=cfg.jwt_leeway_s,
+        public_key=read_public_key(cfg.jwt_public_key_file),
+    )
+    return ApiSettings(
+        service_tokens=tuple(t for t in cfg.service_tokens if t),
+        jwt=jwt,
+        batch_max=cfg.http_batch_max,
+        max_body_bytes=cfg.http_max_body_bytes,
+    )
 
 
 async def main(cfg: RouterConfig) -> int:
     keys = Keys(cfg.key_prefix)
-    client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
+    client = pack_with_hiredis(connect(cfg.redis_url, block_ms=cfg.consumer_block_ms))
     settings = ConsumerSettings(
         stream=keys.ingress,
         group=GROUP_ROUTER,
@@ -27,7 +50,9 @@ async def main(cfg: RouterConfig) -> int:
         claim_idle_ms=cfg.claim_idle_ms,
         max_deliveries=cfg.max_deliveries,
     )
-    consumer = StreamConsumer(client, settings, Router(client, keys, cfg).handle)
+    router = Router(client, keys, cfg)
+    consumer = StreamConsumer(client, settings, router.handle)
+    scheduler = Scheduler(client, keys, cfg, router)
 
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)
@@ -35,15 +60,20 @@ async def main(cfg: RouterConfig) -> int:
     async def trim(stop: asyncio.Event) -> None:
         await trim_loop(client, {keys.ingress: [GROUP_ROUTER, GROUP_HISTORY]}, stop)
 
+    runner, http_port = await start_site(
+        api_app(client, keys, api_settings(cfg)), cfg.http_host, cfg.http_port
+    )
+    log.info("http_api_started", port=http_port, publishing=bool(cfg.service_tokens))
     try:
         return await run_service(
             cfg,
             "router",
-            [consume, trim],
+            [consume, scheduler.run, trim],
             {
                 "redis": redis_check(client),
                 "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
             },
         )
     finally:
+        await runner.cleanup()
         await client.aclose()

@@ -1,146 +1,142 @@
-"""Turn published events into per-node deliveries, feed entries and push jobs."""
+"""The ingress handler: decode a batch, hold scheduled events, route the rest in few round trips.
+
+Round trips per batch: idempotency claims, live nodes and geo searches (in parallel); presence,
+preferences and rate counters of every explicit recipient of the batch (in parallel); then one
+pipeline with every effect. Only then does the consumer XACK, so a crash at any point replays
+the batch (see idempotency.py for why a replay is detectable, not lost).
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+import msgspec
 import redis.asyncio as redis_async
 import structlog
 from notify_common.consumer import Entry, Outcome
 from notify_common.keys import Keys
-from notify_common.presence import connections_by_node, live_nodes, now_ms
+from notify_common.presence import live_nodes, now_ms
 from notify_common.schemas import (
-    FIELD_DELIVERY,
-    FIELD_JOB,
-    FIELD_RECEIPT,
-    AllAudience,
+    FIELD_EVENT,
     BadEntry,
     Event,
-    NodeDelivery,
-    Notification,
-    PushJob,
-    Receipt,
-    RoleAudience,
-    TopicAudience,
-    UsersAudience,
+    GeoAudience,
     decode_event,
-    encode,
     notification_from_event,
-    stream_id_ms,
+    to_ms,
 )
 
+from router import metrics
+from router.audience import explicit_users, fcm_topic_of, geo_recipients, rooms_of
 from router.config import RouterConfig
+from router.fanout import FeedLimits, Lookups, Plan, write_expired, write_plans
+from router.idempotency import duplicates
+from router.ratelimit import allowed_in_batch
+from router.recipients import RecipientReader
 
 log = structlog.get_logger("router.routing")
 
 
-@dataclass
-class Routed:
-    """One decoded event and what routing decided for it."""
-
-    entry_id: str
-    event: Event
-    notification: Notification
-    rooms: list[str] = field(default_factory=list)
-    user_ids: list[str] = field(default_factory=list)
-
-
-def audience_rooms(event: Event) -> list[str]:
-    """Rooms a broadcast goes to; every gateway node fans out to its local members."""
-    match event.audience:
-        case RoleAudience(role=role):
-            return [f"role:{role}"]
-        case AllAudience():
-            return ["all"]
-        case TopicAudience(topic=topic):
-            return [f"topic:{topic}"]
-        case _:
-            return []
+def plan_for(entry_id: str, event: Event, users: list[str], topic_prefix: str) -> Plan:
+    """The notification and audience of one event (geo users resolved by the caller)."""
+    n = notification_from_event(event, entry_id)
+    if event.deliver_at is not None and event.ttl_s is not None:
+        # a scheduled event's ttl counts from its delivery time, not its publishing time
+        n = msgspec.structs.replace(n, expires_ms=to_ms(event.deliver_at) + event.ttl_s * 1000)
+    return Plan(entry_id, event, n, users, rooms_of(event), fcm_topic_of(event, topic_prefix))
 
 
 class Router:
-    """The ingress handler: one batch of events in, one pipelined write of their effects out."""
+    """Routes events; `handle` is the ingress consumer's handler, `route` also serves the scheduler."""
 
     def __init__(self, client: redis_async.Redis, keys: Keys, cfg: RouterConfig) -> None:
         self.client = client
         self.keys = keys
         self.cfg = cfg
+        self.feeds = FeedLimits(user=cfg.feed_maxlen, room=cfg.room_feed_maxlen)
+        self.recipients = RecipientReader(client, keys, cfg.rate_limit_window_s)
+        self.rate_limit_text = f"rate limited: over {cfg.rate_limit_per_user} per {cfg.rate_limit_window_s}s"
 
     async def handle(self, entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()
-        routed: list[Routed] = []
+        now = now_ms()
+        ready: list[tuple[str, Event]] = []
+        held: list[tuple[str, Event, bytes]] = []
         for entry in entries:
             try:
                 event = decode_event(entry.fields)
             except BadEntry as exc:
                 outcome.dead[entry.id] = str(exc)
                 continue
-            if not isinstance(event.audience, UsersAudience | RoleAudience | AllAudience | TopicAudience):
-                outcome.dead[entry.id] = f"audience kind {type(event.audience).__name__} is not routable yet"
-                continue
-            routed.append(
-                Routed(
-                    entry.id,
-                    event,
-                    notification_from_event(event, entry.id),
-                    rooms=audience_rooms(event),
-                    user_ids=list(event.audience.ids) if isinstance(event.audience, UsersAudience) else [],
-                )
-            )
-        if routed:
-            await self._fan_out(routed)
+            if event.deliver_at is not None and to_ms(event.deliver_at) > now:
+                held.append((entry.id, event, entry.fields[FIELD_EVENT]))
+            else:
+                ready.append((entry.id, event))
+        if held:
+            await self._hold(held)
+        if ready:
+            await self.route(ready)
         return outcome
 
-    async def _fan_out(self, routed: list[Routed]) -> None:
-        alive = await live_nodes(self.client, self.keys, self.cfg.node_ttl_ms)
-        users = sorted({u for r in routed for u in r.user_ids})
-        online = await connections_by_node(self.client, self.keys, users, alive) if users else {}
+    async def _hold(self, held: list[tuple[str, Event, bytes]]) -> None:
+        # The event first, then its due time: the scheduler never sees a due id without its event.
         pipe = self.client.pipeline(transaction=False)
-        now = now_ms()
-        for item in routed:
-            n = item.notification
-            published_ms = stream_id_ms(item.entry_id)
-            if n.expires_ms is not None and n.expires_ms <= now:
-                for user_id in item.user_ids:
-                    receipt = Receipt(notification_id=n.id, user_id=user_id, kind="expired", at_ms=now)
-                    pipe.xadd(self.keys.receipts, {FIELD_RECEIPT: encode(receipt)})
-                continue
-            by_node: dict[str, list[str]] = defaultdict(list)
-            offline: list[str] = []
-            for user_id in item.user_ids:
-                nodes = online.get(user_id)
-                if nodes:
-                    for node in nodes:
-                        by_node[node].append(user_id)
-                else:
-                    offline.append(user_id)
-                if not n.transient:
-                    pipe.xadd(
-                        self.keys.user_feed(user_id),
-                        {b"n": encode(n)},
-                        maxlen=self.cfg.feed_maxlen,
-                        approximate=True,
-                    )
-            if item.rooms:
-                for node in alive:  # every live node fans a broadcast out to its members
-                    by_node.setdefault(node, [])
-                if not n.transient:
-                    for room in item.rooms:
-                        pipe.xadd(
-                            self.keys.room_feed(room),
-                            {b"n": encode(n)},
-                            maxlen=self.cfg.room_feed_maxlen,
-                            approximate=True,
-                        )
-            for node, node_users in by_node.items():
-                delivery = NodeDelivery(
-                    notification=n, user_ids=node_users, rooms=item.rooms, published_ms=published_ms
-                )
-                pipe.xadd(self.keys.node_deliveries(node), {FIELD_DELIVERY: encode(delivery)})
-            if offline and not n.transient:
-                job = PushJob(notification=n, user_ids=offline, published_ms=published_ms)
-                pipe.xadd(self.keys.push_jobs, {FIELD_JOB: encode(job)})
+        pipe.hset(self.keys.scheduled_events, mapping={entry_id: raw for entry_id, _, raw in held})
+        due = {
+            entry_id: to_ms(event.deliver_at) for entry_id, event, _ in held if event.deliver_at is not None
+        }
+        pipe.zadd(self.keys.scheduled, due, nx=True)
         await pipe.execute()
-        log.debug("routed", events=len(routed))
+        metrics.EVENTS.labels(outcome="scheduled").inc(len(held))
+
+    async def route(self, items: Sequence[tuple[str, Event]]) -> None:
+        """Route events now (their `deliver_at`, if any, has passed)."""
+        now = now_ms()
+        geo_items = [
+            (i, event.audience)
+            for i, (_, event) in enumerate(items)
+            if isinstance(event.audience, GeoAudience)
+        ]
+        claims = [(event.id, entry_id) for entry_id, event in items if event.id is not None]
+        dup, alive, geo_users = await asyncio.gather(
+            duplicates(self.client, self.keys, claims, self.cfg.idempotency_ttl_s),
+            live_nodes(self.client, self.keys, self.cfg.node_ttl_ms),
+            geo_recipients(
+                self.client, self.keys, [g for _, g in geo_items], now, int(self.cfg.geo_max_age_s * 1000)
+            ),
+        )
+        users_at = {i: users for (i, _), users in zip(geo_items, geo_users, strict=True)}
+        plans: list[Plan] = []
+        expired: list[Plan] = []
+        for i, (entry_id, event) in enumerate(items):
+            if entry_id in dup:
+                continue
+            users = users_at[i] if i in users_at else explicit_users(event)
+            plan = plan_for(entry_id, event, users, self.cfg.fcm_topic_prefix)
+            expires = plan.notification.expires_ms
+            (expired if expires is not None and expires <= now else plans).append(plan)
+        lookups = await self._lookups(plans, alive)
+        pipe = self.client.pipeline(transaction=False)
+        for plan in expired:
+            write_expired(pipe, self.keys, plan, now)
+        write_plans(pipe, self.keys, plans, lookups, self.feeds, now, self.rate_limit_text)
+        await pipe.execute()
+        self._count(len(plans), len(dup), len(expired))
+
+    async def _lookups(self, plans: list[Plan], alive: set[str]) -> Lookups:
+        users = list(dict.fromkeys(u for plan in plans for u in plan.users))
+        limit = self.cfg.rate_limit_per_user
+        counted = Counter(u for plan in plans if not plan.notification.transient for u in plan.users)
+        if not limit:
+            counted.clear()
+        recipients = await self.recipients.read(users, counted, alive)
+        allowance = {u: allowed_in_batch(recipients[u].rate_count, k, limit) for u, k in counted.items()}
+        return Lookups(alive=alive, recipients=recipients, allowance=allowance)
+
+    @staticmethod
+    def _count(routed: int, duplicate: int, expired: int) -> None:
+        for outcome, n in (("routed", routed), ("duplicate", duplicate), ("expired", expired)):
+            if n:
+                metrics.EVENTS.labels(outcome=outcome).inc(n)

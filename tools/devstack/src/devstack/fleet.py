@@ -12,6 +12,8 @@ from devstack.ports import free_port
 from devstack.procs import ServiceProcess
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789"
+DEV_SERVICE_TOKEN = "dev-only-service-token-change-me"
+"""Bearer token that publishes through the router's HTTP API in a local fleet."""
 
 
 def dev_token(
@@ -40,6 +42,8 @@ class Fleet:
     gateway_ports: dict[str, int] = field(default_factory=dict)
     history_api_port: int = 0
     """Port of history's inbox API (free port chosen at start when 0)."""
+    router_http_port: int = 0
+    """Port of the router's publishing and preferences API (free port chosen at start when 0)."""
 
     def common_env(self) -> dict[str, str]:
         return {
@@ -72,7 +76,16 @@ class Fleet:
     def start(self, timeout_s: float = 30.0) -> Fleet:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if "router" in self.services:
-            self._service("router", "router", {})
+            self.router_http_port = self.router_http_port or free_port()
+            self._service(
+                "router",
+                "router",
+                {
+                    "HTTP_PORT": str(self.router_http_port),
+                    "SERVICE_TOKENS": DEV_SERVICE_TOKEN,
+                    "JWT_SECRET": DEV_JWT_SECRET,
+                },
+            )
         if "history" in self.services:
             db_url = f"sqlite:///{self.workdir / 'history.db'}"
             self.history_api_port = self.history_api_port or free_port()
@@ -105,6 +118,10 @@ class Fleet:
     def inbox_url(self) -> str:
         """Base URL of history's inbox API (docs/protocol.md section 7)."""
         return f"http://127.0.0.1:{self.history_api_port}"
+
+    def router_url(self) -> str:
+        """Base URL of the router's HTTP API (docs/protocol.md sections 2 and 3)."""
+        return f"http://127.0.0.1:{self.router_http_port}"
 
     def gateway_url(self, name: str = "gateway-1") -> str:
         return f"ws://127.0.0.1:{self.gateway_ports[name]}/ws"

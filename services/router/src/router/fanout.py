@@ -1,0 +1,166 @@
+"""Write a batch's effects in one pipeline: node deliveries, catch-up feeds, push jobs, receipts.
+
+Per event: one `NodeDelivery` per gateway node carrying all its local explicit recipients and the
+broadcast rooms; one feed entry per explicit recipient (or one per room) unless transient; one
+push job for all users that push, one FCM topic job for a broadcast.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import redis.asyncio as redis_async
+from notify_common.keys import Keys
+from notify_common.schemas import (
+    FIELD_DELIVERY,
+    FIELD_JOB,
+    FIELD_RECEIPT,
+    Event,
+    NodeDelivery,
+    Notification,
+    PushJob,
+    Receipt,
+    encode,
+    stream_id_ms,
+)
+
+from router import metrics
+from router.policy import apply_muted_channels, broadcast_route, route_for
+from router.recipients import Recipient
+
+FEED_FIELD = b"n"
+
+
+@dataclass(slots=True)
+class Plan:
+    """One routable event and its audience."""
+
+    entry_id: str
+    event: Event
+    notification: Notification
+    users: list[str]
+    rooms: list[str]
+    fcm_topic: str | None
+
+
+@dataclass(slots=True)
+class Lookups:
+    """What the batch read from Redis: live nodes, each recipient, rate allowance."""
+
+    alive: set[str]
+    recipients: dict[str, Recipient]
+    allowance: dict[str, int] = field(default_factory=dict)
+    """user -> notifications still allowed in this batch (absent: unlimited)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLimits:
+    user: int
+    room: int
+
+
+def drop_reason(plan: Plan, user_id: str, lookups: Lookups, rate_limit_text: str) -> str | None:
+    """Why `user_id` does not get this notification at all (None: they do); spends rate allowance."""
+    n = plan.notification
+    prefs = lookups.recipients[user_id].prefs
+    if n.category is not None and n.category in prefs.muted_categories:
+        return f"muted category {n.category}"
+    if n.transient:
+        return None
+    left = lookups.allowance.get(user_id)
+    if left is None:
+        return None
+    lookups.allowance[user_id] = left - 1
+    if left <= 0 and n.priority != "high":
+        return rate_limit_text
+    return None
+
+
+def write_plans(
+    pipe: redis_async.client.Pipeline,
+    keys: Keys,
+    plans: list[Plan],
+    lookups: Lookups,
+    feeds: FeedLimits,
+    now: int,
+    rate_limit_text: str,
+) -> None:
+    """Queue every effect of `plans` on `pipe` (the caller executes it once)."""
+    for plan in plans:
+        n = plan.notification
+        published_ms = stream_id_ms(plan.entry_id)
+        feed_value = encode(n) if not n.transient else b""
+        by_node: dict[str, list[str]] = defaultdict(list)
+        push_users: list[str] = []
+        for user_id in plan.users:
+            reason = drop_reason(plan, user_id, lookups, rate_limit_text)
+            if reason is not None:
+                _record_drop(pipe, keys, n, user_id, reason, now)
+                continue
+            recipient = lookups.recipients[user_id]
+            nodes = recipient.nodes
+            route = route_for(plan.event, online=bool(nodes))
+            if recipient.prefs.muted_channels:
+                route = apply_muted_channels(route, frozenset(recipient.prefs.muted_channels))
+            if route.socket and nodes:
+                for node in nodes:
+                    by_node[node].append(user_id)
+            if route.push:
+                push_users.append(user_id)
+            if feed_value:
+                pipe.xadd(
+                    keys.user_feed(user_id), {FEED_FIELD: feed_value}, maxlen=feeds.user, approximate=True
+                )
+        rooms: list[str] = []
+        if plan.rooms:
+            broadcast = broadcast_route(plan.event)
+            if broadcast.socket:
+                rooms = plan.rooms
+                for node in lookups.alive:
+                    by_node.setdefault(node, [])
+            if feed_value:
+                for room in plan.rooms:
+                    pipe.xadd(
+                        keys.room_feed(room), {FEED_FIELD: feed_value}, maxlen=feeds.room, approximate=True
+                    )
+            if broadcast.push and plan.fcm_topic is not None:
+                job = PushJob(notification=n, topic=plan.fcm_topic, published_ms=published_ms)
+                pipe.xadd(keys.push_jobs, {FIELD_JOB: encode(job)})
+                metrics.DELIVERIES.labels(channel="push").inc()
+        socket_users = 0
+        for node, node_users in by_node.items():
+            delivery = NodeDelivery(
+                notification=n, user_ids=node_users, rooms=rooms, published_ms=published_ms
+            )
+            pipe.xadd(keys.node_deliveries(node), {FIELD_DELIVERY: encode(delivery)})
+            socket_users += len(node_users) or 1
+        if by_node:
+            metrics.NODE_ENTRIES.inc(len(by_node))
+            metrics.DELIVERIES.labels(channel="socket").inc(socket_users)
+        if push_users:
+            job = PushJob(notification=n, user_ids=push_users, published_ms=published_ms)
+            pipe.xadd(keys.push_jobs, {FIELD_JOB: encode(job)})
+            metrics.DELIVERIES.labels(channel="push").inc(len(push_users))
+
+
+def write_expired(pipe: redis_async.client.Pipeline, keys: Keys, plan: Plan, now: int) -> None:
+    """An event that expired before routing: an `expired` receipt per explicit recipient.
+
+    Broadcasts have no per-user record; history sees their `expires_ms` on the event itself.
+    """
+    if plan.notification.transient:
+        return
+    for user_id in plan.users:
+        receipt = Receipt(notification_id=plan.notification.id, user_id=user_id, kind="expired", at_ms=now)
+        pipe.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+
+
+def _record_drop(
+    pipe: redis_async.client.Pipeline, keys: Keys, n: Notification, user_id: str, reason: str, now: int
+) -> None:
+    metrics.DROPPED.labels(reason="muted_category" if reason.startswith("muted") else "rate_limited").inc()
+    if n.transient:
+        return  # transient signals have no history to record the drop in
+    receipt = Receipt(notification_id=n.id, user_id=user_id, kind="dropped", at_ms=now, error=reason)
+    pipe.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})

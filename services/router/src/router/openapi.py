@@ -1,0 +1,157 @@
+"""The OpenAPI 3.1 description of the router's HTTP API, served at GET /v1/openapi.json.
+
+Request schemas are generated from the same msgspec Structs the router validates with, so the
+document cannot drift from the checks.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import msgspec
+from notify_common.schemas import Event
+
+from router.preferences import Preferences
+
+_REF = "#/components/schemas/{name}"
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}},
+    }
+
+
+def _ok(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name=schema)}}},
+    }
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": _REF.format(name=schema)}}}}
+
+
+_EXTRA_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string", "description": "What is wrong, for the developer of the caller."},
+            "errors": {
+                "type": "array",
+                "description": "Batch only: the invalid events by position.",
+                "items": {
+                    "type": "object",
+                    "properties": {"index": {"type": "integer"}, "error": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "Published": {
+        "type": "object",
+        "required": ["id", "entry_id"],
+        "properties": {
+            "id": {
+                "type": "string",
+                "description": "The notification id (the event's `id`, or `evt-<entry_id>`).",
+            },
+            "entry_id": {"type": "string", "description": "The ingress stream entry id."},
+        },
+    },
+    "PublishedBatch": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {"results": {"type": "array", "items": {"$ref": _REF.format(name="Published")}}},
+    },
+    "EventBatch": {
+        "type": "object",
+        "required": ["events"],
+        "additionalProperties": False,
+        "properties": {
+            "events": {"type": "array", "minItems": 1, "items": {"$ref": _REF.format(name="Event")}}
+        },
+    },
+}
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The whole document (built once)."""
+    _, components = msgspec.json.schema_components([Event, Preferences], ref_template=_REF)
+    unauthorized = _error("Missing or invalid token.")
+    unavailable = _error("Redis is unreachable; retry later.")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Notification router API",
+            "version": "1",
+            "description": "Publish events over HTTP (service token) and manage a user's notification "
+            "preferences (user JWT). See docs/protocol.md sections 2 and 3.",
+        },
+        "components": {
+            "schemas": {**components, **_EXTRA_SCHEMAS},
+            "securitySchemes": {
+                "serviceToken": {"type": "http", "scheme": "bearer", "description": "One of SERVICE_TOKENS."},
+                "userJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+        "paths": {
+            "/v1/events": {
+                "post": {
+                    "summary": "Publish one event",
+                    "security": [{"serviceToken": []}],
+                    "requestBody": _body("Event"),
+                    "responses": {
+                        "202": _ok("Appended to the ingress stream.", "Published"),
+                        "400": _error("The event is invalid; `error` says why. Nothing was published."),
+                        "401": unauthorized,
+                        "413": _error("The body is larger than HTTP_MAX_BODY_BYTES."),
+                        "503": unavailable,
+                    },
+                }
+            },
+            "/v1/events/batch": {
+                "post": {
+                    "summary": "Publish several events, all or none",
+                    "security": [{"serviceToken": []}],
+                    "requestBody": _body("EventBatch"),
+                    "responses": {
+                        "202": _ok("All appended, in order.", "PublishedBatch"),
+                        "400": _error(
+                            "At least one event is invalid (`errors` lists them). Nothing was published."
+                        ),
+                        "401": unauthorized,
+                        "413": _error("The body is larger than HTTP_MAX_BODY_BYTES."),
+                        "503": unavailable,
+                    },
+                }
+            },
+            "/v1/preferences": {
+                "get": {
+                    "summary": "The caller's preferences",
+                    "security": [{"userJwt": []}],
+                    "responses": {"200": _ok("Current preferences.", "Preferences"), "401": unauthorized},
+                },
+                "put": {
+                    "summary": "Replace the caller's preferences",
+                    "security": [{"userJwt": []}],
+                    "requestBody": _body("Preferences"),
+                    "responses": {
+                        "200": _ok("Stored preferences.", "Preferences"),
+                        "400": _error("Invalid preferences."),
+                        "401": unauthorized,
+                    },
+                },
+            },
+            "/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3.1 JSON."}},
+                }
+            },
+        },
+    }

@@ -1,0 +1,124 @@
+"""Audience resolution and per-node fan-out over a real Redis with registered fake nodes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from notify_common.consumer import Entry
+from notify_common.schemas import FIELD_EVENT
+
+from .conftest import Harness
+
+
+def ev(audience: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"type": "test.event", "audience": audience, **fields}
+
+
+def users(*ids: str) -> dict[str, Any]:
+    return {"kind": "users", "ids": list(ids)}
+
+
+async def test_users_on_two_nodes_get_one_entry_per_node_with_their_local_recipients(
+    harness: Harness,
+) -> None:
+    await harness.node("gw-a", "u1", "u2")
+    await harness.node("gw-b", "u3")
+    await harness.route(ev(users("u1", "u2", "u3"), id="e1"))
+    a, b = await harness.deliveries("gw-a"), await harness.deliveries("gw-b")
+    assert [(d.notification.id, sorted(d.user_ids), d.rooms) for d in a] == [("e1", ["u1", "u2"], [])]
+    assert [(d.notification.id, d.user_ids) for d in b] == [("e1", ["u3"])]
+    assert await harness.push_jobs() == []
+
+
+async def test_offline_users_get_one_push_job_and_a_feed_entry(harness: Harness) -> None:
+    await harness.node("gw-a", "online")
+    await harness.route(ev(users("online", "off1", "off2"), id="e2"))
+    jobs = await harness.push_jobs()
+    assert [(j.notification.id, j.user_ids, j.topic) for j in jobs] == [("e2", ["off1", "off2"], None)]
+    assert [n.id for n in await harness.feed("off1")] == ["e2"]
+    assert [n.id for n in await harness.feed("online")] == ["e2"]
+
+
+async def test_thousands_of_users_in_one_event_make_one_entry_per_node_and_one_push_job(
+    harness: Harness,
+) -> None:
+    ids = [f"user-{i}" for i in range(5000)]
+    for i, user_id in enumerate(ids[:3000]):
+        await harness.client.hset(harness.keys.user_presence(user_id), "gw-a" if i % 2 else "gw-b", 1)
+    await harness.node("gw-a")
+    await harness.node("gw-b")
+    await harness.route(ev(users(*ids), id="big"))
+    a, b = await harness.deliveries("gw-a"), await harness.deliveries("gw-b")
+    assert len(a) == 1 and len(b) == 1
+    assert len(a[0].user_ids) + len(b[0].user_ids) == 3000
+    jobs = await harness.push_jobs()
+    assert len(jobs) == 1 and len(jobs[0].user_ids) == 2000
+
+
+async def test_role_broadcast_goes_to_every_live_node_as_a_room_without_listing_users(
+    harness: Harness,
+) -> None:
+    await harness.node("gw-a", "d1")
+    await harness.node("gw-b")
+    await harness.route(ev({"kind": "role", "role": "driver"}, id="r1"))
+    for node in ("gw-a", "gw-b"):
+        assert [(d.notification.id, d.user_ids, d.rooms) for d in await harness.deliveries(node)] == [
+            ("r1", [], ["role:driver"])
+        ]
+    assert [n.id for n in await harness.room_feed("role:driver")] == ["r1"]
+    assert [(j.topic, j.user_ids) for j in await harness.push_jobs()] == [("role-driver", [])]
+
+
+async def test_all_and_topic_broadcasts_use_their_rooms_and_fcm_topics(harness: Harness) -> None:
+    await harness.node("gw-a")
+    await harness.route(ev({"kind": "all"}, id="a1"), ev({"kind": "topic", "topic": "trip:9"}, id="t1"))
+    rooms = [(d.notification.id, d.rooms) for d in await harness.deliveries("gw-a")]
+    assert rooms == [("a1", ["all"]), ("t1", ["topic:trip:9"])]
+    assert [j.topic for j in await harness.push_jobs()] == ["all", "topic-trip%3A9"]
+
+
+async def test_dead_node_gets_nothing_and_its_users_count_as_offline(harness: Harness) -> None:
+    await harness.node("gw-dead", "u1")
+    await harness.client.zadd(harness.keys.live_nodes, {"gw-dead": int(time.time() * 1000) - 60_000})
+    await harness.route(ev(users("u1"), id="d1"), ev({"kind": "all"}, id="d2"))
+    assert await harness.deliveries("gw-dead") == []
+    assert [j.user_ids for j in await harness.push_jobs() if j.topic is None] == [["u1"]]
+
+
+async def test_geo_audience_reaches_the_nearest_fresh_positions_up_to_the_limit(harness: Harness) -> None:
+    await harness.node("gw-a", "near", "nearer", "stale", "far")
+    now = int(time.time() * 1000)
+    keys = harness.keys
+    await harness.client.geoadd(keys.locations("driver"), [13.4050, 52.5200, "nearer"])
+    await harness.client.geoadd(keys.locations("driver"), [13.4100, 52.5200, "near"])
+    await harness.client.geoadd(keys.locations("driver"), [13.4060, 52.5200, "stale"])
+    await harness.client.geoadd(keys.locations("driver"), [14.5000, 52.5200, "far"])
+    seen = {"nearer": now, "near": now, "far": now, "stale": now - 3_600_000}
+    await harness.client.zadd(keys.location_seen("driver"), seen)
+    geo = {"kind": "geo", "role": "driver", "lat": 52.52, "lon": 13.405, "radius_m": 5000, "limit": 1}
+    await harness.route(ev(geo, id="g1"), ev({**geo, "limit": 10}, id="g2"))
+    got = {d.notification.id: d.user_ids for d in await harness.deliveries("gw-a")}
+    assert got == {"g1": ["nearer"], "g2": ["nearer", "near"]}
+
+
+async def test_geo_audience_with_nobody_near_delivers_nothing(harness: Harness) -> None:
+    await harness.node("gw-a")
+    geo = {"kind": "geo", "role": "driver", "lat": 0.0, "lon": 0.0, "radius_m": 100}
+    outcome = await harness.route(ev(geo, id="g3"))
+    assert outcome.dead == {}
+    assert await harness.deliveries("gw-a") == []
+
+
+async def test_bad_entries_are_dead_lettered_and_the_rest_of_the_batch_is_routed(harness: Harness) -> None:
+    await harness.node("gw-a", "u1")
+    good = await harness.publish(ev(users("u1"), id="ok"))
+    bad_audience = Entry("1-1", {FIELD_EVENT: msgspec.json.encode(ev({"kind": "planet", "name": "mars"}))})
+    not_json = Entry("1-2", {FIELD_EVENT: b"{not json"})
+    no_field = Entry("1-3", {b"other": b"x"})
+    outcome = await harness.router.handle([bad_audience, not_json, *good, no_field])
+    assert set(outcome.dead) == {"1-1", "1-2", "1-3"}
+    assert "planet" in outcome.dead["1-1"]
+    assert "missing field 'event'" in outcome.dead["1-3"]
+    assert [d.notification.id for d in await harness.deliveries("gw-a")] == ["ok"]
