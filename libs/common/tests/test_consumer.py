@@ -182,6 +182,25 @@ async def test_own_pending_entries_are_reread_after_the_connection_to_redis_drop
     assert seen[:3] == ids
 
 
+async def test_a_handler_whose_database_is_down_does_not_use_up_deliveries(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
+    calls = 0
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionRefusedError(111, "database down")
+
+    async with running(redis, settings(keys, claim_idle_ms=60_000, max_deliveries=3), handle):
+        await add(redis, keys.ingress, 1)
+        await eventually(lambda: _true(calls >= 1))
+        await asyncio.sleep(1.0)  # several back-off rounds of the loop
+    pending = await redis.xpending_range(keys.ingress, "g", min="-", max="+", count=10)
+    assert [p["times_delivered"] for p in pending] == [1]
+    assert await redis.xlen(keys.dead_letters) == 0
+
+
 async def test_stop_finishes_the_batch_in_hand_and_acks_it(redis: redis_async.Redis, keys: Keys) -> None:
     started = asyncio.Event()
     finished: list[str] = []

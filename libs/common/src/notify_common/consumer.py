@@ -104,6 +104,7 @@ class StreamConsumer:
         self._next_claim = 0.0
         self._failures = 0
         self._pending_cursor = "0"
+        self._handler_raised = False
         self._labels = {"stream": settings.stream, "group": settings.group}
 
     # Labelled metric children used on every batch, looked up once (on first use, as before).
@@ -147,11 +148,15 @@ class StreamConsumer:
                 await self._pause_after_error("redis_error", exc, stop)
             except REDIS_DOWN_ERRORS as exc:
                 metrics.REDIS_ERRORS.labels(loop=f"consumer:{s.group}").inc()
-                # Redis may have restarted and lost the last second of writes (AOF everysec):
-                # our acks and the handler's effects, but not the read. Re-read our own pending
-                # entries first, so they are redone now and in order, not after claim_idle_ms.
-                own_pending_done = False
-                self._pending_cursor = "0"
+                if not self._handler_raised:
+                    # Redis itself failed us: it may have restarted and lost the last second of
+                    # writes (AOF everysec), our acks and the handler's effects but not the read.
+                    # Re-read our own pending entries first, so they are redone now and in order,
+                    # not after claim_idle_ms. Not when the handler's own dependency failed (a
+                    # database down): re-reading would use up the entries' deliveries in seconds.
+                    own_pending_done = False
+                    self._pending_cursor = "0"
+                self._handler_raised = False
                 await self._pause_after_error("redis_unreachable", exc, stop)
         metrics.CONSUMER_UP.labels(**self._labels).set(0)
         log.info("consumer_stopped", stream=s.stream, group=s.group, consumer=s.consumer)
@@ -263,6 +268,7 @@ class StreamConsumer:
             try:
                 outcome = await self.handler(live) or Outcome()
             except REDIS_DOWN_ERRORS:
+                self._handler_raised = True
                 raise  # nothing acked; the loop backs off and the entries stay pending
             except Exception as exc:  # the handler's bug or dependency failure: keep going
                 log.exception("handler_failed", stream=s.stream, group=s.group, entries=len(live))
