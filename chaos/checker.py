@@ -1,7 +1,8 @@
 """The checker: every published notification accounted for, per recipient, from what clients saw.
 
 Rules (docs/reliability.md):
-- every valid published notification is stored in history;
+- every valid published notification is stored in history, with an inbox row for each user it
+  addressed (broadcasts are stored once, per room);
 - every recipient received it on a socket (live or by catch-up), or it was pushed to the
   recipient's device (the fake FCM's log), or it is in the dead-letter stream with a reason;
   anything else is lost;
@@ -81,6 +82,7 @@ def check(
     published: Iterable[Published],
     clients: Iterable[ClientLog],
     stored_ids: set[str],
+    stored_inbox: set[tuple[str, str]],
     pushed: set[tuple[str, str]],
     dead: Iterable[DeadLetterView],
     recovery_s: float | None = None,
@@ -110,6 +112,11 @@ def check(
         if event.id not in stored_ids:
             verdict.unstored += 1
             _example(verdict, f"{event.id}: not in history")
+        elif event.kind == "users":
+            missing_rows = [u for u in event.recipients if (u, event.id) not in stored_inbox]
+            if missing_rows:
+                verdict.unstored += 1
+                _example(verdict, f"{event.id}: no inbox row for {missing_rows}")
         for user in event.recipients:
             verdict.recipients += 1
             if event.id in seen_by_user.get(user, ()):

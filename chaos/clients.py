@@ -59,6 +59,8 @@ class RecordingClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._pause_s = 0.0
         self._next_url = 0
+        self.last_id: str | None = None
+        """The last notification id received: sent as `last_id` on reconnect, for catch-up."""
 
     def start_on(self, index: int) -> None:
         """Prefer gateway `index` for the first connection (spreads clients over nodes)."""
@@ -90,7 +92,8 @@ class RecordingClient:
 
     async def _session_on(self, url: str, stop: asyncio.Event) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.session.ws_connect(url, headers=headers, heartbeat=None) as ws:
+        params = {"last_id": self.last_id} if self.last_id else None
+        async with self.session.ws_connect(url, headers=headers, params=params, heartbeat=None) as ws:
             self._ws = ws
             hello = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
             if hello.type != aiohttp.WSMsgType.TEXT:
@@ -129,4 +132,5 @@ class RecordingClient:
             self.log.frames_without_id += 1
             return
         self.ids.add(nid)
+        self.last_id = nid
         self.log.frames.append(Received(nid, connection, time.monotonic()))

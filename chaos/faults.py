@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from devstack.fleet import Fleet
+from devstack.postgres_server import PostgresServer
 from devstack.redis_server import RedisServer
 
 from chaos.timing import Timing
@@ -27,6 +28,7 @@ class Target:
     redis: RedisServer
     timing: Timing
     publisher: Publisher
+    postgres: PostgresServer | None = None
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     """Exit status of every process the fault stopped with SIGTERM."""
     fault_window: tuple[float, float] = (0.0, 0.0)
@@ -91,6 +93,22 @@ async def redis_unreachable(target: Target) -> float:
     return target.fault_window[1]
 
 
+async def postgres_down(target: Target) -> float:
+    """Immediate shutdown of PostgreSQL (SIGQUIT: backends die, crash recovery on start) for
+    `outage_s`, then start it on the same data directory."""
+    pg = target.postgres
+    if pg is None or pg.process is None:
+        raise RuntimeError("postgres-down needs PostgreSQL server binaries (initdb, postgres)")
+    started = time.monotonic()
+    pg.process.send_signal(signal.SIGQUIT)
+    await asyncio.to_thread(pg.process.wait, 30)
+    await asyncio.sleep(target.timing.outage_s)
+    healing = time.monotonic()
+    await asyncio.to_thread(pg.start)
+    target.fault_window = (started, time.monotonic())
+    return healing
+
+
 async def rolling_sigterm(target: Target) -> float:
     """SIGTERM every service in turn during load; each must exit 0 in its grace time, then restarts."""
     started = healing = time.monotonic()
@@ -115,5 +133,6 @@ FAULTS: dict[str, Fault] = {
     "kill-gateway": sigkill("gateway-1"),
     "redis-restart": redis_restart,
     "redis-unreachable": redis_unreachable,
+    "postgres-down": postgres_down,
     "rolling-sigterm": rolling_sigterm,
 }

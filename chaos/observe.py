@@ -11,23 +11,57 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet
 from notify_common.keys import Keys
 
 from chaos.checker import DeadLetterView
 
+NOTIFICATIONS_SQL = "SELECT id FROM notifications"
+INBOX_SQL = "SELECT user_id, notification_id FROM inbox"
 
-def stored_ids(fleet: Fleet) -> set[str]:
-    """Notification ids history has stored (the SQLite store the dev fleet runs)."""
-    path = fleet.workdir / "history.db"
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What history holds: notification ids, and (user, id) inbox rows of addressed users."""
+
+    ids: set[str]
+    inbox: set[tuple[str, str]]
+
+
+async def stored(fleet: Fleet, database_url: str) -> Stored:
+    """Read history's tables directly (PostgreSQL when `database_url` is one, else the SQLite file)."""
+    if database_url.startswith("postgresql://"):
+        return await _stored_postgres(database_url)
+    return await asyncio.to_thread(_stored_sqlite, fleet.workdir / "history.db")
+
+
+async def _stored_postgres(url: str) -> Stored:
+    try:
+        conn = await asyncpg.connect(url, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return Stored(set(), set())  # down (a fault) or starting: ask again later
+    try:
+        ids = {r[0] for r in await conn.fetch(NOTIFICATIONS_SQL)}
+        inbox = {(r[0], r[1]) for r in await conn.fetch(INBOX_SQL)}
+        return Stored(ids, inbox)
+    except asyncpg.UndefinedTableError:
+        return Stored(set(), set())
+    finally:
+        await conn.close()
+
+
+def _stored_sqlite(path: Path) -> Stored:
     if not path.exists():
-        return set()
+        return Stored(set(), set())
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
-            return {row[0] for row in conn.execute("SELECT DISTINCT id FROM notifications")}
+            ids = {row[0] for row in conn.execute(NOTIFICATIONS_SQL)}
+            inbox = {(row[0], row[1]) for row in conn.execute(INBOX_SQL)}
+            return Stored(ids, inbox)
     except sqlite3.OperationalError:
-        return set()  # not created yet, or locked for longer than the timeout: ask again later
+        return Stored(set(), set())  # not created yet, or locked past the timeout: ask again later
 
 
 async def dead_letters(client: redis_async.Redis, keys: Keys) -> list[DeadLetterView]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
+from devstack.postgres_server import PostgresMissing, PostgresServer, start_postgres
 from devstack.redis_server import RedisServer, start_redis
 from notify_common.devices import register_device
 from notify_common.keys import Keys
@@ -38,26 +39,52 @@ class Outcome:
     alive_after: dict[str, bool]
 
 
+@dataclass
+class Stack:
+    """The servers under test: Redis (AOF everysec), PostgreSQL (when installed) and the fleet."""
+
+    redis: RedisServer
+    fleet: Fleet
+    postgres: PostgresServer | None
+    database_url: str
+
+
 @contextlib.asynccontextmanager
-async def running_fleet(workdir: Path) -> AsyncIterator[tuple[RedisServer, Fleet]]:
-    """A Redis with AOF everysec and the whole fleet on it; stopped (and checked) on exit."""
+async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
+    """Redis with AOF everysec, a durable PostgreSQL for history (SQLite where PostgreSQL is not
+    installed), and the whole fleet on them; everything is stopped on exit."""
     server = await asyncio.to_thread(start_redis, appendonly=True)
-    fleet = Fleet(server.url, workdir, gateways=2, extra_env=dict(SERVICE_ENV))
+    postgres: PostgresServer | None = None
+    database_url = f"sqlite:///{workdir / 'history.db'}"
+    try:
+        postgres, database_url = await asyncio.to_thread(start_postgres, durable=True, database="history")
+    except PostgresMissing:
+        pass
+    fleet = Fleet(
+        server.url,
+        workdir,
+        gateways=2,
+        extra_env=dict(SERVICE_ENV),
+        service_env={"history": {"DATABASE_URL": database_url}},
+    )
     try:
         await asyncio.to_thread(fleet.start, 60.0)
-        yield server, fleet
+        yield Stack(server, fleet, postgres, database_url)
     finally:
         await asyncio.to_thread(fleet.stop)
         await asyncio.to_thread(server.stop)
+        if postgres is not None:
+            await asyncio.to_thread(postgres.stop)
 
 
 async def run_scenario(name: str, timing: Timing, workdir: Path, seed: int = 1) -> Outcome:
     """Run scenario `name` (a key of FAULTS) and check what every client saw."""
-    async with running_fleet(workdir) as (server, fleet):
-        return await _drive(name, timing, server, fleet, seed)
+    async with running_stack(workdir) as stack:
+        return await _drive(name, timing, stack, seed)
 
 
-async def _drive(name: str, timing: Timing, server: RedisServer, fleet: Fleet, seed: int) -> Outcome:
+async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
+    server, fleet = stack.redis, stack.fleet
     rng = random.Random(seed)
     keys = Keys(fleet.key_prefix)
     client = redis_async.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=2)
@@ -69,7 +96,7 @@ async def _drive(name: str, timing: Timing, server: RedisServer, fleet: Fleet, s
     stop_load = asyncio.Event()
     stop_watch = asyncio.Event()
     publisher = Publisher(client, keys, users, random.Random(seed + 1), name, timing.rate_per_s)
-    target = Target(fleet, server, timing, publisher)
+    target = Target(fleet, server, timing, publisher, stack.postgres)
     readiness = observe.Readiness(fleet)
     async with aiohttp.ClientSession() as session:
         clients = [
@@ -93,7 +120,7 @@ async def _drive(name: str, timing: Timing, server: RedisServer, fleet: Fleet, s
             stop_load.set()
             await asyncio.gather(load, churn)
             await _wait_all(c.connected.wait() for c in clients)
-            verdict = await _settle(name, fleet, client, keys, publisher, clients, timing, recovery_s)
+            verdict = await _settle(name, stack, client, keys, publisher, clients, timing, recovery_s)
         finally:
             stop_clients.set()
             stop_load.set()
@@ -151,7 +178,7 @@ async def _recovery(
 
 async def _settle(
     name: str,
-    fleet: Fleet,
+    stack: Stack,
     client: redis_async.Redis,
     keys: Keys,
     publisher: Publisher,
@@ -162,11 +189,13 @@ async def _settle(
     """Check until everything is accounted for or `settle_s` runs out; the last check is the verdict."""
     deadline = time.monotonic() + timing.settle_s
     while True:
+        stored = await observe.stored(stack.fleet, stack.database_url)
         verdict = check(
             name,
             publisher.published,
             [c.log for c in clients],
-            observe.stored_ids(fleet),
+            stored.ids,
+            stored.inbox,
             observe.pushed(None),
             await observe.dead_letters(client, keys),
             recovery_s,

@@ -43,6 +43,7 @@ def describe(outcome: Outcome) -> str:
         "kill-gateway",
         "redis-restart",
         "redis-unreachable",
+        "postgres-down",
         "rolling-sigterm",
     ],
 )
@@ -72,3 +73,10 @@ def test_every_service_reports_not_ready_while_redis_is_unreachable(
     start, end = outcome.target.fault_window
     not_ready = outcome.readiness.not_ready_between(start, end)
     assert not_ready == set(outcome.alive_after), f"only {sorted(not_ready)} reported not ready"
+
+
+def test_history_reports_not_ready_while_postgres_is_down(tmp_path_factory: pytest.TempPathFactory) -> None:
+    outcome = outcome_of("postgres-down", tmp_path_factory)
+    start, end = outcome.target.fault_window
+    assert "history" in outcome.readiness.not_ready_between(start, end)
+    assert all(outcome.alive_after.values()), outcome.alive_after
