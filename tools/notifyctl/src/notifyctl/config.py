@@ -1,0 +1,19 @@
+"""notifyctl's settings: where the fleet's Redis is and its key prefix (flags override them)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+
+class CtlConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Read from the same variables the services use, so a shell inside any pod just works."""
+
+    redis_url: Annotated[str, msgspec.Meta(description="The fleet's Redis.")] = "redis://127.0.0.1:6379/0"
+    key_prefix: Annotated[
+        str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$", description="The fleet's key prefix.")
+    ] = "nf"
+    claim_idle_ms: Annotated[
+        int, msgspec.Meta(gt=0, description="A consumer idle this long with pending entries is stuck.")
+    ] = 30_000
