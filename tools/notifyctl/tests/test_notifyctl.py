@@ -130,22 +130,23 @@ def test_publish_rejects_an_invalid_event_with_the_reason(
     assert "invalid event" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        [],
-        ["publish"],
-        ["user"],
-        ["lag"],
-        ["stuck"],
-        ["dead"],
-        ["dead", "list"],
-        ["dead", "replay"],
-        ["dead", "purge"],
-    ],
-)
-def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+COMMANDS = [
+    "publish",
+    "user",
+    "lag",
+    "stuck",
+    "exporter",
+    "dead",
+    "dead list",
+    "dead show",
+    "dead replay",
+    "dead purge",
+]
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        main([*command, "--help"])
+        main([*command.split(), "--help"])
     assert exited.value.code == 0
     assert "usage: notifyctl" in capsys.readouterr().out

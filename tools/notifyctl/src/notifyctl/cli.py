@@ -17,7 +17,7 @@ from notify_common.keys import Keys
 from notify_common.publish import build_event, publish
 from notify_common.schemas import BadEntry
 
-from notifyctl import dead_letters, streams
+from notifyctl import dead_letters, exporter, streams
 from notifyctl.config import CtlConfig
 
 Command = Callable[[redis_async.Redis, Keys, argparse.Namespace], Awaitable[int]]
@@ -231,20 +231,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every dead letter (needs --yes)")
     p.add_argument("--yes", action="store_true")
     p.set_defaults(run=cmd_dead_purge)
+    p = sub.add_parser(
+        "exporter",
+        help="serve stream length, lag and pending as Prometheus metrics",
+        description="Serve nf_stream_length, nf_stream_group_lag, nf_stream_group_pending and "
+        "nf_stream_group_consumers on /metrics (read from Redis on each scrape) until SIGTERM.",
+    )
+    p.add_argument("--port", type=int, help="default: $OPS_PORT or 9109")
+    p.set_defaults(run=cmd_exporter)
     return parser
 
 
-def _settings(args: argparse.Namespace) -> tuple[str, Keys, int]:
-    cfg = load_config(CtlConfig)
-    url = args.redis_url or cfg.redis_url
-    validate_redis_url(url)
-    return url, Keys(args.prefix or cfg.key_prefix), cfg.claim_idle_ms
+async def cmd_exporter(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
+    cfg: CtlConfig = args.cfg
+    port = cfg.ops_port if args.port is None else args.port
+    return await exporter.serve(client, keys, cfg.ops_host, port, cfg.metrics_token)
 
 
 async def _run(args: argparse.Namespace) -> int:
-    url, keys, claim_idle_ms = _settings(args)
+    cfg = load_config(CtlConfig)
+    url = args.redis_url or cfg.redis_url
+    validate_redis_url(url)
+    keys = Keys(args.prefix or cfg.key_prefix)
+    args.cfg = cfg
     if getattr(args, "idle_ms", 0) is None:
-        args.idle_ms = claim_idle_ms
+        args.idle_ms = cfg.claim_idle_ms
     client = redis_async.Redis.from_url(url)
     try:
         command: Command = args.run

@@ -17,3 +17,13 @@ class CtlConfig(msgspec.Struct, frozen=True, kw_only=True):
     claim_idle_ms: Annotated[
         int, msgspec.Meta(gt=0, description="A consumer idle this long with pending entries is stuck.")
     ] = 30_000
+    ops_host: Annotated[str, msgspec.Meta(description="Address `notifyctl exporter` listens on.")] = "0.0.0.0"
+    ops_port: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0, le=65535, description="Port of `notifyctl exporter` (/metrics, /healthz, /readyz)."
+        ),
+    ] = 9109
+    metrics_token: Annotated[
+        str, msgspec.Meta(description="Bearer token /metrics requires; empty = none.")
+    ] = ""
