@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import firebase_admin
+import jwt
 import pytest
 import requests
 from fcm_fake.behaviours import Behaviour
@@ -130,3 +131,23 @@ async def test_control_api_scripts_behaviours_and_reads_messages(
     assert requests.get(f"{fake.base_url}/_fake/stats", timeout=5).json()["outcome:unregistered"] == 1
     bad = requests.post(f"{fake.base_url}/_fake/behaviours", json={"default": {"kind": "explode"}}, timeout=5)
     assert bad.status_code == 400
+
+
+async def test_invalid_token_carries_fcms_registration_token_message(
+    fake: FakeHandle, app: firebase_admin.App
+) -> None:
+    fake.state.script.set_for("badtok", Behaviour("invalid_token"))
+    response = await messaging.send_each_async([message("badtok")], app=app)
+    error = response.responses[0].exception
+    assert isinstance(error, exceptions.InvalidArgumentError)
+    assert "not a valid FCM registration token" in str(error)
+
+
+def test_refused_oauth_answers_invalid_grant_until_undone(fake: FakeHandle) -> None:
+    assertion = jwt.encode({"iss": "fake@fake-project.iam.gserviceaccount.com"}, "k" * 32, algorithm="HS256")
+    grant = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+    requests.post(f"{fake.base_url}/_fake/oauth", json={"refuse": True}, timeout=5)
+    refused = requests.post(f"{fake.base_url}/token", data=grant, timeout=5)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    requests.delete(f"{fake.base_url}/_fake/behaviours", timeout=5)
+    assert requests.post(f"{fake.base_url}/token", data=grant, timeout=5).status_code == 200

@@ -10,6 +10,7 @@ Kind = Literal[
     "ok",
     "unregistered",
     "invalid_argument",
+    "invalid_token",
     "sender_id_mismatch",
     "quota",
     "unavailable",

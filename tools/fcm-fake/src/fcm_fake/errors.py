@@ -10,6 +10,7 @@ FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 ERRORS: dict[str, tuple[int, str, str]] = {
     "unregistered": (404, "NOT_FOUND", "UNREGISTERED"),
     "invalid_argument": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT"),
+    "invalid_token": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT"),
     "sender_id_mismatch": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH"),
     "quota": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"),
     "unavailable": (503, "UNAVAILABLE", "UNAVAILABLE"),
@@ -18,9 +19,16 @@ ERRORS: dict[str, tuple[int, str, str]] = {
 }
 
 
+# Kinds whose real FCM message matters to clients (they tell a bad token from a bad payload).
+MESSAGES: dict[str, str] = {
+    "invalid_token": "The registration token is not a valid FCM registration token",
+}
+
+
 def error_body(kind: str, message: str) -> tuple[int, dict[str, Any]]:
     """HTTP status and JSON body for a scripted error."""
     status, canonical, code = ERRORS[kind]
+    message = MESSAGES.get(kind, message)
     body = {
         "error": {
             "code": status,

@@ -39,6 +39,8 @@ class FakeState:
     messages: collections.deque[Received] = field(default_factory=collections.deque)
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
     access_tokens: set[str] = field(default_factory=set)
+    refuse_oauth: bool = False
+    """Answer every token request with invalid_grant, as Google does for a revoked key."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, item: Received) -> None:
@@ -88,6 +90,11 @@ def build_app(state: FakeState) -> web.Application:
             return web.json_response(
                 {"error": "invalid_grant", "error_description": "bad assertion"}, status=400
             )
+        with state.lock:
+            refuse = state.refuse_oauth
+        if refuse:
+            body = {"error": "invalid_grant", "error_description": "scripted: invalid JWT signature"}
+            return web.json_response(body, status=400)
         access = "fake-" + secrets.token_urlsafe(16)
         with state.lock:
             state.access_tokens.add(access)
@@ -139,6 +146,15 @@ def build_app(state: FakeState) -> web.Application:
 
     async def reset_behaviours(_: web.Request) -> web.Response:
         state.script.reset()
+        with state.lock:
+            state.refuse_oauth = False
+        return web.json_response({"ok": True})
+
+    async def set_oauth(request: web.Request) -> web.Response:
+        """{"refuse": true}: the token endpoint refuses every grant until set back."""
+        spec = await request.json()
+        with state.lock:
+            state.refuse_oauth = bool(spec.get("refuse"))
         return web.json_response({"ok": True})
 
     async def list_messages(_: web.Request) -> web.Response:
@@ -159,6 +175,7 @@ def build_app(state: FakeState) -> web.Application:
     app.router.add_post("/v1/projects/{project}/messages:send", send)
     app.router.add_post("/_fake/behaviours", set_behaviours)
     app.router.add_delete("/_fake/behaviours", reset_behaviours)
+    app.router.add_post("/_fake/oauth", set_oauth)
     app.router.add_get("/_fake/messages", list_messages)
     app.router.add_delete("/_fake/messages", clear_messages)
     app.router.add_get("/_fake/stats", stats)
