@@ -21,8 +21,8 @@ import msgspec
 from bench.histogram import Histogram
 from bench.procstats import raise_nofile_limit
 
-# Handshakes (and closes) in flight per worker process. Kept below the gateway's Redis pool size:
-# a larger burst makes the gateway drop clients (see bench-findings F1 in the closing note).
+# Handshakes (and closes) in flight per worker process: a steady reconnect wave, not a thundering
+# herd (a herd once exhausted the gateway's Redis pool; the pool now waits instead).
 CONNECT_CONCURRENCY = 24
 HELLO_TIMEOUT_S = 30.0
 
