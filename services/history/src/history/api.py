@@ -18,7 +18,7 @@ from notify_common.publish import publish
 from notify_common.schemas import BadEntry
 
 from history import admin, inbox, metrics
-from history.db import Database
+from history.db import Database, DatabaseUnavailable
 from history.ingest import read_sync_event
 from history.openapi import OPENAPI
 from history.records import BadCursor, decode_cursor
@@ -215,6 +215,9 @@ async def timed(
     started = time.perf_counter()
     try:
         return await handler(request)
+    except DatabaseUnavailable as exc:
+        log.warning("database_unavailable", error=str(exc))
+        return web.json_response({"error": "database unavailable, retry later"}, status=503)
     finally:
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"

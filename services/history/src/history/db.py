@@ -47,6 +47,13 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
+class DatabaseUnavailable(ConnectionError):
+    """The database cannot be reached right now: not the fault of the work in hand.
+
+    A ConnectionError, so the stream consumer backs off and acks nothing, as when Redis is away.
+    """
+
+
 def placeholders(first: int, count: int) -> str:
     """`$first, $first+1, …` for an IN list of `count` values."""
     return ", ".join(f"${i}" for i in range(first, first + count))

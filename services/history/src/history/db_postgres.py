@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import asyncpg
 
-from history.db import Row
+from history.db import DatabaseUnavailable, Row
 from history.schema import BULK_COLUMNS
+
+# The server is away, restarting or full: retry later, the statements themselves are fine.
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    # What asyncpg raises on a pooled connection whose server died while it sat idle.
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _unavailable(exc: BaseException) -> DatabaseUnavailable:
+    return DatabaseUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}")
 
 
 def _rowcount(status: str) -> int:
@@ -61,12 +77,38 @@ class PostgresDatabase:
         return cls(pool)
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
-        return list(await self.pool.fetch(sql, *args))
+        try:
+            return list(await self.pool.fetch(sql, *args))
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[PostgresSession]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield PostgresSession(conn)
+        try:
+            conn = await self.pool.acquire()
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        try:
+            tx = conn.transaction()
+            try:
+                await tx.start()
+            except _UNAVAILABLE as exc:
+                raise _unavailable(exc) from exc
+            try:
+                yield PostgresSession(conn)
+            except BaseException as exc:
+                if not conn.is_closed():  # a dead connection has no transaction left to roll back
+                    with contextlib.suppress(*_UNAVAILABLE, asyncpg.InterfaceError):
+                        await tx.rollback()
+                if isinstance(exc, _UNAVAILABLE):
+                    raise _unavailable(exc) from exc
+                raise
+            try:
+                await tx.commit()
+            except _UNAVAILABLE as exc:
+                raise _unavailable(exc) from exc
+        finally:
+            await self.pool.release(conn)
 
     async def close(self) -> None:
         await self.pool.close()

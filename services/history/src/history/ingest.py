@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 import redis.asyncio as redis_async
+import structlog
 from notify_common.consumer import Entry, Handler, Outcome
 from notify_common.publish import build_event, publish
 from notify_common.schemas import (
@@ -29,6 +30,7 @@ from history.records import DeliveryRow, InboxRow, NotificationRow
 from history.writes import write_events, write_receipts
 
 READ_SYNC_CHUNK = 100  # ids per `inbox.read` event, well inside the 8 KiB `data` limit
+log = structlog.get_logger("history.ingest")
 _data_encoder = msgspec.json.Encoder()
 _AUDIENCE_KIND: dict[type, str] = {
     UsersAudience: "users",
@@ -113,7 +115,12 @@ def read_sync_events(rows: Sequence[DeliveryRow]) -> list[Event]:
         ids = list(reads)
         for first in range(0, len(ids), READ_SYNC_CHUNK):
             chunk = ids[first : first + READ_SYNC_CHUNK]
-            events.append(read_sync_event(user, {"ids": chunk, "read_ms": max(reads[i] for i in chunk)}))
+            try:
+                event = read_sync_event(user, {"ids": chunk, "read_ms": max(reads[i] for i in chunk)})
+            except BadEntry as exc:  # a user id outside the ingress alphabet: the read is stored
+                log.warning("read_sync_not_sent", error=str(exc))
+                break
+            events.append(event)
     return events
 
 

@@ -78,6 +78,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX deliveries_at ON deliveries (at_ms)",
         ],
     ),
+    (
+        2,
+        [
+            # The unread count reads (user, created_ms) of unread rows from the index alone.
+            "DROP INDEX inbox_unread",
+            "CREATE INDEX inbox_unread ON inbox (user_id, created_ms) WHERE read_ms IS NULL",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
