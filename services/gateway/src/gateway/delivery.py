@@ -28,6 +28,8 @@ async def fan_out(node: Node, conns: list[Connection], nid: str, frame: bytes) -
         if conn.buffer is not None:
             conn.buffer.append((nid, frame))
             sent += 1
+        elif conn.sent_ids is not None and nid in conn.sent_ids:
+            continue  # already replayed by catch-up
         elif await conn.send(frame, max_buffer, nid):
             sent += 1
         elif conn.closing:

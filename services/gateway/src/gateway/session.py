@@ -3,6 +3,7 @@ token expiry, and unregister."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -16,6 +17,9 @@ from gateway.frames import control_frame
 from gateway.node import Node
 
 log = structlog.get_logger("gateway.session")
+
+REPLAYED_MEMORY_S = 60.0
+"""How long ids sent by catch-up are remembered to drop their live copy (delivery lag bound)."""
 
 
 def allowed_topic(principal: Principal, topic: str) -> bool:
@@ -64,6 +68,15 @@ async def catch_up(node: Node, conn: Connection, last_id: str | None) -> None:
             if nid not in sent:
                 sent.add(nid)
                 await conn.send(frame, cfg.send_buffer_bytes, nid)
+    if sent:
+        # A notification replayed from a feed may still be on its way through this node's
+        # delivery stream (the router writes the feed first): skip it when it arrives.
+        conn.sent_ids = sent
+        asyncio.get_running_loop().call_later(REPLAYED_MEMORY_S, _forget_replayed, conn)
+
+
+def _forget_replayed(conn: Connection) -> None:
+    conn.sent_ids = None
 
 
 async def close_session(node: Node, conn: Connection) -> None:
