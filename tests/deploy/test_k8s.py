@@ -1,0 +1,204 @@
+"""deploy/k8s: every overlay renders, validates against the Kubernetes schemas offline, and keeps
+in step with the Config structs, the stream names in keys.py and the alert rules."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from devstack.configref import SERVICE_PACKAGES, service_fields
+from devstack.kustomize import build
+from notify_common.keys import GROUP_HISTORY, GROUP_PUSH, GROUP_ROUTER, Keys
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy/k8s"
+KUBERNETES_VERSION = "1.30"
+OVERLAYS = ["dev", "prod"]
+CRD_KINDS = {"ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule"}
+
+
+@functools.cache
+def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
+    return tuple(build(K8S / "overlays" / overlay))
+
+
+def of_kind(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
+    return {r["metadata"]["name"]: r for r in rendered(overlay) if r["kind"] == kind}
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def env_of(overlay: str, name: str) -> dict[str, Any]:
+    """Every variable a service's container gets: ConfigMaps in envFrom, then explicit env."""
+    c = container(of_kind(overlay, "Deployment")[name])
+    maps = of_kind(overlay, "ConfigMap")
+    env: dict[str, Any] = {}
+    for source in c.get("envFrom", []):
+        env.update(maps[source["configMapRef"]["name"]]["data"])
+    env.update({e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env", [])})
+    return env
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_manifest_validates_against_the_kubernetes_schema(overlay: str) -> None:
+    errors = []
+    for resource in rendered(overlay):
+        if resource["kind"] in CRD_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{resource['kind']}/{resource['metadata']['name']}: {exc.message}")
+    assert errors == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_resource_lands_in_the_overlay_namespace(overlay: str) -> None:
+    namespaces = {r["metadata"].get("namespace") for r in rendered(overlay) if r["kind"] != "Namespace"}
+    assert namespaces == {"notify-dev" if overlay == "dev" else "notify"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", list(SERVICE_PACKAGES))
+def test_service_gets_only_variables_its_config_reads(overlay: str, service: str) -> None:
+    known = {f.env for f in service_fields(service)}
+    assert set(env_of(overlay, service)) - known == set()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", list(SERVICE_PACKAGES))
+def test_service_gets_every_required_variable(overlay: str, service: str) -> None:
+    required = {f.env for f in service_fields(service) if f.default is None}
+    assert required - set(env_of(overlay, service)) == set()
+
+
+@pytest.mark.parametrize("service", list(SERVICE_PACKAGES))
+def test_probes_use_the_ops_port_and_health_endpoints(service: str) -> None:
+    c = container(of_kind("prod", "Deployment")[service])
+    ops = {p["name"]: p["containerPort"] for p in c["ports"]}["ops"]
+    assert int(env_of("prod", service)["OPS_PORT"]) == ops
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ops"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "ops"}
+
+
+@pytest.mark.parametrize("service", list(SERVICE_PACKAGES))
+def test_termination_grace_covers_pre_stop_and_shutdown_grace(service: str) -> None:
+    deployment = of_kind("prod", "Deployment")[service]
+    pod = deployment["spec"]["template"]["spec"]
+    pre_stop = float(container(deployment)["lifecycle"]["preStop"]["exec"]["command"][-1])
+    grace = float(env_of("prod", service)["SHUTDOWN_GRACE_S"])
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop + grace + 5
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_fleet_pod_runs_as_non_root_with_resources(overlay: str) -> None:
+    for name, deployment in of_kind(overlay, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        resources = container(deployment)["resources"]
+        assert {"requests", "limits"} <= set(resources), name
+
+
+@pytest.mark.parametrize("service", list(SERVICE_PACKAGES))
+def test_each_service_has_a_service_and_a_disruption_budget_selecting_its_pods(service: str) -> None:
+    pods = of_kind("prod", "Deployment")[service]["spec"]["template"]["metadata"]["labels"]
+    selectors = [of_kind("prod", "Service")[service]["spec"]["selector"]]
+    selectors.append(of_kind("prod", "PodDisruptionBudget")[service]["spec"]["selector"]["matchLabels"])
+    assert all(sel.items() <= pods.items() for sel in selectors)
+
+
+def test_gateway_service_needs_no_sticky_sessions() -> None:
+    assert of_kind("prod", "Service")["gateway"]["spec"].get("sessionAffinity", "None") == "None"
+
+
+def test_published_port_matches_the_port_the_service_listens_on() -> None:
+    for service, var in {"gateway": "PORT", "router": "HTTP_PORT", "history": "API_PORT"}.items():
+        ports = {
+            p["name"]: p["containerPort"] for p in container(of_kind("prod", "Deployment")[service])["ports"]
+        }
+        assert ports["http"] == int(env_of("prod", service)[var]), service
+
+
+def test_prod_has_no_secret_values() -> None:
+    assert of_kind("prod", "Secret") == {}
+
+
+def test_dev_generates_every_secret_the_deployments_reference() -> None:
+    secret = of_kind("dev", "Secret")["notify-secrets"]
+    for deployment in of_kind("dev", "Deployment").values():
+        for e in container(deployment).get("env", []):
+            ref = e.get("valueFrom", {}).get("secretKeyRef")
+            if ref and not ref.get("optional"):
+                assert ref["key"] in secret["data"], e["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingress_is_denied_by_default(overlay: str) -> None:
+    deny = of_kind(overlay, "NetworkPolicy")["default-deny-ingress"]["spec"]
+    assert deny["podSelector"] == {} and deny["ingress"] == [] and deny["policyTypes"] == ["Ingress"]
+
+
+def test_gateway_autoscaler_targets_the_gateway_deployment_on_cpu() -> None:
+    hpa = of_kind("prod", "HorizontalPodAutoscaler")["gateway"]["spec"]
+    assert hpa["scaleTargetRef"]["name"] in of_kind("prod", "Deployment")
+    assert any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in hpa["metrics"])
+
+
+def test_keda_scales_each_consumer_on_the_lag_of_its_own_group() -> None:
+    keys = Keys(env_of("prod", "router")["KEY_PREFIX"])
+    expected = {
+        "router": {(keys.ingress, GROUP_ROUTER)},
+        "push-worker": {(keys.push_jobs, GROUP_PUSH)},
+        "history": {(keys.ingress, GROUP_HISTORY), (keys.receipts, GROUP_HISTORY)},
+    }
+    scaled = of_kind("prod", "ScaledObject")
+    assert set(scaled) == set(expected)
+    auth = of_kind("prod", "TriggerAuthentication")
+    for name, obj in scaled.items():
+        assert obj["apiVersion"] == "keda.sh/v1alpha1"
+        spec = obj["spec"]
+        assert spec["scaleTargetRef"]["name"] in of_kind("prod", "Deployment")
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+        triggers = spec["triggers"]
+        assert all(t["type"] == "redis-streams" and t["authenticationRef"]["name"] in auth for t in triggers)
+        assert all(isinstance(v, str) for t in triggers for v in t["metadata"].values())
+        assert {(t["metadata"]["stream"], t["metadata"]["consumerGroup"]) for t in triggers} == expected[name]
+
+
+def test_service_monitor_scrapes_the_ops_port_of_fleet_services() -> None:
+    (monitor,) = of_kind("prod", "ServiceMonitor").values()
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    ports = {e["port"] for e in monitor["spec"]["endpoints"]}
+    services = [
+        s for s in of_kind("prod", "Service").values() if selector.items() <= s["metadata"]["labels"].items()
+    ]
+    assert {s["metadata"]["name"] for s in services} >= set(SERVICE_PACKAGES)
+    assert all(ports <= {p["name"] for p in s["spec"]["ports"]} for s in services)
+
+
+def test_prometheus_rule_carries_the_alert_rules_file() -> None:
+    (rule,) = of_kind("prod", "PrometheusRule").values()
+    assert rule["spec"] == yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+
+
+def test_optional_connections_autoscaling_component_renders_over_the_base(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [str(K8S / "base")],
+                "components": [str(K8S / "components/gateway-connections-hpa")],
+            }
+        )
+    )
+    (hpa,) = [r for r in build(tmp_path) if r["kind"] == "HorizontalPodAutoscaler"]
+    kubernetes_validate.validate(hpa, KUBERNETES_VERSION, strict=True)
+    assert {m["type"] for m in hpa["spec"]["metrics"]} == {"Resource", "Pods"}
