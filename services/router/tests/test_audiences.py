@@ -122,3 +122,15 @@ async def test_bad_entries_are_dead_lettered_and_the_rest_of_the_batch_is_routed
     assert "planet" in outcome.dead["1-1"]
     assert "missing field 'event'" in outcome.dead["1-3"]
     assert [d.notification.id for d in await harness.deliveries("gw-a")] == ["ok"]
+
+
+async def test_an_event_that_breaks_routing_is_retried_alone_and_the_batch_is_routed(
+    harness: Harness,
+) -> None:
+    await harness.node("gw-a", "u1")
+    await harness.client.set(harness.keys.user_presence("broken"), "not a hash")  # WRONGTYPE
+    entries = await harness.publish(ev(users("u1"), id="fine"), ev(users("broken"), id="breaks"))
+    outcome = await harness.router.handle(entries)
+    assert list(outcome.retry) == [entries[1].id]
+    assert "WRONGTYPE" in outcome.retry[entries[1].id]
+    assert "fine" in [d.notification.id for d in await harness.deliveries("gw-a")]

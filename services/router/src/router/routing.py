@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import msgspec
 import redis.asyncio as redis_async
 import structlog
-from notify_common.consumer import Entry, Outcome
+from notify_common.consumer import REDIS_DOWN_ERRORS, Entry, Outcome
 from notify_common.keys import Keys
 from notify_common.presence import live_nodes, now_ms
 from notify_common.schemas import (
@@ -77,8 +77,28 @@ class Router:
         if held:
             await self._hold(held)
         if ready:
-            await self.route(ready)
+            await self._route_isolating_failures(ready, outcome)
         return outcome
+
+    async def _route_isolating_failures(self, ready: list[tuple[str, Event]], outcome: Outcome) -> None:
+        """Route the batch; if it fails for a reason other than Redis being down, route each
+        event alone so one event that breaks routing is retried (then dead-lettered) by itself."""
+        try:
+            await self.route(ready)
+            return
+        except REDIS_DOWN_ERRORS:
+            raise
+        except Exception:
+            if len(ready) == 1:
+                raise
+            log.exception("batch_routing_failed", entries=len(ready))
+        for item in ready:
+            try:
+                await self.route([item])
+            except REDIS_DOWN_ERRORS:
+                raise
+            except Exception as exc:
+                outcome.retry[item[0]] = f"{type(exc).__name__}: {exc}"
 
     async def _hold(self, held: list[tuple[str, Event, bytes]]) -> None:
         # The event first, then its due time: the scheduler never sees a due id without its event.
