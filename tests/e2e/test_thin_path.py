@@ -96,3 +96,28 @@ async def test_malformed_event_is_dead_lettered_and_routing_continues(fleet: Fle
     assert {r["group"] for r in reasons} == {"router", "history"}
     assert all("Expected `str`, got `int` - at `$.type`" in str(r["reason"]) for r in reasons)
     await client.aclose()
+
+
+async def test_offline_user_with_a_device_gets_the_push_through_fcm(fleet: Fleet) -> None:
+    client = redis_async.Redis.from_url(fleet.redis_url)
+    headers = {"Authorization": f"Bearer {dev_token('pushed-user')}"}
+    async with aiohttp.ClientSession() as http:
+        device = {"token": "e2e-device-1", "platform": "android"}
+        async with http.post(f"{fleet.push_url()}/v1/devices", json=device, headers=headers) as resp:
+            assert resp.status == 201
+        event = build_event(
+            id="push-e2e-1", type="promo", title="Sale", audience={"kind": "users", "ids": ["pushed-user"]}
+        )
+        await publish(client, event, prefix=fleet.key_prefix)
+        deadline = time.monotonic() + 15
+        received: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not received:
+            async with http.get(f"{fleet.fcm_url()}/_fake/messages") as resp:
+                received = [m for m in await resp.json() if m["target"] == "e2e-device-1"]
+            await asyncio.sleep(0.05)
+    assert len(received) == 1
+    message = received[0]["message"]
+    assert isinstance(message, dict)
+    assert message["notification"] == {"title": "Sale"}
+    assert message["data"]["nf_id"] == "push-e2e-1"
+    await client.aclose()

@@ -148,6 +148,10 @@ class PushConfig(CommonConfig, frozen=True, kw_only=True):
         """Rules across fields; raises ConfigError naming the variable."""
         if self.push_retry_max_s < self.push_retry_base_s:
             raise ConfigError("PUSH_RETRY_MAX_S: must be at least PUSH_RETRY_BASE_S")
+        if not (self.jwt_secret or self.jwt_public_key_file or self.jwt_jwks_url):
+            raise ConfigError(
+                "JWT_SECRET: required (or JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL) for the device API"
+            )
         if self.jwt_secret and len(self.jwt_secret) < 16:
             raise ConfigError("JWT_SECRET: must be at least 16 characters")
         if self.fcm_base_url and not self.fcm_base_url.startswith(("http://", "https://")):

@@ -88,13 +88,11 @@ def init_app(cfg: PushConfig, credential: credentials.Base) -> firebase_admin.Ap
 
 
 async def close_app(app: firebase_admin.App) -> None:
-    """Close the HTTP client and delete the app (the SDK's delete may raise in a running loop)."""
+    """Close the HTTP client and delete the app."""
     service = messaging._get_messaging_service(app)
     await service._async_client.aclose()
-    try:
-        firebase_admin.delete_app(app)
-    except RuntimeError:
-        pass
+    # delete_app closes the async client again with asyncio.run, which needs a thread of its own.
+    await asyncio.to_thread(firebase_admin.delete_app, app)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from notify_common.devices import DeviceError, check_device, devices_for_users
 from notify_common.schemas import BadEntry, PushJob, decode_push_job
 
 from push_worker.ledger import FIELD_PLATFORM, FIELD_TOKEN
-from push_worker.sender import Sender, pushed_targets, split_pushed
+from push_worker.sender import Sender, pushed_targets, reported_users, split_pushed
 from push_worker.sends import Send
 
 log = structlog.get_logger("push_worker.jobs")
@@ -76,7 +76,7 @@ class JobHandler:
             devices_for_users(sender.client, sender.keys, users, stale_ms=cfg.device_stale_ms),
             pushed_targets(sender.client, sender.keys, [j.job.notification.id for j in jobs]),
         )
-        ledger = sender.ledger(from_schedule=False)
+        ledger = sender.ledger(from_schedule=False, reported=reported_users(pushed))
         sends: list[Send] = []
         for item in jobs:
             notification = item.job.notification
@@ -115,7 +115,7 @@ class JobHandler:
 
     async def _pace(self) -> None:
         """While sending is paused, take new jobs slowly: they would only be deferred."""
-        wait_s = min(self.sender.paused_s(), MAX_PACE_S, self.claim_idle_s / 3)
+        wait_s = min(self.sender.paused_s(), MAX_PACE_S, self.claim_idle_s / 6)
         if wait_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), wait_s)

@@ -24,6 +24,7 @@ log = structlog.get_logger("push_worker.ledger")
 FIELD_TOKEN = b"token"
 FIELD_PLATFORM = b"platform"
 _MAX_ERROR_CHARS = 1000
+USER_FIELD = "u:"  # sent-marker field: this user got the notification on some device
 
 
 def now_ms() -> int:
@@ -45,6 +46,9 @@ class Ledger:
     expired: list[Send] = field(default_factory=list)
     duplicates: list[Send] = field(default_factory=list)
     no_device: list[tuple[Send, str]] = field(default_factory=list)
+    reported: set[tuple[str, str]] = field(default_factory=set)
+    """(notification, user) pairs already reported as pushed: no second receipt for them.
+    Shared by the ledgers of one push call, and read from the sent markers on a redelivery."""
 
     def schedule(self, send: Send, due_ms: int, *, deferred: bool = False) -> None:
         self.scheduled.append((send, due_ms, deferred))
@@ -70,7 +74,8 @@ class Ledger:
         at = now_ms()
         pushed_by_notification: dict[str, list[str]] = {}
         for send in self.pushed:
-            pushed_by_notification.setdefault(send.notification.id, []).append(send.target_digest)
+            fields = pushed_by_notification.setdefault(send.notification.id, [])
+            fields += [send.target_digest, USER_FIELD + send.user_id]
         for notification_id, digests in pushed_by_notification.items():
             marker = keys.push_sent(notification_id)
             pipe.hset(marker, mapping=dict.fromkeys(digests, 1))
@@ -87,20 +92,24 @@ class Ledger:
                 queue_complete(pipe, keys, send)
         for receipt in self._receipts(at):
             pipe.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+        # Before the await: batches of the same push call commit concurrently.
+        self.reported.update((s.notification.id, s.user_id) for s in self.pushed)
         await pipe.execute()
         self._count()
 
     def _receipts(self, at: int) -> list[Receipt]:
         """One receipt per (notification, user): pushed if any device took it, else why not."""
-        pushed: set[tuple[str, str]] = {(s.notification.id, s.user_id) for s in self.pushed}
+        done = self.reported
+        pushed = {(s.notification.id, s.user_id) for s in self.pushed}
         errors: dict[tuple[str, str], list[str]] = {}
         failures = [*self.token_dead, *self.dead, *self.no_device]
         for send, error in failures:
             key = (send.notification.id, send.user_id)
-            if key not in pushed:
+            if key not in pushed and key not in done:
                 errors.setdefault(key, []).append(f"{send.label}: {error}" if send.token else error)
         receipts = [
-            Receipt(notification_id=n, user_id=u, kind="pushed", channel="push", at_ms=at) for n, u in pushed
+            Receipt(notification_id=n, user_id=u, kind="pushed", channel="push", at_ms=at)
+            for n, u in pushed - done
         ]
         for (n, u), texts in errors.items():
             error = "; ".join(dict.fromkeys(texts))[:_MAX_ERROR_CHARS]
@@ -109,7 +118,7 @@ class Ledger:
                     notification_id=n, user_id=u, kind="push_failed", channel="push", at_ms=at, error=error
                 )
             )
-        expired = {(s.notification.id, s.user_id) for s in self.expired} - pushed - set(errors)
+        expired = {(s.notification.id, s.user_id) for s in self.expired} - pushed - done - set(errors)
         receipts += [
             Receipt(notification_id=n, user_id=u, kind="expired", channel="push", at_ms=at)
             for n, u in expired

@@ -13,7 +13,7 @@ from notify_common.backoff import backoff_delay
 from push_worker import metrics
 from push_worker.ledger import now_ms
 from push_worker.schedule import backlog, claim_due, next_due_ms
-from push_worker.sender import Sender, pushed_targets, split_pushed
+from push_worker.sender import Sender, pushed_targets, reported_users, split_pushed
 
 log = structlog.get_logger("push_worker.retries")
 BACKLOG_EVERY_S = 5.0
@@ -39,7 +39,7 @@ async def send_due_retries(sender: Sender) -> int:
         return 0
     pushed = await pushed_targets(sender.client, sender.keys, [s.notification.id for s in claimed])
     fresh, done = split_pushed(claimed, pushed)
-    ledger = sender.ledger(from_schedule=True)
+    ledger = sender.ledger(from_schedule=True, reported=reported_users(pushed))
     ledger.duplicates.extend(done)  # pushed by a job redelivery meanwhile: just drop the retry
     await sender.push(fresh, ledger)
     return len(claimed)

@@ -25,7 +25,7 @@ from push_worker.breaker import AuthAlarm, Breaker
 from push_worker.classify import Classified, classify
 from push_worker.config import PushConfig
 from push_worker.fcm import Fcm
-from push_worker.ledger import Ledger, now_ms
+from push_worker.ledger import USER_FIELD, Ledger, now_ms
 from push_worker.payload import PayloadError, PayloadSettings, build_message
 from push_worker.sends import Send
 
@@ -40,7 +40,7 @@ def alarm_scope(send: Send) -> str:
 async def pushed_targets(
     client: redis_async.Redis, keys: Keys, notification_ids: Sequence[str]
 ) -> dict[str, set[str]]:
-    """notification id -> digests of the targets it was already pushed to (one round trip)."""
+    """notification id -> its sent-marker fields: target digests and `u:<user>` (one round trip)."""
     unique = list(dict.fromkeys(notification_ids))
     if not unique:
         return {}
@@ -48,7 +48,7 @@ async def pushed_targets(
     for notification_id in unique:
         pipe.hkeys(keys.push_sent(notification_id))
     replies = await pipe.execute()
-    return {n: {d.decode() for d in digests} for n, digests in zip(unique, replies, strict=True)}
+    return {n: {d.decode() for d in fields} for n, fields in zip(unique, replies, strict=True)}
 
 
 def split_pushed(sends: Sequence[Send], pushed: dict[str, set[str]]) -> tuple[list[Send], list[Send]]:
@@ -58,6 +58,36 @@ def split_pushed(sends: Sequence[Send], pushed: dict[str, set[str]]) -> tuple[li
     for send in sends:
         (done if send.target_digest in pushed.get(send.notification.id, ()) else fresh).append(send)
     return fresh, done
+
+
+def reported_users(pushed: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(notification, user) pairs already reported as pushed."""
+    return {
+        (n, field.removeprefix(USER_FIELD))
+        for n, fields in pushed.items()
+        for field in fields
+        if field.startswith(USER_FIELD)
+    }
+
+
+def batches_keeping_users_together(
+    ready: list[tuple[Send, messaging.Message]], size: int
+) -> list[list[tuple[Send, messaging.Message]]]:
+    """Batches of at most `size`, not splitting one user's devices for one notification when
+    avoidable, so a user gets one receipt saying whether any device took the push."""
+    groups: dict[tuple[str, str, str], list[tuple[Send, messaging.Message]]] = {}
+    for item in ready:
+        send = item[0]
+        groups.setdefault((send.notification.id, send.user_id, send.topic), []).append(item)
+    batches: list[list[tuple[Send, messaging.Message]]] = [[]]
+    for group in groups.values():
+        if len(batches[-1]) + len(group) > size and batches[-1]:
+            batches.append([])
+        for item in group:
+            if len(batches[-1]) >= size:
+                batches.append([])
+            batches[-1].append(item)
+    return [b for b in batches if b]
 
 
 @dataclass
@@ -75,8 +105,11 @@ class Sender:
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.cfg.fcm_max_in_flight)
 
-    def ledger(self, from_schedule: bool) -> Ledger:
-        return Ledger(self.keys, self.consumer, self.cfg.push_dedup_ttl_s, from_schedule)
+    def ledger(self, from_schedule: bool, reported: set[tuple[str, str]] | None = None) -> Ledger:
+        """A ledger; `reported` holds (notification, user) pairs already reported as pushed."""
+        return Ledger(
+            self.keys, self.consumer, self.cfg.push_dedup_ttl_s, from_schedule, reported=reported or set()
+        )
 
     def paused_s(self) -> float:
         """Seconds until anything at all may be sent (circuit open or our credentials failing)."""
@@ -107,17 +140,16 @@ class Sender:
                     continue
                 ready.append((send, message))
         await ledger.commit(self.client)
-        size = self.cfg.fcm_batch_size
         try:
             async with asyncio.TaskGroup() as group:
-                for start in range(0, len(ready), size):
-                    group.create_task(self._send_batch(ready[start : start + size], ledger.from_schedule))
+                for batch in batches_keeping_users_together(ready, self.cfg.fcm_batch_size):
+                    group.create_task(self._send_batch(batch, ledger))
         except ExceptionGroup as failed:  # the callers act on the error (Redis down), not the group
             raise failed.exceptions[0] from None
 
-    async def _send_batch(self, batch: list[tuple[Send, messaging.Message]], from_schedule: bool) -> None:
+    async def _send_batch(self, batch: list[tuple[Send, messaging.Message]], parent: Ledger) -> None:
         async with self.slots:
-            ledger = self.ledger(from_schedule)
+            ledger = self.ledger(parent.from_schedule, parent.reported)
             if not self.breaker.allow():
                 due = self._resume_ms(self.breaker.wait_s())
                 for send, _ in batch:

@@ -33,7 +33,8 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    fleet = Fleet(redis_url, workdir)
+    # Real credentials in the environment switch the fake FCM off (the push-worker reads them).
+    fleet = Fleet(redis_url, workdir, fake_fcm=not os.environ.get("FIREBASE_CREDENTIALS"))
     try:
         fleet.start()
         print_banner(fleet, redis_url)
@@ -62,6 +63,8 @@ def print_banner(fleet: Fleet, redis_url: str) -> None:
         *[f"  {name}:  {fleet.gateway_url(name)}" for name in fleet.gateway_ports],
         *[f"  {name} ops: http://127.0.0.1:{p.ops_port}/readyz" for name, p in fleet.processes.items()],
         *([f"  inbox API:  {fleet.inbox_url()}/v1/inbox"] if fleet.history_api_port else []),
+        *([f"  device API: {fleet.push_url()}/v1/devices"] if fleet.push_api_port else []),
+        *([f"  fake FCM:   {fleet.fcm_url()}/_fake/messages (pushes it received)"] if fleet.fcm else []),
         f"  logs:       {fleet.workdir / 'logs'}",
         "",
         "Connect as user 42 (dev token, valid 1 h):",
@@ -69,6 +72,15 @@ def print_banner(fleet: Fleet, redis_url: str) -> None:
         *(
             [f"Inbox of user 42:  curl -H 'Authorization: Bearer {token}' {fleet.inbox_url()}/v1/inbox"]
             if fleet.history_api_port
+            else []
+        ),
+        *(
+            [
+                "Register a push device for user 42:",
+                f'  curl -H \'Authorization: Bearer {token}\' -d \'{{"token":"dev-device-1","platform":'
+                f'"android"}}\' {fleet.push_url()}/v1/devices',
+            ]
+            if fleet.push_api_port
             else []
         ),
         "Publish to user 42:",

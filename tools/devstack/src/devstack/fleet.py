@@ -44,6 +44,14 @@ class Fleet:
     """Port of history's inbox API (free port chosen at start when 0)."""
     router_http_port: int = 0
     """Port of the router's publishing and preferences API (free port chosen at start when 0)."""
+    fake_fcm: bool = True
+    """Run the push-worker against a local fake FCM (its own process, generated service account).
+    False when real credentials are given (FIREBASE_CREDENTIALS in the environment)."""
+    fcm_port: int = 0
+    """Port of the fake FCM and its control API (free port chosen at start when 0)."""
+    push_api_port: int = 0
+    """Port of the push-worker's device token API (free port chosen at start when 0)."""
+    fcm: ServiceProcess | None = None
 
     def common_env(self) -> dict[str, str]:
         return {
@@ -99,7 +107,11 @@ class Fleet:
                 },
             )
         if "push-worker" in self.services:
-            self._service("push-worker", "push_worker", {})
+            self.push_api_port = self.push_api_port or free_port()
+            push_env = {"API_PORT": str(self.push_api_port), "JWT_SECRET": DEV_JWT_SECRET}
+            if self.fake_fcm:
+                push_env.update(self._start_fake_fcm(timeout_s))
+            self._service("push-worker", "push_worker", push_env)
         for i in range(1, self.gateways + 1):
             name = f"gateway-{i}"
             port = free_port()
@@ -114,6 +126,40 @@ class Fleet:
             self.stop()
             raise
         return self
+
+    def _start_fake_fcm(self, timeout_s: float) -> dict[str, str]:
+        """Start the fake FCM as its own process; the push-worker's settings to use it."""
+        self.fcm_port = self.fcm_port or free_port()
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        account = self.workdir / "fcm-fake-service-account.json"
+        self.fcm = ServiceProcess(
+            "fcm-fake",
+            "fcm_fake",
+            {},
+            self.fcm_port,
+            self.workdir / "logs" / "fcm-fake.log",
+            args=("--port", str(self.fcm_port), "--service-account-out", str(account)),
+            ready_path="/healthz",
+        )
+        try:
+            self.fcm.start().wait_ready(timeout_s)
+            deadline = time.monotonic() + timeout_s
+            while not account.exists():  # written right after the port is bound
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"fcm-fake wrote no service account:\n{self.fcm.tail()}")
+                time.sleep(0.05)
+        except BaseException:
+            self.fcm.stop()
+            raise
+        return {"FCM_BASE_URL": self.fcm_url(), "FIREBASE_CREDENTIALS": str(account)}
+
+    def fcm_url(self) -> str:
+        """Base URL of the fake FCM, whose control API scripts failures (tools/fcm-fake/README.md)."""
+        return f"http://127.0.0.1:{self.fcm_port}"
+
+    def push_url(self) -> str:
+        """Base URL of the push-worker's device token API (docs/protocol.md section 6)."""
+        return f"http://127.0.0.1:{self.push_api_port}"
 
     def inbox_url(self) -> str:
         """Base URL of history's inbox API (docs/protocol.md section 7)."""
@@ -133,4 +179,7 @@ class Fleet:
     def stop(self) -> dict[str, int | None]:
         """SIGTERM every service (gateways first) and collect exit statuses."""
         order = sorted(self.processes, key=lambda n: (not n.startswith("gateway"), n))
-        return {name: self.processes[name].stop() for name in order}
+        statuses = {name: self.processes[name].stop() for name in order}
+        if self.fcm is not None:
+            self.fcm.stop()  # after the push-worker, which may be finishing a batch
+        return statuses

@@ -23,19 +23,25 @@ class ServiceProcess:
     ops_port: int
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()
+    """Command-line arguments after `-m <module>` (tools such as the fake FCM take flags)."""
+    ready_path: str = "/readyz"
+    """Path on `ops_port` that answers 200 once the process is ready."""
 
     def start(self) -> ServiceProcess:
         env = {**os.environ, **self.env}
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", self.module, *self.args], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
         return self
 
     def ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}/readyz", timeout=1) as resp:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.ops_port}{self.ready_path}", timeout=1
+            ) as resp:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
             return False
