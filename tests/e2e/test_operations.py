@@ -169,3 +169,11 @@ def test_every_alert_rule_names_an_exported_metric(fleet_metric_names: set[str])
 def test_exporter_reports_lag_of_the_fleet_groups(exporter_url: str, fleet: Fleet) -> None:
     ingress = Keys(fleet.key_prefix).ingress
     assert f'nf_stream_group_lag{{group="router",stream="{ingress}"}}' in scrape(exporter_url)
+
+
+def test_every_exported_metric_is_documented(fleet_metric_names: set[str]) -> None:
+    documented = set(re.findall(r"`(nf_[a-z0-9_]+)`", (ROOT / "docs/operations.md").read_text()))
+    families = {n for n in fleet_metric_names if n.startswith("nf_")}
+    families = {n for n in families if not re.search(r"_(bucket|sum|count|created)$", n) or n in documented}
+    missing = families - documented
+    assert missing == set(), "add these metrics to the table in docs/operations.md"
