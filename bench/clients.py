@@ -14,17 +14,19 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 import msgspec
 
 from bench.histogram import Histogram
 from bench.procstats import raise_nofile_limit
+from bench.wsclient import WsClient
 
 # Handshakes (and closes) in flight per worker process: a steady reconnect wave, not a thundering
 # herd (a herd once exhausted the gateway's Redis pool; the pool now waits instead).
 CONNECT_CONCURRENCY = 24
 HELLO_TIMEOUT_S = 30.0
+CLOSE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -50,26 +52,31 @@ class Received:
     last_frame_ns: int = 0
 
 
+# Only the fields the load generator reads; msgspec skips the rest without building objects.
+class _Data(msgspec.Struct):
+    t_pub_ns: int | None = None
+
+
+class _Notification(msgspec.Struct):
+    id: str
+    data: _Data = msgspec.field(default_factory=_Data)
+
+
 class _Frame(msgspec.Struct):
     type: str
-    notification: dict[str, Any] | None = None
+    notification: _Notification | None = None
 
 
 class Worker:
     """The connections of one worker process and what they received."""
 
     def __init__(self) -> None:
-        self.session: aiohttp.ClientSession | None = None
-        self.sockets: dict[str, aiohttp.ClientWebSocketResponse] = {}
-        self.readers: dict[str, asyncio.Task[None]] = {}
+        self.sockets: dict[str, WsClient] = {}
         self.received = Received()
         self.seen: set[tuple[str, str]] = set()
         self.decoder = msgspec.json.Decoder(_Frame)
 
     async def connect(self, specs: list[ClientSpec]) -> dict[str, Any]:
-        if self.session is None:
-            connector = aiohttp.TCPConnector(limit=0, force_close=False)
-            self.session = aiohttp.ClientSession(connector=connector)
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
         failures: list[str] = []
 
@@ -77,7 +84,7 @@ class Worker:
             async with gate:
                 try:
                     await self._open(spec)
-                except (aiohttp.ClientError, OSError, TimeoutError, AssertionError) as exc:
+                except (OSError, TimeoutError, AssertionError) as exc:
                     failures.append(f"{spec.user_id}: {exc!r}")
 
         started = time.monotonic()
@@ -91,40 +98,37 @@ class Worker:
         }
 
     async def _open(self, spec: ClientSpec) -> None:
-        assert self.session is not None
-        ws = await self.session.ws_connect(
-            spec.url, headers={"Authorization": f"Bearer {spec.token}"}, autoping=True, compress=0
+        url = urlsplit(spec.url)
+        host, port = url.hostname or "127.0.0.1", url.port or 80
+        loop = asyncio.get_running_loop()
+
+        def on_text(payload: bytes, now_ns: int) -> None:
+            frame = self.decoder.decode(payload)
+            if frame.type == "notification" and frame.notification is not None:
+                self._record(spec.user_id, frame.notification, now_ns)
+
+        _, client = await loop.create_connection(
+            lambda: WsClient(f"{host}:{port}", url.path or "/", spec.token, on_text), host, port
         )
-        hello = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
-        if hello.type != aiohttp.WSMsgType.TEXT or '"hello"' not in hello.data:
-            await ws.close()
-            raise AssertionError(f"expected hello, got {hello.type} {hello.data!r}")
-        self.sockets[spec.user_id] = ws
-        self.readers[spec.user_id] = asyncio.create_task(self._read(spec.user_id, ws))
+        hello = await asyncio.wait_for(client.first_text, HELLO_TIMEOUT_S)
+        if b'"hello"' not in hello:
+            client.close()
+            raise AssertionError(f"expected hello, got {hello[:120]!r}")
+        self.sockets[spec.user_id] = client
 
-    async def _read(self, user_id: str, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            now_ns = time.time_ns()
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue
-            frame = self.decoder.decode(msg.data)
-            if frame.type != "notification" or frame.notification is None:
-                continue
-            self._record(user_id, frame.notification, now_ns)
-
-    def _record(self, user_id: str, notification: dict[str, Any], now_ns: int) -> None:
+    def _record(self, user_id: str, notification: _Notification, now_ns: int) -> None:
         r = self.received
         r.frames += 1
         r.last_frame_ns = now_ns
-        nid = str(notification.get("id"))
+        nid = notification.id
         key = (user_id, nid)
         if key in self.seen:
             r.duplicates += 1
             return
         self.seen.add(key)
         r.receivers[nid] = r.receivers.get(nid, 0) + 1
-        t_pub_ns = notification.get("data", {}).get("t_pub_ns")
-        if isinstance(t_pub_ns, int):
+        t_pub_ns = notification.data.t_pub_ns
+        if t_pub_ns is not None:
             latency_ns = now_ns - t_pub_ns
             r.latency.record(latency_ns / 1000)
             if latency_ns > r.last_receive_ns.get(nid, -1):
@@ -134,16 +138,13 @@ class Worker:
         targets = list(self.sockets) if user_ids is None else [u for u in user_ids if u in self.sockets]
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-        async def close(ws: aiohttp.ClientWebSocketResponse) -> None:
+        async def close(client: WsClient) -> None:
             async with gate:
-                await ws.close()
+                client.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(client.closed, CLOSE_TIMEOUT_S)
 
         await asyncio.gather(*(close(self.sockets.pop(u)) for u in targets))
-        for user_id in targets:
-            task = self.readers.pop(user_id)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         return {"closed": len(targets), "connected": len(self.sockets)}
 
     def reset(self) -> dict[str, Any]:
@@ -156,8 +157,6 @@ class Worker:
 
     async def close(self) -> None:
         await self.disconnect(None)
-        if self.session is not None:
-            await self.session.close()
 
 
 async def _serve(conn: Connection) -> None:

@@ -1,0 +1,128 @@
+"""A minimal WebSocket client protocol for the load generator (RFC 6455, text frames only).
+
+Why not aiohttp's client: every received message there costs a queue hop and a task wake-up
+(~17 µs of CPU per frame here), so two worker processes spent more CPU absorbing a broadcast
+than the gateways spent sending it. This protocol parses every frame that arrived in one read
+inside `data_received` and hands each payload to a callback: no task per connection, no queue.
+It speaks only what the gateway sends: unfragmented text frames, ping, close; no extensions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import time
+from collections.abc import Callable
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
+
+OnText = Callable[[bytes, int], None]
+"""Called with each text payload and the wall-clock ns at which its read completed."""
+
+
+def _masked_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """Client frames must be masked (RFC 6455 5.3); only short control frames are sent."""
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + body
+
+
+class WsClient(asyncio.Protocol):
+    """One client connection: HTTP upgrade, then frames parsed straight from the socket."""
+
+    def __init__(self, host: str, path: str, token: str, on_text: OnText) -> None:
+        self.request_head = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n"
+        )
+        self.key = base64.b64encode(os.urandom(16))
+        self.on_text = on_text
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.upgraded = False
+        loop = asyncio.get_running_loop()
+        self.first_text: asyncio.Future[bytes] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        head = self.request_head + f"Sec-WebSocket-Key: {self.key.decode()}\r\n\r\n"
+        transport.write(head.encode())
+
+    def data_received(self, data: bytes) -> None:
+        now_ns = time.time_ns()
+        self.buffer += data
+        if not self.upgraded and not self._finish_upgrade():
+            return
+        self._parse_frames(now_ns)
+
+    def _finish_upgrade(self) -> bool:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = bytes(self.buffer[:end]).decode("latin-1")
+        del self.buffer[: end + 4]
+        accept = base64.b64encode(hashlib.sha1(self.key + _GUID).digest()).decode()
+        if not head.startswith("HTTP/1.1 101") or accept not in head:
+            self._fail(ConnectionError(f"upgrade refused: {head.splitlines()[0] if head else 'empty'}"))
+            return False
+        self.upgraded = True
+        return True
+
+    def _parse_frames(self, now_ns: int) -> None:
+        buf = self.buffer
+        while len(buf) >= 2:
+            opcode, length = buf[0] & 0x0F, buf[1] & 0x7F
+            start = 2
+            if length == 126:
+                if len(buf) < 4:
+                    return
+                length, start = int.from_bytes(buf[2:4], "big"), 4
+            elif length == 127:
+                if len(buf) < 10:
+                    return
+                length, start = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < start + length:
+                return
+            payload = bytes(buf[start : start + length])
+            del buf[: start + length]
+            self._on_frame(opcode, payload, now_ns)
+
+    def _on_frame(self, opcode: int, payload: bytes, now_ns: int) -> None:
+        if opcode == OP_TEXT:
+            if not self.first_text.done():
+                self.first_text.set_result(payload)
+            else:
+                self.on_text(payload, now_ns)
+        elif opcode == OP_PING:
+            self._send(_masked_frame(OP_PONG, payload))
+        elif opcode == OP_CLOSE:
+            self._send(_masked_frame(OP_CLOSE, payload[:2]))
+            if self.transport is not None:
+                self.transport.close()
+
+    def _send(self, frame: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frame)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.first_text.done():
+            self.first_text.set_exception(exc)
+        if self.transport is not None:
+            self.transport.close()
+
+    def close(self) -> None:
+        """Send a normal close (1000) and drop the connection."""
+        self._send(_masked_frame(OP_CLOSE, (1000).to_bytes(2, "big")))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.first_text.done():
+            self.first_text.set_exception(exc or ConnectionError("closed before the first frame"))
+        if not self.closed.done():
+            self.closed.set_result(None)
