@@ -12,17 +12,35 @@ from history.db import is_postgres_url
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
+DEFAULT_DATABASE_URL = "sqlite:///./notify-history.db"
+DatabaseUrl = Annotated[
+    str,
+    msgspec.Meta(
+        description="postgresql://user:pass@host:5432/db (production) or sqlite:///path/to/file.db "
+        "(embedded, the local default). Migrations are applied at start-up."
+    ),
+]
+
+
+def _check_database_url(url: str) -> None:
+    if not (is_postgres_url(url) or url.startswith("sqlite:///")):
+        raise ConfigError("DATABASE_URL: must start with postgresql:// or sqlite:///")
+
+
+class MigrateConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """What `python -m history.migrate` needs: only the database."""
+
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
+
+    def validate(self) -> None:
+        _check_database_url(self.database_url)
+
+
 class HistoryConfig(CommonConfig, frozen=True, kw_only=True):
     ops_port: Annotated[
         int, msgspec.Meta(ge=0, le=65535, description="Port of /healthz, /readyz, /metrics.")
     ] = 9104
-    database_url: Annotated[
-        str,
-        msgspec.Meta(
-            description="postgresql://user:pass@host:5432/db (production) or sqlite:///path/to/file.db "
-            "(embedded, the local default). Migrations are applied at start-up."
-        ),
-    ] = "sqlite:///./notify-history.db"
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
     database_pool_size: Annotated[
         int, msgspec.Meta(ge=1, le=100, description="PostgreSQL connections per replica.")
     ] = 10
@@ -77,8 +95,7 @@ class HistoryConfig(CommonConfig, frozen=True, kw_only=True):
     ] = 60_000
 
     def validate(self) -> None:
-        if not (is_postgres_url(self.database_url) or self.database_url.startswith("sqlite:///")):
-            raise ConfigError("DATABASE_URL: must start with postgresql:// or sqlite:///")
+        _check_database_url(self.database_url)
         if not (self.jwt_public_key_file or self.jwt_jwks_url) and len(self.jwt_secret) < 16:
             raise ConfigError(
                 "JWT_SECRET: at least 16 characters (or set JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL)"

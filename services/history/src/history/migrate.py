@@ -68,8 +68,8 @@ async def _main(url: str) -> None:
 if __name__ == "__main__":
     from notify_common.config import load_or_exit
 
-    from history.config import HistoryConfig
+    from history.config import MigrateConfig
 
-    cfg = load_or_exit(HistoryConfig)
+    cfg = load_or_exit(MigrateConfig)
     asyncio.run(_main(cfg.database_url))
     sys.exit(0)
