@@ -119,7 +119,7 @@ def test_gateway_service_needs_no_sticky_sessions() -> None:
 
 
 def test_published_port_matches_the_port_the_service_listens_on() -> None:
-    for service, var in {"gateway": "PORT", "router": "HTTP_PORT", "history": "API_PORT"}.items():
+    for service, var in {"gateway": "PORT", "router": "HTTP_PORT", "push-worker": "API_PORT", "history": "API_PORT"}.items():
         ports = {
             p["name"]: p["containerPort"] for p in container(of_kind("prod", "Deployment")[service])["ports"]
         }
