@@ -10,7 +10,7 @@ import jsonschema
 import msgspec
 import pytest
 import yaml
-from devstack.configref import SERVICE_PACKAGES, service_fields
+from devstack.configref import PUBLIC_PORT_VARS, SERVICE_PACKAGES, service_fields
 from notifyctl.config import CtlConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +70,6 @@ def test_fake_fcm_runs_only_in_the_dev_profile_and_prometheus_only_in_monitoring
 
 def test_published_port_of_each_service_is_the_one_it_listens_on() -> None:
     services = compose()["services"]
-    for service, port_var in {"gateway": "PORT", "router": "HTTP_PORT", "push-worker": "API_PORT", "history": "API_PORT"}.items():
+    for service, port_var in PUBLIC_PORT_VARS.items():
         listening = services[service]["environment"][port_var]
         assert all(p.endswith(f":{listening}") for p in services[service]["ports"]), service

@@ -10,7 +10,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from devstack.configref import SERVICE_PACKAGES, service_fields
+from devstack.configref import PUBLIC_PORT_VARS, SERVICE_PACKAGES, service_fields
 from devstack.kustomize import build
 from notify_common.keys import GROUP_HISTORY, GROUP_PUSH, GROUP_ROUTER, Keys
 
@@ -119,7 +119,7 @@ def test_gateway_service_needs_no_sticky_sessions() -> None:
 
 
 def test_published_port_matches_the_port_the_service_listens_on() -> None:
-    for service, var in {"gateway": "PORT", "router": "HTTP_PORT", "push-worker": "API_PORT", "history": "API_PORT"}.items():
+    for service, var in PUBLIC_PORT_VARS.items():
         ports = {
             p["name"]: p["containerPort"] for p in container(of_kind("prod", "Deployment")[service])["ports"]
         }

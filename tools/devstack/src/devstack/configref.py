@@ -27,6 +27,14 @@ SERVICE_PACKAGES: dict[str, str] = {
 }
 """Service name (compose service, Kubernetes Deployment) -> its Python package."""
 
+PUBLIC_PORT_VARS: dict[str, str] = {
+    "gateway": "PORT",
+    "router": "HTTP_PORT",
+    "push-worker": "API_PORT",
+    "history": "API_PORT",
+}
+"""The variable holding each service's public HTTP port (compose publishes it, k8s names it http)."""
+
 DOC_PATH = Path("docs/configuration.md")
 _CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
 
