@@ -6,8 +6,12 @@ import time
 from typing import Any
 
 import msgspec
-from notify_common.consumer import Entry
+import pytest
+from notify_common.consumer import REDIS_DOWN_ERRORS, Entry
+from notify_common.redis_conn import connect
 from notify_common.schemas import FIELD_EVENT
+from router.fastpack import pack_with_hiredis
+from router.routing import Router
 
 from .conftest import Harness
 
@@ -134,3 +138,19 @@ async def test_an_event_that_breaks_routing_is_retried_alone_and_the_batch_is_ro
     assert list(outcome.retry) == [entries[1].id]
     assert "WRONGTYPE" in outcome.retry[entries[1].id]
     assert "fine" in [d.notification.id for d in await harness.deliveries("gw-a")]
+
+
+async def test_batch_outliving_the_routing_timeout_raises_a_redis_down_error(
+    redis_url: str, harness: Harness
+) -> None:
+    fast = pack_with_hiredis(connect(redis_url, per_read_timeout=False))
+    cfg = msgspec.structs.replace(harness.cfg, routing_timeout_s=0.2)
+    router = Router(fast, harness.keys, cfg)
+    entries = await harness.publish(ev(users("u1"), id="slow"))
+    await harness.client.execute_command("CLIENT", "PAUSE", 1000, "WRITE")
+    try:
+        with pytest.raises(REDIS_DOWN_ERRORS):  # the consumer backs off; the batch stays pending
+            await router.handle(entries)
+    finally:
+        await harness.client.execute_command("CLIENT", "UNPAUSE")
+        await fast.aclose()

@@ -39,7 +39,9 @@ def api_settings(cfg: RouterConfig) -> ApiSettings:
 
 async def main(cfg: RouterConfig) -> int:
     keys = Keys(cfg.key_prefix)
-    client = pack_with_hiredis(connect(cfg.redis_url, block_ms=cfg.consumer_block_ms))
+    client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
+    # routing pipelines: C packing, no per-reply timer (Router and Scheduler bound each batch)
+    fanout_client = pack_with_hiredis(connect(cfg.redis_url, per_read_timeout=False))
     settings = ConsumerSettings(
         stream=keys.ingress,
         group=GROUP_ROUTER,
@@ -50,9 +52,9 @@ async def main(cfg: RouterConfig) -> int:
         claim_idle_ms=cfg.claim_idle_ms,
         max_deliveries=cfg.max_deliveries,
     )
-    router = Router(client, keys, cfg)
+    router = Router(fanout_client, keys, cfg)
     consumer = StreamConsumer(client, settings, router.handle)
-    scheduler = Scheduler(client, keys, cfg, router)
+    scheduler = Scheduler(fanout_client, keys, cfg, router)
 
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)
@@ -76,4 +78,5 @@ async def main(cfg: RouterConfig) -> int:
         )
     finally:
         await runner.cleanup()
+        await fanout_client.aclose()
         await client.aclose()

@@ -99,6 +99,15 @@ class RouterConfig(CommonConfig, frozen=True, kw_only=True):
     schedule_batch: Annotated[
         int, msgspec.Meta(ge=1, le=10_000, description="Most scheduled events one replica releases per poll.")
     ] = 200
+    routing_timeout_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=300,
+            description="Longest a batch's Redis work may take before the batch is left pending and "
+            "retried (seconds).",
+        ),
+    ] = 10.0
     fcm_topic_prefix: Annotated[
         str,
         msgspec.Meta(

@@ -60,6 +60,12 @@ class Router:
         self.rate_limit_text = f"rate limited: over {cfg.rate_limit_per_user} per {cfg.rate_limit_window_s}s"
 
     async def handle(self, entries: Sequence[Entry]) -> Outcome:
+        # The fan-out client has no per-reply timer; one deadline bounds the whole batch and a
+        # TimeoutError (an OSError) leaves the batch pending like any Redis outage.
+        async with asyncio.timeout(self.cfg.routing_timeout_s):
+            return await self._handle(entries)
+
+    async def _handle(self, entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()
         now = now_ms()
         ready: list[tuple[str, Event]] = []

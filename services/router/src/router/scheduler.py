@@ -107,7 +107,9 @@ class Scheduler:
         while not stop.is_set():
             delay = self.cfg.schedule_poll_ms / 1000
             try:
-                if await self.release_due() >= self.cfg.schedule_batch:
+                async with asyncio.timeout(self.cfg.routing_timeout_s):
+                    released = await self.release_due()
+                if released >= self.cfg.schedule_batch:
                     delay = 0
                 failures = 0
             except REDIS_DOWN_ERRORS as exc:
