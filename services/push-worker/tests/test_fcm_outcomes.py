@@ -6,6 +6,7 @@ import time
 
 import msgspec
 import redis.asyncio as redis_async
+from notify_common.consumer import Entry
 from notify_common.devices import devices_of_user, register_device
 from notify_common.keys import Keys
 from notify_common.schemas import DeadLetter, PushJob
@@ -223,3 +224,18 @@ async def test_same_notification_in_a_second_job_is_not_pushed_twice(
     await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
     await worker.handle(job_entry("2-0", PushJob(notification=notification(), user_ids=["u1"])))
     assert fcm.tokens_received() == ["tok"]
+
+
+async def test_replayed_dead_letter_pushes_to_that_one_device(
+    redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
+) -> None:
+    await register_device(redis, keys, "u1", "flaky", "android")
+    await register_device(redis, keys, "u1", "steady", "android")
+    fcm.script("invalid_argument", token="flaky")
+    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    [dead] = await dead_letters(redis, keys)
+    replay = {name[2:]: value for name, value in dead.items() if name.startswith(b"o:")}
+    assert replay[b"token"] == b"flaky"
+    fcm.script("ok", token="flaky")
+    await worker.handle(Entry("2-0", replay))
+    assert sorted(fcm.tokens_received()) == ["flaky", "steady"]  # steady once, flaky once on replay
