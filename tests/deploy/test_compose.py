@@ -73,3 +73,12 @@ def test_published_port_of_each_service_is_the_one_it_listens_on() -> None:
     for service, port_var in PUBLIC_PORT_VARS.items():
         listening = services[service]["environment"][port_var]
         assert all(p.endswith(f":{listening}") for p in services[service]["ports"]), service
+
+
+def test_compose_prometheus_scrapes_every_fleet_service_and_loads_the_alert_rules() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    names = {n for job in config["scrape_configs"] for sd in job["dns_sd_configs"] for n in sd["names"]}
+    assert names == {*SERVICE_PACKAGES, "stream-exporter"} and names <= set(compose()["services"])
+    mounts = compose()["services"]["prometheus"]["volumes"]
+    assert any(m.startswith("./deploy/prometheus/alerts.yml:") for m in mounts)
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]

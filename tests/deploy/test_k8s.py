@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import msgspec
 import pytest
 import yaml
 from devstack.configref import PUBLIC_PORT_VARS, SERVICE_PACKAGES, service_fields
 from devstack.kustomize import build
 from notify_common.keys import GROUP_HISTORY, GROUP_PUSH, GROUP_ROUTER, Keys
+from notifyctl.config import CtlConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy/k8s"
@@ -202,3 +204,9 @@ def test_optional_connections_autoscaling_component_renders_over_the_base(tmp_pa
     (hpa,) = [r for r in build(tmp_path) if r["kind"] == "HorizontalPodAutoscaler"]
     kubernetes_validate.validate(hpa, KUBERNETES_VERSION, strict=True)
     assert {m["type"] for m in hpa["spec"]["metrics"]} == {"Resource", "Pods"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_stream_exporter_gets_only_notifyctl_variables(overlay: str) -> None:
+    known = {f.name.upper() for f in msgspec.structs.fields(CtlConfig)}
+    assert set(env_of(overlay, "stream-exporter")) - known == set()
