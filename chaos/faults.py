@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from devstack.fleet import Fleet
 from devstack.postgres_server import PostgresServer
 from devstack.redis_server import RedisServer
+from fcm_fake.behaviours import Behaviour
+from fcm_fake.runner import FakeHandle
 
 from chaos.timing import Timing
 from chaos.workload import Publisher
@@ -29,6 +31,8 @@ class Target:
     timing: Timing
     publisher: Publisher
     postgres: PostgresServer | None = None
+    fcm: FakeHandle | None = None
+    fcm_requests_during_fault: int = 0
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     """Exit status of every process the fault stopped with SIGTERM."""
     fault_window: tuple[float, float] = (0.0, 0.0)
@@ -109,6 +113,25 @@ async def postgres_down(target: Target) -> float:
     return healing
 
 
+async def fcm_unavailable(target: Target) -> float:
+    """The fake FCM answers every send with 503 for `fcm_unavailable_s`, then 429 with
+    Retry-After: 2 for a third of that, then recovers. Requests during the fault are counted:
+    a worker in a hot retry loop would send thousands."""
+    fcm = target.fcm
+    assert fcm is not None
+    before = fcm.state.stats().get("requests", 0)
+    started = time.monotonic()
+    fcm.state.script.set_default(Behaviour("unavailable", retry_after_s=0))
+    await asyncio.sleep(target.timing.fcm_unavailable_s)
+    fcm.state.script.set_default(Behaviour("quota", retry_after_s=2))
+    await asyncio.sleep(target.timing.fcm_unavailable_s / 3)
+    healing = time.monotonic()
+    fcm.state.script.set_default(Behaviour())
+    target.fcm_requests_during_fault = fcm.state.stats().get("requests", 0) - before
+    target.fault_window = (started, healing)
+    return healing
+
+
 async def rolling_sigterm(target: Target) -> float:
     """SIGTERM every service in turn during load; each must exit 0 in its grace time, then restarts."""
     started = healing = time.monotonic()
@@ -134,5 +157,6 @@ FAULTS: dict[str, Fault] = {
     "redis-restart": redis_restart,
     "redis-unreachable": redis_unreachable,
     "postgres-down": postgres_down,
+    "fcm-unavailable": fcm_unavailable,
     "rolling-sigterm": rolling_sigterm,
 }

@@ -7,6 +7,7 @@ import contextlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,9 +15,11 @@ import aiohttp
 import asyncpg
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet
+from fcm_fake.server import Received
 from notify_common.keys import Keys
 
 from chaos.checker import DeadLetterView
+from chaos.workload import TOKEN_PREFIX
 
 NOTIFICATIONS_SQL = "SELECT id FROM notifications"
 INBOX_SQL = "SELECT user_id, notification_id FROM inbox"
@@ -102,17 +105,14 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def pushed(fcm_log: Path | None) -> set[tuple[str, str]]:
-    """(user, notification id) pairs the fake FCM accepted; empty until push-worker sends to it."""
-    if fcm_log is None or not fcm_log.exists():
-        return set()
+def pushed(received: Iterable[Received]) -> set[tuple[str, str]]:
+    """(user, notification id) pairs the fake FCM accepted (push-worker puts the id in `nf_id`)."""
     pairs = set()
-    for line in fcm_log.read_text().splitlines():
-        record = json.loads(line)
-        token = str(record.get("token", ""))
-        nid = (record.get("data") or {}).get("notification_id")
-        if token.startswith("chaos-token-") and isinstance(nid, str):
-            pairs.add((token.removeprefix("chaos-token-"), nid))
+    for item in received:
+        data = item.message.get("data") or {}
+        nid = data.get("nf_id") if isinstance(data, dict) else None
+        if item.outcome == "ok" and item.target.startswith(TOKEN_PREFIX) and isinstance(nid, str):
+            pairs.add((item.target.removeprefix(TOKEN_PREFIX), nid))
     return pairs
 
 

@@ -39,9 +39,12 @@ def make_users(rng: random.Random, online: int, offline: int) -> Users:
     )
 
 
+TOKEN_PREFIX = "chaos-token-"
+
+
 def device_token(user_id: str) -> str:
     """The one push token the workload registers for a user (the fake FCM log maps it back)."""
-    return f"chaos-token-{user_id}"
+    return f"{TOKEN_PREFIX}{user_id}"
 
 
 @dataclass(frozen=True, slots=True)

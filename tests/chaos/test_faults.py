@@ -44,6 +44,7 @@ def describe(outcome: Outcome) -> str:
         "redis-restart",
         "redis-unreachable",
         "postgres-down",
+        "fcm-unavailable",
         "rolling-sigterm",
     ],
 )
@@ -80,3 +81,13 @@ def test_history_reports_not_ready_while_postgres_is_down(tmp_path_factory: pyte
     start, end = outcome.target.fault_window
     assert "history" in outcome.readiness.not_ready_between(start, end)
     assert all(outcome.alive_after.values()), outcome.alive_after
+
+
+def test_fcm_outage_causes_no_hot_retry_loop(tmp_path_factory: pytest.TempPathFactory) -> None:
+    outcome = outcome_of("fcm-unavailable", tmp_path_factory)
+    start, end = outcome.target.fault_window
+    timing = from_env()
+    # Offered: at most every event's offline recipients, about 0.3 pushes per event. A worker that
+    # backs off (and honours Retry-After) sends a few times that; a hot loop sends thousands per second.
+    offered = timing.rate_per_s * (end - start) * 0.3
+    assert outcome.target.fcm_requests_during_fault <= 5 * offered + 50, describe(outcome)
