@@ -35,6 +35,8 @@ class Target:
     fcm_requests_during_fault: int = 0
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     """Exit status of every process the fault stopped with SIGTERM."""
+    stop_seconds: dict[str, float] = field(default_factory=dict)
+    """How long each of those took from SIGTERM to exit."""
     fault_window: tuple[float, float] = (0.0, 0.0)
     """monotonic (start, end) of the fault, for readiness checks."""
 
@@ -137,7 +139,9 @@ async def rolling_sigterm(target: Target) -> float:
     started = healing = time.monotonic()
     for name in sorted(target.fleet.processes):
         proc = target.fleet.processes[name]
+        signalled = time.monotonic()
         target.exit_codes[name] = await asyncio.to_thread(proc.stop, 30.0)
+        target.stop_seconds[name] = time.monotonic() - signalled
         healing = time.monotonic()
         await restart(target, name)
     target.fault_window = (started, time.monotonic())

@@ -154,3 +154,16 @@ class Readiness:
     async def all_ready(self) -> bool:
         async with aiohttp.ClientSession() as http:
             return all(s == 200 for s in (await self.statuses(http)).values())
+
+
+def log_events(fleet: Fleet, event: str) -> dict[str, int]:
+    """How many JSON log lines with this `event` each service wrote (its log file, all restarts)."""
+    needle = f'"event": "{event}"'
+    counts = {}
+    for name, proc in fleet.processes.items():
+        try:
+            text = proc.log_path.read_text(errors="replace")
+        except OSError:
+            text = ""
+        counts[name] = text.count(needle)
+    return counts

@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import aiohttp
 import redis.asyncio as redis_async
@@ -65,3 +66,15 @@ async def delivers_to_a_fresh_client(
             raise AssertionError(f"{nid} not delivered within {timeout_s}s")
     finally:
         await client.aclose()
+
+
+def documented_close_codes(protocol_md: Path) -> set[int]:
+    """WebSocket close codes listed in the gateway's section of docs/protocol.md (plus 1000)."""
+    text = protocol_md.read_text()
+    section = text.split("## 4. WebSocket protocol", 1)[-1].split("\n## 5.", 1)[0]
+    codes = {1000}
+    for line in section.splitlines():
+        cells = [c.strip().strip("`") for c in line.split("|")]
+        if len(cells) > 2 and cells[1].isdigit():
+            codes.add(int(cells[1]))
+    return codes

@@ -40,6 +40,8 @@ class Outcome:
     target: Target
     readiness: observe.Readiness
     alive_after: dict[str, bool]
+    redis_retries: dict[str, int]
+    """`redis_unreachable` warnings per service: one per back-off round of a consumer loop."""
 
 
 @dataclass
@@ -144,7 +146,7 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
     if name == "fcm-unavailable":
         verdict.notes.append(f"fcm requests during the fault={target.fcm_requests_during_fault}")
     alive = {n: p.process is not None and p.process.poll() is None for n, p in fleet.processes.items()}
-    return Outcome(verdict, target, readiness, alive)
+    return Outcome(verdict, target, readiness, alive, observe.log_events(fleet, "redis_unreachable"))
 
 
 async def _wait_all(waits: Iterable[Awaitable[object]], timeout_s: float = 60.0) -> None:
@@ -202,7 +204,12 @@ async def _settle(
     recovery_s: float | None,
 ) -> Verdict:
     """Check until everything is accounted for or `settle_s` runs out; the last check is the verdict."""
-    deadline = time.monotonic() + timing.settle_s
+    # After an FCM outage, retries wait out their backoff and the circuit breaker (PUSH_RETRY_*,
+    # BREAKER_*): give them longer before calling anything lost.
+    stretch = 2.5 if name == "fcm-unavailable" else 1.0
+    deadline = time.monotonic() + timing.settle_s * stretch
+    progress: tuple[int, int, int, int] | None = None
+    quiet_since = time.monotonic()
     while True:
         stored = await observe.stored(stack.fleet, stack.database_url)
         verdict = check(
@@ -217,4 +224,9 @@ async def _settle(
         )
         if (verdict.lost == 0 and verdict.unstored == 0) or time.monotonic() > deadline:
             return verdict
+        now = (verdict.delivered, verdict.pushed, verdict.dead_lettered, verdict.unstored)
+        if now != progress:
+            progress, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since > timing.quiet_s * stretch:
+            return verdict  # nothing moved for quiet_s: what is missing now stays missing
         await asyncio.sleep(1.0)

@@ -27,6 +27,8 @@ class Timing:
     """Fake FCM answers 503 this long, then 429 with Retry-After."""
     settle_s: float = 60.0
     """After the load, how long the checker waits for every notification to be accounted for."""
+    quiet_s: float = 30.0
+    """…or until nothing has moved (deliveries, pushes, dead letters, rows) for this long."""
     online_users: int = 30
     offline_users: int = 10
     reconnects_per_s: float = 0.5

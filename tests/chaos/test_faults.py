@@ -15,6 +15,7 @@ from chaos.timing import from_env
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
+SHUTDOWN_GRACE_S = 10.0
 _outcomes: dict[str, Outcome] = {}
 
 
@@ -59,12 +60,29 @@ def test_rolling_sigterm_exits_every_service_with_status_0(tmp_path_factory: pyt
     assert all(code == 0 for code in outcome.target.exit_codes.values()), outcome.target.exit_codes
 
 
+def test_rolling_sigterm_stops_every_service_within_its_grace_time(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    outcome = outcome_of("rolling-sigterm", tmp_path_factory)
+    # SHUTDOWN_GRACE_S defaults to 10 s; the process must be gone shortly after (not SIGKILLed at 30 s).
+    slow = {n: round(s, 1) for n, s in outcome.target.stop_seconds.items() if s > SHUTDOWN_GRACE_S + 5}
+    assert not slow, slow
+
+
 @pytest.mark.parametrize("scenario", ["redis-restart", "redis-unreachable"])
 def test_services_keep_running_through_a_redis_outage(
     scenario: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     outcome = outcome_of(scenario, tmp_path_factory)
     assert all(outcome.alive_after.values()), outcome.alive_after
+
+
+def test_services_back_off_while_redis_is_unreachable(tmp_path_factory: pytest.TempPathFactory) -> None:
+    outcome = outcome_of("redis-unreachable", tmp_path_factory)
+    # Full-jitter back-off from 0.1 s to 5 s: a handful of rounds per loop, never a hot loop.
+    bound = 5 * from_env().outage_s
+    hot = {n: c for n, c in outcome.redis_retries.items() if c > bound}
+    assert not hot, f"more than {bound} reconnect rounds: {hot}"
 
 
 def test_every_service_reports_not_ready_while_redis_is_unreachable(
