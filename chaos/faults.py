@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from devstack.fleet import Fleet
 from devstack.postgres_server import PostgresServer
 from devstack.redis_server import RedisServer
-from fcm_fake.behaviours import Behaviour
-from fcm_fake.runner import FakeHandle
 
+from chaos import observe
 from chaos.timing import Timing
 from chaos.workload import Publisher
 
@@ -31,7 +30,6 @@ class Target:
     timing: Timing
     publisher: Publisher
     postgres: PostgresServer | None = None
-    fcm: FakeHandle | None = None
     fcm_requests_during_fault: int = 0
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     """Exit status of every process the fault stopped with SIGTERM."""
@@ -119,17 +117,16 @@ async def fcm_unavailable(target: Target) -> float:
     """The fake FCM answers every send with 503 for `fcm_unavailable_s`, then 429 with
     Retry-After: 2 for a third of that, then recovers. Requests during the fault are counted:
     a worker in a hot retry loop would send thousands."""
-    fcm = target.fcm
-    assert fcm is not None
-    before = fcm.state.stats().get("requests", 0)
+    fleet = target.fleet
+    before = await observe.fcm_requests(fleet)
     started = time.monotonic()
-    fcm.state.script.set_default(Behaviour("unavailable", retry_after_s=0))
+    await observe.fcm_script(fleet, {"kind": "unavailable", "retry_after_s": 0})
     await asyncio.sleep(target.timing.fcm_unavailable_s)
-    fcm.state.script.set_default(Behaviour("quota", retry_after_s=2))
+    await observe.fcm_script(fleet, {"kind": "quota", "retry_after_s": 2})
     await asyncio.sleep(target.timing.fcm_unavailable_s / 3)
     healing = time.monotonic()
-    fcm.state.script.set_default(Behaviour())
-    target.fcm_requests_during_fault = fcm.state.stats().get("requests", 0) - before
+    await observe.fcm_script(fleet, {"kind": "ok"})
+    target.fcm_requests_during_fault = await observe.fcm_requests(fleet) - before
     target.fault_window = (started, healing)
     return healing
 

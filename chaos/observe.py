@@ -10,12 +10,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet
-from fcm_fake.server import Received
 from notify_common.keys import Keys
 
 from chaos.checker import DeadLetterView
@@ -105,14 +105,41 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def pushed(received: Iterable[Received]) -> set[tuple[str, str]]:
+async def fcm_messages(fleet: Fleet) -> list[dict[str, Any]]:
+    """Every send the fleet's fake FCM received (its control API; tools/fcm-fake)."""
+    return await _fcm_get(fleet, "/_fake/messages")  # type: ignore[no-any-return]
+
+
+async def fcm_requests(fleet: Fleet) -> int:
+    """How many sends the fake FCM has answered, whatever the answer."""
+    stats = await _fcm_get(fleet, "/_fake/stats")
+    return int(stats.get("requests", 0))
+
+
+async def fcm_script(fleet: Fleet, behaviour: dict[str, Any]) -> None:
+    """Make the fake FCM answer every send with `behaviour` (e.g. {"kind": "unavailable"})."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{fleet.fcm_url()}/_fake/behaviours", json={"default": behaviour}) as resp,
+    ):
+        resp.raise_for_status()
+
+
+async def _fcm_get(fleet: Fleet, path: str) -> Any:
+    async with aiohttp.ClientSession() as http, http.get(fleet.fcm_url() + path) as resp:
+        resp.raise_for_status()
+        return await resp.json()
+
+
+def pushed(messages: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
     """(user, notification id) pairs the fake FCM accepted (push-worker puts the id in `nf_id`)."""
     pairs = set()
-    for item in received:
-        data = item.message.get("data") or {}
+    for item in messages:
+        data = (item.get("message") or {}).get("data") or {}
         nid = data.get("nf_id") if isinstance(data, dict) else None
-        if item.outcome == "ok" and item.target.startswith(TOKEN_PREFIX) and isinstance(nid, str):
-            pairs.add((item.target.removeprefix(TOKEN_PREFIX), nid))
+        target = str(item.get("target", ""))
+        if item.get("outcome") == "ok" and target.startswith(TOKEN_PREFIX) and isinstance(nid, str):
+            pairs.add((target.removeprefix(TOKEN_PREFIX), nid))
     return pairs
 
 

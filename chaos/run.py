@@ -15,8 +15,6 @@ import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
 from devstack.postgres_server import PostgresMissing, PostgresServer, start_postgres
 from devstack.redis_server import RedisServer, start_redis
-from fcm_fake.credentials import write_service_account
-from fcm_fake.runner import FakeHandle, start_in_thread
 from notify_common.devices import register_device
 from notify_common.keys import Keys
 
@@ -28,7 +26,6 @@ from chaos.timing import Timing
 from chaos.workload import Publisher, device_token, make_users
 
 CANARY = "canary"
-FCM_PROJECT = "chaos-project"
 SERVICE_ENV = {"LOG_FORMAT": "json", "LOG_LEVEL": "info", "CLAIM_IDLE_MS": "3000"}
 
 
@@ -46,14 +43,13 @@ class Outcome:
 
 @dataclass
 class Stack:
-    """The servers under test: Redis (AOF everysec), PostgreSQL (when installed), the fake FCM
-    and the fleet."""
+    """The servers under test: Redis (AOF everysec), PostgreSQL (when installed) and the fleet
+    (which runs the push-worker against its own fake FCM process)."""
 
     redis: RedisServer
     fleet: Fleet
     postgres: PostgresServer | None
     database_url: str
-    fcm: FakeHandle
 
 
 @contextlib.asynccontextmanager
@@ -67,26 +63,18 @@ async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
         postgres, database_url = await asyncio.to_thread(start_postgres, durable=True, database="history")
     except PostgresMissing:
         pass
-    fcm = start_in_thread()
-    account = write_service_account(workdir / "fcm-service-account.json", fcm.base_url, FCM_PROJECT)
-    push_env = {
-        "FIREBASE_CREDENTIALS": str(account),
-        "FIREBASE_PROJECT_ID": FCM_PROJECT,
-        "FCM_BASE_URL": fcm.base_url,
-    }
     fleet = Fleet(
         server.url,
         workdir,
         gateways=2,
         extra_env=dict(SERVICE_ENV),
-        service_env={"history": {"DATABASE_URL": database_url}, "push-worker": push_env},
+        service_env={"history": {"DATABASE_URL": database_url}},
     )
     try:
         await asyncio.to_thread(fleet.start, 60.0)
-        yield Stack(server, fleet, postgres, database_url, fcm)
+        yield Stack(server, fleet, postgres, database_url)
     finally:
         await asyncio.to_thread(fleet.stop)
-        fcm.stop()
         await asyncio.to_thread(server.stop)
         if postgres is not None:
             await asyncio.to_thread(postgres.stop)
@@ -111,7 +99,7 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
     stop_load = asyncio.Event()
     stop_watch = asyncio.Event()
     publisher = Publisher(client, keys, users, random.Random(seed + 1), name, timing.rate_per_s)
-    target = Target(fleet, server, timing, publisher, stack.postgres, stack.fcm)
+    target = Target(fleet, server, timing, publisher, stack.postgres)
     readiness = observe.Readiness(fleet)
     async with aiohttp.ClientSession() as session:
         clients = [
@@ -218,7 +206,7 @@ async def _settle(
             [c.log for c in clients],
             stored.ids,
             stored.inbox,
-            observe.pushed(stack.fcm.state.received()),
+            observe.pushed(await observe.fcm_messages(stack.fleet)),
             await observe.dead_letters(client, keys),
             recovery_s,
         )
