@@ -26,8 +26,8 @@ def main() -> int:
         workdir = Path(tempfile.mkdtemp(prefix=f"chaos-{name}-"))
         outcome = asyncio.run(run_scenario(name, timing, workdir, args.seed))
         print(outcome.verdict.line(), flush=True)
-        for example in outcome.verdict.lost_examples:
-            print(f"  {example}", flush=True)
+        for line in [*outcome.verdict.notes, *outcome.verdict.lost_examples]:
+            print(f"  {line}", flush=True)
         rows.append(table_row(outcome))
         failed = failed or not outcome.verdict.ok
     print(f"\nprofile {timing.name}, seed {args.seed}\n")

@@ -44,6 +44,8 @@ class Verdict:
     delivered: int = 0
     pushed: int = 0
     dead_lettered: int = 0
+    dead_lettered_invalid: int = 0
+    """Of dead_lettered: invalid events (the rest are recipients of valid ones)."""
     lost: int = 0
     unstored: int = 0
     duplicates: int = 0
@@ -70,7 +72,8 @@ class Verdict:
         return (
             f"chaos {self.scenario}: {'PASS' if self.ok else 'FAIL'} events={self.events} "
             f"recipients={self.recipients} delivered={self.delivered} pushed={self.pushed} "
-            f"dead_lettered={self.dead_lettered} lost={self.lost} unstored={self.unstored} "
+            f"dead_lettered={self.dead_lettered} (invalid={self.dead_lettered_invalid}) "
+            f"lost={self.lost} unstored={self.unstored} "
             f"duplicates={self.duplicates} undetectable={self.undetectable_duplicates} "
             f"reordered={self.reordered} recovery={recovery}"
             + "".join(f" lost_{k}={n}" for k, n in sorted(self.lost_by_reason.items()))
@@ -108,6 +111,7 @@ def check(
                 _example(verdict, f"{event.id}: invalid event not dead-lettered by {missing}")
             else:
                 verdict.dead_lettered += 1
+                verdict.dead_lettered_invalid += 1
             continue
         if event.id not in stored_ids:
             verdict.unstored += 1

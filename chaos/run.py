@@ -26,6 +26,8 @@ from chaos.timing import Timing
 from chaos.workload import Publisher, device_token, make_users
 
 CANARY = "canary"
+CANARY_PUSH = "canary-push"
+"""An offline user with a push token: its pushes measure recovery from an FCM outage."""
 SERVICE_ENV = {"LOG_FORMAT": "json", "LOG_LEVEL": "info", "CLAIM_IDLE_MS": "3000"}
 
 
@@ -92,7 +94,7 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
     keys = Keys(fleet.key_prefix)
     client = redis_async.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=2)
     users = make_users(rng, timing.online_users, timing.offline_users)
-    for user in users.everyone():
+    for user in (*users.everyone(), CANARY_PUSH):
         await register_device(client, keys, user, device_token(user), "android")
     urls = [fleet.gateway_url(n) for n in sorted(fleet.gateway_ports)]
     stop_clients = asyncio.Event()
@@ -117,7 +119,8 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
             churn = asyncio.create_task(_churn(clients, timing, random.Random(seed + 2), stop_load))
             await asyncio.sleep(timing.fault_at_s)
             healed_at = await FAULTS[name](target)
-            recovery_s = await _recovery(client, keys, canary, readiness, healed_at)
+            push_probe = fleet if name == "fcm-unavailable" else None
+            recovery_s = await _recovery(client, keys, canary, readiness, healed_at, push_probe)
             remaining = timing.load_s - timing.fault_at_s - (time.monotonic() - healed_at)
             await asyncio.sleep(max(2.0, remaining))
             stop_load.set()
@@ -160,25 +163,34 @@ async def _recovery(
     canary: RecordingClient,
     readiness: observe.Readiness,
     healed_at: float,
+    push_fleet: Fleet | None = None,
     timeout_s: float = 120.0,
 ) -> float | None:
-    """Seconds from the heal until every service is ready and a fresh event reaches a socket."""
+    """Seconds from the heal until every service is ready and a fresh event reaches a socket,
+    or, with `push_fleet` (FCM outages), until a fresh push to an offline canary is accepted."""
     n = 0
     deadline = healed_at + timeout_s
+    user = CANARY_PUSH if push_fleet is not None else CANARY
     while time.monotonic() < deadline:
         n += 1
-        nid = f"canary-{n}"
         raw = (
-            f'{{"id":"{nid}","type":"chaos.canary","audience":{{"kind":"users","ids":["{CANARY}"]}}}}'
+            f'{{"id":"{user}-{n}","type":"chaos.canary","audience":{{"kind":"users","ids":["{user}"]}}}}'
         ).encode()
         with contextlib.suppress(Exception):
             await client.xadd(keys.ingress, {b"event": raw})
         probe_until = time.monotonic() + 1.0
         while time.monotonic() < probe_until:
-            if canary.ids & {f"canary-{i}" for i in range(1, n + 1)} and await readiness.all_ready():
+            if await _canary_arrived(user, canary, push_fleet) and await readiness.all_ready():
                 return time.monotonic() - healed_at
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
     return None
+
+
+async def _canary_arrived(user: str, canary: RecordingClient, push_fleet: Fleet | None) -> bool:
+    if push_fleet is None:
+        return any(i.startswith(f"{user}-") for i in canary.ids)
+    pushed = observe.pushed(await observe.fcm_messages(push_fleet))
+    return any(u == user for u, _ in pushed)
 
 
 async def _settle(
