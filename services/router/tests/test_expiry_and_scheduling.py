@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from typing import Any
 
+from notify_common.schemas import decode_event
 from router.scheduler import Scheduler
 
 from .conftest import Harness, MakeHarness
@@ -99,3 +100,14 @@ async def test_scheduled_event_that_expired_while_held_gets_expired_receipts(har
         assert time.monotonic() < deadline
     assert await harness.deliveries("gw-a") == []
     assert [(r.kind, r.user_id) for r in await harness.receipts()] == [("expired", "u1")]
+
+
+async def test_replayed_ingress_entry_of_a_released_event_is_not_scheduled_again(harness: Harness) -> None:
+    entries = await harness.publish(to("u1", deliver_at=iso(3600)))  # no id: claimed by entry id
+    await harness.router.handle(entries)
+    assert await harness.client.zcard(harness.keys.scheduled) == 1
+    # released (as the scheduler does once due), then the ingress entry is replayed before its XACK
+    await harness.router.route([(entries[0].id, decode_event(entries[0].fields))])
+    await harness.client.delete(harness.keys.scheduled, harness.keys.scheduled_events)
+    await harness.router.handle(entries)
+    assert await harness.client.zcard(harness.keys.scheduled) == 0

@@ -32,7 +32,7 @@ from router import metrics
 from router.audience import explicit_users, fcm_topic_of, geo_recipients, rooms_of
 from router.config import RouterConfig
 from router.fanout import FeedLimits, Lookups, Plan, write_expired, write_plans
-from router.idempotency import duplicates
+from router.idempotency import SCOPE, duplicates
 from router.ratelimit import allowed_in_batch
 from router.recipients import RecipientReader
 
@@ -46,6 +46,11 @@ def plan_for(entry_id: str, event: Event, users: list[str], topic_prefix: str) -
         # a scheduled event's ttl counts from its delivery time, not its publishing time
         n = msgspec.structs.replace(n, expires_ms=to_ms(event.deliver_at) + event.ttl_s * 1000)
     return Plan(entry_id, event, n, users, rooms_of(event), fcm_topic_of(event, topic_prefix))
+
+
+def claim_id(entry_id: str, event: Event) -> str:
+    """The id an event is claimed under: its own, or the notification id made from its entry."""
+    return event.id or f"evt-{entry_id}"
 
 
 class Router:
@@ -107,6 +112,16 @@ class Router:
                 outcome.retry[item[0]] = f"{type(exc).__name__}: {exc}"
 
     async def _hold(self, held: list[tuple[str, Event, bytes]]) -> None:
+        # A replay of an entry whose scheduled copy was already released must not be held again:
+        # routing left its idempotency marker (scheduled events are always claimed, see route).
+        markers = [self.keys.seen(SCOPE, claim_id(entry_id, event)) for entry_id, event, _ in held]
+        pipe = self.client.pipeline(transaction=False)
+        for key in markers:
+            pipe.exists(key)
+        done = await pipe.execute()
+        held = [item for item, seen in zip(held, done, strict=True) if not seen]
+        if not held:
+            return
         # The event first, then its due time: the scheduler never sees a due id without its event.
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(self.keys.scheduled_events, mapping={entry_id: raw for entry_id, _, raw in held})
@@ -125,7 +140,11 @@ class Router:
             for i, (_, event) in enumerate(items)
             if isinstance(event.audience, GeoAudience)
         ]
-        claims = [(event.id, entry_id) for entry_id, event in items if event.id is not None]
+        claims = [
+            (claim_id(entry_id, event), entry_id)
+            for entry_id, event in items
+            if event.id is not None or event.deliver_at is not None
+        ]
         dup, alive, geo_users = await asyncio.gather(
             duplicates(self.client, self.keys, claims, self.cfg.idempotency_ttl_s),
             live_nodes(self.client, self.keys, self.cfg.node_ttl_ms),
