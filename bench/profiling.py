@@ -34,14 +34,16 @@ class Profiler:
     summaries: dict[str, dict[str, list[tuple[str, float]]]] = field(default_factory=dict)
 
     @contextmanager
-    def attach(self, scenario: str, pids: dict[str, int], seconds: float) -> Iterator[None]:
+    def attach(
+        self, scenario: str, pids: dict[str, int], seconds: float, names: tuple[str, ...] = PROFILED
+    ) -> Iterator[None]:
         binary = py_spy()
         if self.out_dir is None or binary is None:
             yield
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
-        for name in PROFILED:
+        for name in names:
             if name not in pids:
                 continue
             out = self.out_dir / f"{scenario}-{name}.collapsed.txt"

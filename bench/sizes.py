@@ -17,6 +17,8 @@ class Sizes:
     s2_seconds: float
     s3_connections: int
     s4_pushes: int
+    s4_window_s: float
+    """S4 stops waiting for first attempts after this long (a bounded run even when slow)."""
     s5_events: int
     s5_users_per_event: int
     s5_inbox_rows: int
@@ -39,7 +41,8 @@ FULL = Sizes(
     s2_interval_s=0.2,
     s2_seconds=10.0,
     s3_connections=10_000,
-    s4_pushes=20_000,
+    s4_pushes=10_000,
+    s4_window_s=45.0,
     s5_events=2_000,
     s5_users_per_event=50,
     s5_inbox_rows=1_000_000,
@@ -62,6 +65,7 @@ SMOKE = Sizes(
     s2_seconds=1.0,
     s3_connections=60,
     s4_pushes=200,
+    s4_window_s=30.0,
     s5_events=50,
     s5_users_per_event=4,
     s5_inbox_rows=2_000,
