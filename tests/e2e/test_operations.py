@@ -87,7 +87,8 @@ def test_lag_shows_the_fleet_groups_caught_up(fleet: Fleet) -> None:
         assert result.returncode == 0, result.stderr
         report = {s["stream"]: s for s in json.loads(result.stdout)}
         groups = {g["group"]: g for g in report[Keys(fleet.key_prefix).ingress]["groups"]}
-        if {"router", "history"} <= set(groups) and all(g["lag"] == 0 for g in groups.values()):
+        caught_up = all(g["lag"] == 0 and g["pending"] == 0 for g in groups.values())
+        if {"router", "history"} <= set(groups) and caught_up:
             break
         time.sleep(0.2)
     assert {"router", "history"} <= set(groups)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import msgspec
@@ -150,3 +151,18 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         main([*command.split(), "--help"])
     assert exited.value.code == 0
     assert "usage: notifyctl" in capsys.readouterr().out
+
+
+def test_user_shows_live_nodes_and_devices(
+    client: redis.Redis, redis_url: str, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now_ms = int(time.time() * 1000)
+    client.zadd(keys.live_nodes, {"gw-1": now_ms, "gw-dead": now_ms - 3_600_000})
+    client.hset(keys.user_presence("42"), mapping={"gw-1": 2, "gw-dead": 1})
+    client.hset(
+        keys.devices("42"), "tok-abcdef", msgspec.json.encode({"platform": "ios", "last_seen_ms": now_ms})
+    )
+    assert run(redis_url, keys, "user", "42") == 0
+    shown = capsys.readouterr().out
+    assert "online, 2 connection(s)" in shown and "node gw-1: 2" in shown and "gw-dead" not in shown
+    assert "devices: 1" in shown and "ios" in shown
