@@ -121,3 +121,31 @@ async def test_offline_user_with_a_device_gets_the_push_through_fcm(fleet: Fleet
     assert message["notification"] == {"title": "Sale"}
     assert message["data"]["nf_id"] == "push-e2e-1"
     await client.aclose()
+
+
+async def test_read_on_one_device_reaches_the_other_device_live(fleet: Fleet) -> None:
+    client = redis_async.Redis.from_url(fleet.redis_url)
+    headers = {"Authorization": f"Bearer {dev_token('reader-7')}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(fleet.gateway_url("gateway-1"), headers=headers) as ws:
+            assert (await receive_json(ws))["type"] == "hello"
+            assert (await receive_json(ws))["type"] == "catchup.done"
+            event = build_event(
+                id="read-sync-1", type="note", audience={"kind": "users", "ids": ["reader-7"]}
+            )
+            await publish(client, event, prefix=fleet.key_prefix)
+            assert (await receive_json(ws))["notification"]["id"] == "read-sync-1"  # type: ignore[index]
+            url = f"{fleet.inbox_url()}/v1/inbox/read-sync-1/read"
+            deadline = time.monotonic() + 10
+            while True:  # history may not have stored it yet: 404 until then
+                async with http.post(url, headers=headers) as resp:
+                    if resp.status == 200 or time.monotonic() > deadline:
+                        assert resp.status == 200
+                        break
+                await asyncio.sleep(0.05)
+            frame = await receive_json(ws)
+    notification = frame["notification"]
+    assert isinstance(notification, dict)
+    assert (notification["type"], notification["transient"]) == ("inbox.read", True)
+    assert notification["data"]["ids"] == ["read-sync-1"]
+    await client.aclose()
