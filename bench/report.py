@@ -95,9 +95,10 @@ def plot(path: Path, results: dict[str, dict[str, Any]], title: str) -> None:
         xs = [1 / (1 - q) if q < 1 else 1e4 for q in qs]
         ax.plot(xs, ms, label=label)
     ax.set_xscale("log")
+    ax.set_yscale("log")  # S1 (ms) and S2 (hundreds of ms) on one readable axis
     ticks = [1, 2, 10, 100, 1000, 10_000]
     ax.set_xticks(ticks, ["p0", "p50", "p90", "p99", "p99.9", "p99.99"])
-    ax.set_ylabel("latency (ms)")
+    ax.set_ylabel("latency (ms, log scale)")
     ax.set_xlabel("percentile")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
