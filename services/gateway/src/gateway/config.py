@@ -45,7 +45,7 @@ class GatewayConfig(CommonConfig, frozen=True, kw_only=True):
         msgspec.Meta(
             description="Time a client without header/query token has to send its `auth` frame.", gt=0
         ),
-    ] = 10.0
+    ] = 5.0
     token_notice_s: Annotated[
         float, msgspec.Meta(description="Seconds before expiry the client is sent `token.expiring`.", ge=0)
     ] = 60.0
