@@ -8,12 +8,13 @@ from typing import Any
 import msgspec
 import pytest
 from notify_common.consumer import REDIS_DOWN_ERRORS, Entry
+from notify_common.publish import build_event
 from notify_common.redis_conn import connect
-from notify_common.schemas import FIELD_EVENT
+from notify_common.schemas import FIELD_EVENT, Event
 from router.fastpack import pack_with_hiredis
-from router.routing import Router
+from router.routing import Router, recipient_chunks
 
-from .conftest import Harness
+from .conftest import Harness, MakeHarness
 
 
 def ev(audience: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -154,3 +155,24 @@ async def test_batch_outliving_the_routing_timeout_raises_a_redis_down_error(
     finally:
         await harness.client.execute_command("CLIENT", "UNPAUSE")
         await fast.aclose()
+
+
+async def test_batch_with_many_recipients_is_routed_in_bounded_chunks(make_harness: MakeHarness) -> None:
+    harness = make_harness(routing_chunk_recipients=3000, rate_limit_per_user=0)
+    await harness.node("gw-a")
+    pipe = harness.client.pipeline(transaction=False)
+    for i in range(5000):
+        pipe.hset(harness.keys.user_presence(f"c{i}"), "gw-a", 1)
+    await pipe.execute()
+    big = [ev(users(*[f"c{(j * 37 + i) % 5000}" for i in range(2000)]), id=f"chunk-{j}") for j in range(5)]
+    await harness.route(*big)
+    got = [(d.notification.id, len(d.user_ids)) for d in await harness.deliveries("gw-a")]
+    assert got == [(f"chunk-{j}", 2000) for j in range(5)]
+
+
+def test_recipient_chunks_keep_order_and_give_an_oversized_event_its_own_chunk() -> None:
+    def item(n: int) -> tuple[str, Event]:
+        return (str(n), build_event(type="t", audience=users(*[f"u{i}" for i in range(n)])))
+
+    items = [item(5), item(4), item(20), item(1), item(1)]
+    assert [[e for e, _ in c] for c in recipient_chunks(items, 10)] == [["5", "4"], ["20"], ["1", "1"]]

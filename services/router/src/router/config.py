@@ -104,10 +104,18 @@ class RouterConfig(CommonConfig, frozen=True, kw_only=True):
         msgspec.Meta(
             gt=0,
             le=300,
-            description="Longest a batch's Redis work may take before the batch is left pending and "
-            "retried (seconds).",
+            description="Longest one routing chunk's Redis work may take before the batch is left "
+            "pending and retried (seconds).",
         ),
     ] = 10.0
+    routing_chunk_recipients: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="A batch is routed in chunks of events with at most this many explicit "
+            "recipients together (an event with more is a chunk of its own), bounding each pipeline.",
+        ),
+    ] = 20_000
     fcm_topic_prefix: Annotated[
         str,
         msgspec.Meta(

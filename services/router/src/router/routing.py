@@ -1,9 +1,10 @@
 """The ingress handler: decode a batch, hold scheduled events, route the rest in few round trips.
 
 Round trips per batch: idempotency claims, live nodes and geo searches (in parallel); presence,
-preferences and rate counters of every explicit recipient of the batch (in parallel); then one
-pipeline with every effect. Only then does the consumer XACK, so a crash at any point replays
-the batch (see idempotency.py for why a replay is detectable, not lost).
+preferences and rate counter of every explicit recipient of the batch (one script call per user,
+one pipeline, see recipients.py); then one pipeline with every effect. Only then does the
+consumer XACK, so a crash at any point replays the batch (see idempotency.py for why a replay
+is detectable, not lost). Large batches are routed in chunks (ROUTING_CHUNK_RECIPIENTS).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from notify_common.schemas import (
     BadEntry,
     Event,
     GeoAudience,
+    UsersAudience,
     decode_event,
     notification_from_event,
     to_ms,
@@ -48,6 +50,24 @@ def plan_for(entry_id: str, event: Event, users: list[str], topic_prefix: str) -
     return Plan(entry_id, event, n, users, rooms_of(event), fcm_topic_of(event, topic_prefix))
 
 
+def recipient_chunks(
+    items: Sequence[tuple[str, Event]], max_recipients: int
+) -> list[Sequence[tuple[str, Event]]]:
+    """Consecutive runs of events whose explicit recipients add up to at most `max_recipients`
+    (an event larger than that is a chunk of its own), so one pipeline stays bounded."""
+    chunks: list[Sequence[tuple[str, Event]]] = []
+    start, size = 0, 0
+    for i, (_, event) in enumerate(items):
+        audience = event.audience
+        n = len(audience.ids) if isinstance(audience, UsersAudience) else getattr(audience, "limit", 0)
+        if size and size + n > max_recipients:
+            chunks.append(items[start:i])
+            start, size = i, 0
+        size += n
+    chunks.append(items[start:])
+    return chunks
+
+
 def claim_id(entry_id: str, event: Event) -> str:
     """The id an event is claimed under: its own, or the notification id made from its entry."""
     return event.id or f"evt-{entry_id}"
@@ -65,12 +85,7 @@ class Router:
         self.rate_limit_text = f"rate limited: over {cfg.rate_limit_per_user} per {cfg.rate_limit_window_s}s"
 
     async def handle(self, entries: Sequence[Entry]) -> Outcome:
-        # The fan-out client has no per-reply timer; one deadline bounds the whole batch and a
-        # TimeoutError (an OSError) leaves the batch pending like any Redis outage.
-        async with asyncio.timeout(self.cfg.routing_timeout_s):
-            return await self._handle(entries)
-
-    async def _handle(self, entries: Sequence[Entry]) -> Outcome:
+        """The ingress consumer's handler."""
         outcome = Outcome()
         now = now_ms()
         ready: list[tuple[str, Event]] = []
@@ -86,7 +101,10 @@ class Router:
             else:
                 ready.append((entry.id, event))
         if held:
-            await self._hold(held)
+            # The fan-out client has no per-reply timer: each step has a deadline instead, and
+            # a TimeoutError (an OSError) leaves the batch pending like any Redis outage.
+            async with asyncio.timeout(self.cfg.routing_timeout_s):
+                await self._hold(held)
         if ready:
             await self._route_isolating_failures(ready, outcome)
         return outcome
@@ -133,7 +151,13 @@ class Router:
         metrics.EVENTS.labels(outcome="scheduled").inc(len(held))
 
     async def route(self, items: Sequence[tuple[str, Event]]) -> None:
-        """Route events now (their `deliver_at`, if any, has passed)."""
+        """Route events now (their `deliver_at`, if any, has passed), in chunks of at most
+        ROUTING_CHUNK_RECIPIENTS explicit recipients, each within ROUTING_TIMEOUT_S."""
+        for chunk in recipient_chunks(items, self.cfg.routing_chunk_recipients):
+            async with asyncio.timeout(self.cfg.routing_timeout_s):
+                await self._route_chunk(chunk)
+
+    async def _route_chunk(self, items: Sequence[tuple[str, Event]]) -> None:
         now = now_ms()
         geo_items = [
             (i, event.audience)

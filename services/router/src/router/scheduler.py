@@ -53,10 +53,11 @@ class Scheduler:
     async def release_due(self) -> int:
         """Route every due event (up to the batch size); returns how many were claimed."""
         now = now_ms()
-        reply = await self._claim(
-            keys=[self.keys.scheduled, self.keys.scheduled_events],
-            args=[now, now + self.cfg.schedule_lease_ms, self.cfg.schedule_batch],
-        )
+        async with asyncio.timeout(self.cfg.routing_timeout_s):
+            reply = await self._claim(
+                keys=[self.keys.scheduled, self.keys.scheduled_events],
+                args=[now, now + self.cfg.schedule_lease_ms, self.cfg.schedule_batch],
+            )
         if not reply:
             return 0
         claimed: list[str] = []
@@ -79,7 +80,8 @@ class Scheduler:
             pipe.xadd(self.keys.dead_letters, self._dead_letter(entry_id, reason, raw_event, now))
         pipe.zrem(self.keys.scheduled, *claimed)
         pipe.hdel(self.keys.scheduled_events, *claimed)
-        await pipe.execute()
+        async with asyncio.timeout(self.cfg.routing_timeout_s):
+            await pipe.execute()
         metrics.SCHEDULED_RELEASED.inc(len(ready))
         return len(claimed)
 
@@ -107,8 +109,7 @@ class Scheduler:
         while not stop.is_set():
             delay = self.cfg.schedule_poll_ms / 1000
             try:
-                async with asyncio.timeout(self.cfg.routing_timeout_s):
-                    released = await self.release_due()
+                released = await self.release_due()
                 if released >= self.cfg.schedule_batch:
                     delay = 0
                 failures = 0
