@@ -31,8 +31,14 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         env = {**os.environ, **self.env}
         log = open(self.log_path, "ab")
+        # A session of its own: Ctrl-C in the terminal reaches only the launcher, which then stops
+        # each service once with SIGTERM (instead of every service getting SIGINT and SIGTERM).
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, *self.args], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", self.module, *self.args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         return self
