@@ -18,3 +18,8 @@ def test_every_service_reads_the_common_variables() -> None:
     for service in SERVICE_PACKAGES:
         names = {f.env for f in service_fields(service)}
         assert {"REDIS_URL", "OPS_PORT", "SHUTDOWN_GRACE_S"} <= names, service
+
+
+def test_every_service_directory_is_covered() -> None:
+    directories = {p.name for p in (ROOT / "services").iterdir() if (p / "pyproject.toml").exists()}
+    assert directories == set(SERVICE_PACKAGES)
