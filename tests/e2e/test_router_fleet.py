@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import time
 import uuid
@@ -147,3 +148,18 @@ async def test_transient_signal_reaches_online_clients_and_leaves_no_catch_up_fe
     client = redis_async.Redis.from_url(fleet.redis_url)
     assert await client.xlen(Keys(fleet.key_prefix).user_feed(user_id)) == 0
     await client.aclose()
+
+
+async def test_scheduled_event_arrives_not_before_its_time_and_expired_one_never(fleet: Fleet) -> None:
+    user_id = unique("s")
+    audience = {"kind": "users", "ids": [user_id]}
+    async with aiohttp.ClientSession() as http, client_of(http, fleet, "gateway-1", user_id) as ws:
+        due = time.time() + 1.5
+        at = datetime.datetime.fromtimestamp(due, datetime.UTC).isoformat()
+        gone = datetime.datetime.fromtimestamp(time.time() - 60, datetime.UTC).isoformat()
+        await publish(http, fleet, {"id": unique("x"), "type": "t", "expires_at": gone, "audience": audience})
+        sent = await publish(
+            http, fleet, {"id": unique("later"), "type": "t", "deliver_at": at, "audience": audience}
+        )
+        assert await until_notification(ws, sent["id"], timeout=15) == [sent["id"]]
+        assert time.time() >= due
