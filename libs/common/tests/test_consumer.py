@@ -13,6 +13,7 @@ import redis.asyncio as redis_async
 from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer
 from notify_common.keys import Keys
 from notify_common.trim import trim_acknowledged
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 Handler = Callable[[Sequence[Entry]], Awaitable[Outcome | None]]
 
@@ -180,6 +181,28 @@ async def test_own_pending_entries_are_reread_after_the_connection_to_redis_drop
         await redis.client_kill_filter(_type="normal", skipme=True)
         await eventually(lambda: _true(all(i in seen for i in lost)))
     assert seen[:3] == ids
+
+
+async def test_a_batch_that_failed_on_a_dead_redis_connection_is_redone_first(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
+    seen: list[str] = []
+    failed_once = False
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        nonlocal failed_once
+        if not failed_once:
+            failed_once = True  # as on a pooled connection to the Redis that just restarted
+            raise RedisConnectionError("Connection closed by server.")
+        seen.extend(e.id for e in entries)
+
+    async with running(redis, settings(keys, claim_idle_ms=60_000), handle) as consumer:
+        await eventually(lambda: _true(consumer.healthy()))
+        first = await add(redis, keys.ingress, 3)
+        await eventually(lambda: _true(failed_once))
+        later = await add(redis, keys.ingress, 2)
+        await eventually(lambda: _true(len(seen) == 5))
+    assert seen == first + later
 
 
 async def test_a_handler_whose_database_is_down_does_not_use_up_deliveries(

@@ -22,7 +22,7 @@ import redis.asyncio as redis_async
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from notify_common import metrics
@@ -150,10 +150,11 @@ class StreamConsumer:
                 metrics.REDIS_ERRORS.labels(loop=f"consumer:{s.group}").inc()
                 if not self._handler_raised:
                     # Redis itself failed us: it may have restarted and lost the last second of
-                    # writes (AOF everysec), our acks and the handler's effects but not the read.
-                    # Re-read our own pending entries first, so they are redone now and in order,
-                    # not after claim_idle_ms. Not when the handler's own dependency failed (a
-                    # database down): re-reading would use up the entries' deliveries in seconds.
+                    # writes (AOF everysec), our acks and the handler's effects but not the read,
+                    # or the handler's batch failed on a dead connection. Re-read our own pending
+                    # entries first, so they are redone now and in order, not after claim_idle_ms.
+                    # Not when the handler's own dependency failed (a database down): re-reading
+                    # would use up the entries' deliveries in seconds.
                     own_pending_done = False
                     self._pending_cursor = "0"
                 self._handler_raised = False
@@ -267,8 +268,11 @@ class StreamConsumer:
             started = time.perf_counter()
             try:
                 outcome = await self.handler(live) or Outcome()
-            except REDIS_DOWN_ERRORS:
-                self._handler_raised = True
+            except REDIS_DOWN_ERRORS as exc:
+                # Redis failing under the handler (a stale pooled connection after a restart)
+                # counts like the loop's own Redis error; another dependency's network error
+                # (a database down) does not: see run().
+                self._handler_raised = not isinstance(exc, RedisError)
                 raise  # nothing acked; the loop backs off and the entries stay pending
             except Exception as exc:  # the handler's bug or dependency failure: keep going
                 log.exception("handler_failed", stream=s.stream, group=s.group, entries=len(live))
