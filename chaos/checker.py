@@ -141,7 +141,10 @@ def check(
         counts = Counter(r.id for r in log.frames)
         verdict.duplicates += sum(c - 1 for c in counts.values())
         verdict.undetectable_duplicates += log.frames_without_id
-        verdict.reordered += _reordered(log, order)
+        late = _reordered(log, order)
+        verdict.reordered += len(late)
+        for first, before in late[:2]:
+            _example(verdict, f"{log.user_id}: {first} arrived after the later-published {before}")
     return verdict
 
 
@@ -158,21 +161,22 @@ def _id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _reordered(log: ClientLog, order: Mapping[str, tuple[int, int]]) -> int:
-    """First sightings on the first (live-only) connection that arrive after a later-published event."""
+def _reordered(log: ClientLog, order: Mapping[str, tuple[int, int]]) -> list[tuple[str, str]]:
+    """First sightings on the first (live-only) connection that arrive after a later-published
+    event: (the late id, the later-published id it came after)."""
     seen: set[str] = set()
-    last: tuple[int, int] | None = None
-    count = 0
+    last: tuple[tuple[int, int], str] | None = None
+    late = []
     for frame in log.frames:
         if frame.connection != 1 or frame.id in seen or frame.id not in order:
             continue
         seen.add(frame.id)
         key = order[frame.id]
-        if last is not None and key < last:
-            count += 1
+        if last is not None and key < last[0]:
+            late.append((frame.id, last[1]))
         else:
-            last = key
-    return count
+            last = (key, frame.id)
+    return late
 
 
 def _example(verdict: Verdict, text: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -75,6 +76,7 @@ def documented_close_codes(protocol_md: Path) -> set[int]:
     codes = {1000}
     for line in section.splitlines():
         cells = [c.strip().strip("`") for c in line.split("|")]
-        if len(cells) > 2 and cells[1].isdigit():
-            codes.add(int(cells[1]))
+        code = re.match(r"(\d{4})\b", cells[1]) if len(cells) > 2 else None
+        if code:
+            codes.add(int(code.group(1)))
     return codes

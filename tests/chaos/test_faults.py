@@ -6,10 +6,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from chaos.report import TABLE_HEADER, table_row
 from chaos.run import Outcome, run_scenario
 from chaos.timing import from_env
 
@@ -17,6 +20,20 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
 SHUTDOWN_GRACE_S = 10.0
 _outcomes: dict[str, Outcome] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def results_table() -> Iterator[None]:
+    """After the module: the results table of docs/reliability.md, printed (visible with -s) and
+    written to $CHAOS_RESULTS when set."""
+    yield
+    if not _outcomes:
+        return
+    table = "\n".join([*TABLE_HEADER, *(table_row(o) for o in _outcomes.values())])
+    print(f"\n{table}")
+    target = os.environ.get("CHAOS_RESULTS")
+    if target:
+        Path(target).write_text(table + "\n")
 
 
 def outcome_of(scenario: str, tmp_path_factory: pytest.TempPathFactory) -> Outcome:

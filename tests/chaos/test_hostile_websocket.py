@@ -5,6 +5,7 @@ client on the same node still gets its next notification."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -89,16 +90,28 @@ def test_garbage_text_and_binary_frames_do_not_break_the_gateway(
     asyncio.run(send_then_close(fleet, frames))
 
 
-async def test_a_frame_over_the_size_limit_closes_only_that_connection_with_1009(fleet: Fleet) -> None:
+@pytest.mark.parametrize(
+    ("size", "codes"),
+    [
+        # Just over MAX_FRAME_BYTES (64 KiB): read whole, refused with the documented 1009.
+        pytest.param(70 * 1024, {1009}, id="70KiB"),
+        # Far over it: the node closes while the frame is still arriving; the unread bytes make
+        # the kernel reset the connection, so the client may see 1006 instead of 1009.
+        pytest.param(1024 * 1024, {1009, 1006}, id="1MiB"),
+    ],
+)
+async def test_a_frame_over_the_size_limit_closes_only_that_connection(
+    fleet: Fleet, size: int, codes: set[int]
+) -> None:
     async with aiohttp.ClientSession() as http:
         ws = await connect(http, fleet, "huge-frame")
-        await ws.send_str("x" * (1024 * 1024))
+        with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+            await ws.send_str("x" * size)
         msg = await asyncio.wait_for(ws.receive(), 20)
         while msg.type == aiohttp.WSMsgType.TEXT:  # frames sent before ours was read (catch-up)
             msg = await asyncio.wait_for(ws.receive(), 20)
         await ws.close()
-    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
-    assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    assert ws.close_code in codes, ws.close_code
     await delivers_to_a_fresh_client(fleet)
 
 
