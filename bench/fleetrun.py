@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,9 +15,13 @@ from devstack.redis_server import RedisServer, start_redis
 from notify_common.keys import Keys
 
 from bench.clients import ClientPool, ClientSpec
-from bench.procstats import rss_bytes
+from bench.procstats import cpu_seconds, rss_bytes
 
 BENCH_ROLE = "driver"
+IDLE_CORE_SHARE = 0.05
+"""A service using less than this share of one core is idle (heartbeats and pings only)."""
+SETTLE_WINDOW_S = 1.0
+SETTLE_DEADLINE_S = 60.0
 # Production-like logging: JSON at info level (the console renderer costs more per line).
 SERVICE_ENV = {"LOG_FORMAT": "json", "LOG_LEVEL": "info"}
 
@@ -58,6 +63,20 @@ class FleetRun:
             )
             for i in range(first, first + count)
         ]
+
+    def settle(self) -> float:
+        """Wait until every service is idle again (a connect or close wave leaves work behind:
+        presence writes, catch-up, receipts), so a scenario measures only its own load.
+        Returns the seconds waited."""
+        pids = self.fleet.pids()
+        started = time.monotonic()
+        while time.monotonic() - started < SETTLE_DEADLINE_S:
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            time.sleep(SETTLE_WINDOW_S)
+            busiest = max(cpu_seconds(pid) - before[name] for name, pid in pids.items())
+            if busiest / SETTLE_WINDOW_S < IDLE_CORE_SHARE:
+                break
+        return round(time.monotonic() - started, 1)
 
     def ensure_clients(self, count: int) -> dict[str, Any]:
         """Exactly users u0…u<count-1> connected; returns the connect report of new ones."""

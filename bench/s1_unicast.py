@@ -24,6 +24,7 @@ def run(run: FleetRun, sizes: Sizes, profiler: Profiler) -> dict[str, Any]:
         Planned(f"s1-{i}", {"kind": "users", "ids": [f"u{rng.randrange(sizes.s1_clients)}"]}, "bench.unicast")
         for i in range(total)
     ]
+    settled_s = run.settle()
     run.pool.reset()
     meter = CpuMeter(run.pids()).start()
     with profiler.attach("s1", run.fleet.pids(), sizes.s1_seconds):
@@ -45,6 +46,7 @@ def run(run: FleetRun, sizes: Sizes, profiler: Profiler) -> dict[str, Any]:
         "duplicates": got.duplicates,
         "gateway_cpu_us_per_delivery": round(gateway_cpu / deliveries * 1e6, 2) if deliveries else None,
         "router_cpu_us_per_event": round(cpu.get("router", 0.0) / total * 1e6, 2),
+        "settle_s": settled_s,
         "services": sorted(run.fleet.processes),
         "cpu_s": cpu,
         "cpu_system_s": meter.system_s,

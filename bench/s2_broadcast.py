@@ -20,6 +20,7 @@ def run(run: FleetRun, sizes: Sizes, profiler: Profiler) -> dict[str, Any]:
     count = round(sizes.s2_seconds / sizes.s2_interval_s)
     plan = [Planned(f"s2-{i}", {"kind": "role", "role": BENCH_ROLE}, "bench.broadcast") for i in range(count)]
     expected = count * clients
+    settled_s = run.settle()
     run.pool.reset()
     meter = CpuMeter(run.pids()).start()
     with profiler.attach("s2", run.fleet.pids(), sizes.s2_seconds):
@@ -45,6 +46,7 @@ def run(run: FleetRun, sizes: Sizes, profiler: Profiler) -> dict[str, Any]:
         "duplicates": got.duplicates,
         "gateway_cpu_s": round(gateway_cpu, 3),
         "gateway_cpu_us_per_delivery": round(gateway_cpu / deliveries * 1e6, 2) if deliveries else None,
+        "settle_s": settled_s,
         "services": sorted(run.fleet.processes),
         "cpu_s": cpu,
         "cpu_system_s": meter.system_s,

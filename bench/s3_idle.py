@@ -17,6 +17,7 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
     meter = CpuMeter(run.pids()).start()
     report = run.ensure_clients(sizes.s3_connections)
     cpu = meter.stop()
+    settled_s = run.settle()
     after = run.gateway_rss()
     grown = sum(after.values()) - sum(before.values())
     n = len(run.pool.connected)
@@ -28,6 +29,7 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
         "kb_per_connection": round(grown / n / 1024, 2) if n else None,
         "connect_seconds": report.get("seconds"),
         "connects_per_s": round(n / float(report["seconds"]), 1) if report.get("seconds") else None,
+        "settle_s": settled_s,
         "services": sorted(run.fleet.processes),
         "cpu_s": cpu,
     }
