@@ -25,6 +25,7 @@ def settings(**overrides: Any) -> ApiSettings:
     base: dict[str, Any] = {
         "service_tokens": (TOKEN, "another-token"),
         "jwt": JwtSettings(secret=SECRET),
+        "jwks": None,
         "batch_max": 3,
         "max_body_bytes": 64 * 1024,
     }

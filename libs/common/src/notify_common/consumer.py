@@ -27,6 +27,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from notify_common import metrics
 from notify_common.backoff import backoff_delay
+from notify_common.config import CommonConfig
+from notify_common.keys import Keys
 from notify_common.schemas import DeadLetter, encode
 
 log = structlog.get_logger("notify_common.consumer")
@@ -72,6 +74,21 @@ class ConsumerSettings:
     max_deliveries: int = 5
     start_id: str = "0"
     """Where a new group starts. "0" = everything still in the stream, so nothing is missed."""
+
+    @classmethod
+    def from_config(cls, cfg: CommonConfig, stream: str, group: str, start_id: str = "0") -> ConsumerSettings:
+        """A service's consumer of `stream` in `group`, named after its node, tuned by its config."""
+        return cls(
+            stream=stream,
+            group=group,
+            consumer=cfg.node_id,
+            dead_letter_stream=Keys(cfg.key_prefix).dead_letters,
+            batch=cfg.consumer_batch,
+            block_ms=cfg.consumer_block_ms,
+            claim_idle_ms=cfg.claim_idle_ms,
+            max_deliveries=cfg.max_deliveries,
+            start_id=start_id,
+        )
 
 
 async def ensure_group(client: redis_async.Redis, stream: str, group: str, start_id: str = "0") -> None:

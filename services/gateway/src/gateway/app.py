@@ -90,17 +90,7 @@ async def main(cfg: GatewayConfig) -> int:
     # The group exists before the node is announced alive, so no delivery is written unseen.
     await ensure_group(client, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
     await presence_writer.heartbeat(client, keys, cfg.node_id)
-    settings = ConsumerSettings(
-        stream=keys.node_deliveries(cfg.node_id),
-        group=GROUP_GATEWAY,
-        consumer=cfg.node_id,
-        dead_letter_stream=keys.dead_letters,
-        batch=cfg.consumer_batch,
-        block_ms=cfg.consumer_block_ms,
-        claim_idle_ms=cfg.claim_idle_ms,
-        max_deliveries=cfg.max_deliveries,
-        start_id="$",
-    )
+    settings = ConsumerSettings.from_config(cfg, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
     consumer = StreamConsumer(client, settings, functools.partial(deliver, node))
     runner, port = await start_site(build_app(node), cfg.host, cfg.port)
     log.info("gateway_listening", port=port, paths=["/ws", "/events"])

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import CommonConfig, ConfigError
+from notify_common.config import ConfigError
+from notify_common.user_auth import UserAuthConfig
 
 
-class GatewayConfig(CommonConfig, frozen=True, kw_only=True):
+class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
     host: Annotated[str, msgspec.Meta(description="Address the WebSocket/SSE listener binds.")] = "0.0.0.0"
     port: Annotated[
         int,
@@ -17,29 +18,6 @@ class GatewayConfig(CommonConfig, frozen=True, kw_only=True):
     ops_port: Annotated[
         int, msgspec.Meta(description="Port of /healthz, /readyz and /metrics.", ge=0, le=65535)
     ] = 9101
-    jwt_secret: Annotated[
-        str, msgspec.Meta(description="Shared secret for HS256 client tokens (at least 16 characters).")
-    ] = ""
-    jwt_algorithms: Annotated[
-        list[str],
-        msgspec.Meta(
-            description="Accepted token algorithms (HS256, HS384, HS512, RS256, ES256; never none)."
-        ),
-    ] = msgspec.field(default_factory=lambda: ["HS256"])
-    jwt_public_key_file: Annotated[
-        str, msgspec.Meta(description="PEM public key file for RS256/ES256 tokens.")
-    ] = ""
-    jwt_jwks_url: Annotated[
-        str, msgspec.Meta(description="JWKS URL for RS256/ES256 keys, chosen by the token's `kid`.")
-    ] = ""
-    jwt_jwks_cache_s: Annotated[
-        float, msgspec.Meta(description="How long fetched JWKS keys are kept.", gt=0)
-    ] = 300.0
-    jwt_issuer: Annotated[str, msgspec.Meta(description="Required `iss` claim; empty = not checked.")] = ""
-    jwt_audience: Annotated[str, msgspec.Meta(description="Required `aud` claim; empty = not checked.")] = ""
-    jwt_leeway_s: Annotated[
-        float, msgspec.Meta(description="Clock skew allowed on exp and nbf.", ge=0, le=300)
-    ] = 30.0
     auth_timeout_s: Annotated[
         float,
         msgspec.Meta(
@@ -121,9 +99,6 @@ class GatewayConfig(CommonConfig, frozen=True, kw_only=True):
     ] = 15.0
 
     def validate(self) -> None:
-        if not (self.jwt_secret or self.jwt_public_key_file or self.jwt_jwks_url):
-            raise ConfigError("JWT_SECRET: required unless JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL is set")
-        if self.jwt_secret and len(self.jwt_secret) < 16:
-            raise ConfigError("JWT_SECRET: must be at least 16 characters")
+        super().validate()
         if self.tracking_secret and len(self.tracking_secret) < 16:
             raise ConfigError("TRACKING_SECRET: must be at least 16 characters")

@@ -8,7 +8,6 @@ import redis.asyncio as redis_async
 import structlog
 from notify_common.config import redact_url
 from notify_common.consumer import ConsumerSettings, Handler, StreamConsumer
-from notify_common.jwt_auth import JwksCache, JwtSettings, read_public_key
 from notify_common.keys import GROUP_HISTORY, Keys
 from notify_common.ops import start_site
 from notify_common.redis_conn import connect
@@ -26,18 +25,7 @@ log = structlog.get_logger("history.app")
 
 
 def _consumer(client: redis_async.Redis, cfg: HistoryConfig, stream: str, handler: Handler) -> StreamConsumer:
-    keys = Keys(cfg.key_prefix)
-    settings = ConsumerSettings(
-        stream=stream,
-        group=GROUP_HISTORY,
-        consumer=cfg.node_id,
-        dead_letter_stream=keys.dead_letters,
-        batch=cfg.consumer_batch,
-        block_ms=cfg.consumer_block_ms,
-        claim_idle_ms=cfg.claim_idle_ms,
-        max_deliveries=cfg.max_deliveries,
-    )
-    return StreamConsumer(client, settings, handler)
+    return StreamConsumer(client, ConsumerSettings.from_config(cfg, stream, GROUP_HISTORY), handler)
 
 
 async def main(cfg: HistoryConfig) -> int:
@@ -52,16 +40,8 @@ async def main(cfg: HistoryConfig) -> int:
             db,
             client,
             ApiSettings(
-                jwt=JwtSettings(
-                    secret=cfg.jwt_secret,
-                    algorithms=tuple(cfg.jwt_algorithms),
-                    leeway_s=cfg.jwt_leeway_s,
-                    public_key=read_public_key(cfg.jwt_public_key_file),
-                    jwks_url=cfg.jwt_jwks_url,
-                    issuer=cfg.jwt_issuer,
-                    audience=cfg.jwt_audience,
-                ),
-                jwks=JwksCache(cfg.jwt_jwks_url) if cfg.jwt_jwks_url else None,
+                jwt=cfg.jwt_settings(),
+                jwks=cfg.jwks_cache(),
                 admin_token=cfg.admin_token,
                 page_max=cfg.inbox_page_max,
                 key_prefix=cfg.key_prefix,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import CommonConfig, ConfigError
+from notify_common.config import ConfigError
+from notify_common.user_auth import UserAuthConfig
 
 from history.db import is_postgres_url
 
@@ -36,7 +37,7 @@ class MigrateConfig(msgspec.Struct, frozen=True, kw_only=True):
         _check_database_url(self.database_url)
 
 
-class HistoryConfig(CommonConfig, frozen=True, kw_only=True):
+class HistoryConfig(UserAuthConfig, frozen=True, kw_only=True):
     ops_port: Annotated[
         int, msgspec.Meta(ge=0, le=65535, description="Port of /healthz, /readyz, /metrics.")
     ] = 9104
@@ -48,26 +49,6 @@ class HistoryConfig(CommonConfig, frozen=True, kw_only=True):
     api_port: Annotated[
         int, msgspec.Meta(ge=0, le=65535, description="Port of the inbox HTTP API (0 picks a free one).")
     ] = 8084
-    jwt_secret: Annotated[
-        str,
-        msgspec.Meta(
-            description="Shared secret that verifies users' HS256/384/512 JWTs; same as the gateway's."
-        ),
-    ] = ""
-    jwt_public_key_file: Annotated[
-        str, msgspec.Meta(description="PEM public key file that verifies RS256/ES256 JWTs.")
-    ] = ""
-    jwt_jwks_url: Annotated[
-        str, msgspec.Meta(description="JWKS URL whose keys verify RS256/ES256 JWTs (fetched and cached).")
-    ] = ""
-    jwt_issuer: Annotated[str, msgspec.Meta(description="Required `iss` claim when set.")] = ""
-    jwt_audience: Annotated[str, msgspec.Meta(description="Required `aud` claim when set.")] = ""
-    jwt_algorithms: Annotated[
-        list[str], msgspec.Meta(description="Accepted JWT algorithms (allow-list; `none` is never accepted).")
-    ] = msgspec.field(default_factory=lambda: ["HS256"])
-    jwt_leeway_s: Annotated[
-        float, msgspec.Meta(ge=0, le=300, description="Clock skew tolerated on exp/nbf, seconds.")
-    ] = 30.0
     admin_token: Annotated[
         str,
         msgspec.Meta(
@@ -96,7 +77,4 @@ class HistoryConfig(CommonConfig, frozen=True, kw_only=True):
 
     def validate(self) -> None:
         _check_database_url(self.database_url)
-        if not (self.jwt_public_key_file or self.jwt_jwks_url) and len(self.jwt_secret) < 16:
-            raise ConfigError(
-                "JWT_SECRET: at least 16 characters (or set JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL)"
-            )
+        super().validate()

@@ -6,7 +6,6 @@ import asyncio
 
 import structlog
 from notify_common.consumer import ConsumerSettings, StreamConsumer
-from notify_common.jwt_auth import JwtSettings, read_public_key
 from notify_common.keys import GROUP_HISTORY, GROUP_ROUTER, Keys
 from notify_common.ops import start_site
 from notify_common.redis_conn import connect
@@ -23,15 +22,10 @@ log = structlog.get_logger("router.app")
 
 
 def api_settings(cfg: RouterConfig) -> ApiSettings:
-    jwt = JwtSettings(
-        secret=cfg.jwt_secret,
-        algorithms=tuple(cfg.jwt_algorithms),
-        leeway_s=cfg.jwt_leeway_s,
-        public_key=read_public_key(cfg.jwt_public_key_file),
-    )
     return ApiSettings(
         service_tokens=tuple(t for t in cfg.service_tokens if t),
-        jwt=jwt,
+        jwt=cfg.jwt_settings(),
+        jwks=cfg.jwks_cache(),
         batch_max=cfg.http_batch_max,
         max_body_bytes=cfg.http_max_body_bytes,
     )
@@ -42,16 +36,7 @@ async def main(cfg: RouterConfig) -> int:
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
     # routing pipelines: C packing, no per-reply timer (Router and Scheduler bound each batch)
     fanout_client = pack_with_hiredis(connect(cfg.redis_url, per_read_timeout=False))
-    settings = ConsumerSettings(
-        stream=keys.ingress,
-        group=GROUP_ROUTER,
-        consumer=cfg.node_id,
-        dead_letter_stream=keys.dead_letters,
-        batch=cfg.consumer_batch,
-        block_ms=cfg.consumer_block_ms,
-        claim_idle_ms=cfg.claim_idle_ms,
-        max_deliveries=cfg.max_deliveries,
-    )
+    settings = ConsumerSettings.from_config(cfg, keys.ingress, GROUP_ROUTER)
     router = Router(fanout_client, keys, cfg)
     consumer = StreamConsumer(client, settings, router.handle)
     scheduler = Scheduler(fanout_client, keys, cfg, router)

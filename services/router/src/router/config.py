@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import CommonConfig
+from notify_common.user_auth import UserAuthConfig
 
 
-class RouterConfig(CommonConfig, frozen=True, kw_only=True):
+class RouterConfig(UserAuthConfig, frozen=True, kw_only=True):
     ops_port: Annotated[
         int, msgspec.Meta(ge=0, le=65535, description="Port of /healthz, /readyz, /metrics.")
     ] = 9102
@@ -47,22 +47,6 @@ class RouterConfig(CommonConfig, frozen=True, kw_only=True):
             "publish. Never logged."
         ),
     ] = msgspec.field(default_factory=list)
-    jwt_secret: Annotated[
-        str,
-        msgspec.Meta(
-            description="Secret that verifies users' JWTs on /v1/preferences (same as the gateway's)."
-        ),
-    ] = ""
-    jwt_public_key_file: Annotated[
-        str, msgspec.Meta(description="PEM public key file for RS256/ES256 user JWTs (optional).")
-    ] = ""
-    jwt_algorithms: Annotated[
-        list[str],
-        msgspec.Meta(description="Accepted user JWT algorithms (allow-list; `none` is never accepted)."),
-    ] = msgspec.field(default_factory=lambda: ["HS256"])
-    jwt_leeway_s: Annotated[
-        float, msgspec.Meta(ge=0, le=300, description="Clock skew tolerated on exp/nbf, seconds.")
-    ] = 30.0
     idempotency_ttl_s: Annotated[
         int,
         msgspec.Meta(

@@ -14,7 +14,7 @@ import redis.asyncio as redis_async
 import structlog
 from aiohttp import web
 from notify_common.consumer import REDIS_DOWN_ERRORS
-from notify_common.jwt_auth import JwtSettings
+from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
 from notify_common.schemas import FIELD_EVENT, BadEntry, Event, decode_event
 
@@ -30,6 +30,7 @@ log = structlog.get_logger("router.http_api")
 class ApiSettings:
     service_tokens: tuple[str, ...]
     jwt: JwtSettings
+    jwks: JwksCache | None
     batch_max: int
     max_body_bytes: int
 
@@ -106,13 +107,13 @@ async def publish_batch(request: web.Request) -> web.Response:
 
 
 async def get_preferences(request: web.Request) -> web.Response:
-    principal = require_user(request, request.app[SETTINGS].jwt)
+    principal = await require_user(request, request.app[SETTINGS].jwt, request.app[SETTINGS].jwks)
     prefs = await read_preferences(request.app[CLIENT], request.app[KEYS], principal.user_id)
     return _json(prefs)
 
 
 async def put_preferences(request: web.Request) -> web.Response:
-    principal = require_user(request, request.app[SETTINGS].jwt)
+    principal = await require_user(request, request.app[SETTINGS].jwt, request.app[SETTINGS].jwks)
     try:
         prefs = _prefs_decoder.decode(await request.read())
     except msgspec.DecodeError as exc:

@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Sequence
 
 from aiohttp import web
-from notify_common.jwt_auth import AuthError, JwtSettings, Principal, verify_token
+from notify_common.jwt_auth import AuthError, JwksCache, JwtSettings, Principal, verify_token_async
 
 
 def bearer(request: web.Request) -> str:
@@ -39,12 +39,12 @@ def require_service(request: web.Request, tokens: Sequence[str]) -> None:
         raise unauthorized("missing or invalid service token")
 
 
-def require_user(request: web.Request, settings: JwtSettings) -> Principal:
+async def require_user(request: web.Request, settings: JwtSettings, jwks: JwksCache | None) -> Principal:
     """The user of a valid JWT, or 401 with the reason."""
     token = bearer(request)
     if not token:
         raise unauthorized("missing token: send Authorization: Bearer <jwt>")
     try:
-        return verify_token(token, settings)
+        return await verify_token_async(token, settings, jwks)
     except AuthError as exc:
         raise unauthorized(str(exc).replace('"', "'")) from None
