@@ -42,6 +42,7 @@ def replica(name: str, redis_url: str, workdir: Path) -> ServiceProcess:
         "CONSUMER_BATCH": "50",
         "CLAIM_IDLE_MS": "1000",
         "RATE_LIMIT_PER_USER": "0",
+        "JWT_SECRET": "router-replica-test-secret-0123",
         "LOG_FORMAT": "console",
     }
     return ServiceProcess(name, "router", env, int(env["OPS_PORT"]), workdir / f"{name}.log")
