@@ -239,3 +239,12 @@ async def test_replayed_dead_letter_pushes_to_that_one_device(
     fcm.script("ok", token="flaky")
     await worker.handle(Entry("2-0", replay))
     assert sorted(fcm.tokens_received()) == ["flaky", "steady"]  # steady once, flaky once on replay
+
+
+async def test_same_notification_twice_in_one_batch_is_pushed_once(
+    redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
+) -> None:
+    await register_device(redis, keys, "u1", "tok", "android")
+    job = PushJob(notification=notification(), user_ids=["u1", "u1"])
+    await worker.handle(job_entry("1-0", job), job_entry("2-0", job))
+    assert fcm.tokens_received() == ["tok"]

@@ -108,7 +108,10 @@ class JobHandler:
                             source_id=item.entry_id,
                         )
                     )
-        fresh, done = split_pushed(sends, pushed)
+        # One send per (notification, target), even if a user is listed twice or two entries of
+        # this batch carry the same notification (a publisher's or the router's retry).
+        unique = list({send.retry_id: send for send in sends}.values())
+        fresh, done = split_pushed(unique, pushed)
         ledger.duplicates.extend(done)
         await sender.push(fresh, ledger)
         return outcome
