@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from notify_common.consumer import Entry, Outcome
 from notify_common.presence import now_ms
 from notify_common.schemas import FIELD_RECEIPT, BadEntry, Receipt, decode_delivery, encode
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from gateway.connection import Connection
 from gateway.frames import notification_frame
@@ -17,6 +17,11 @@ from gateway.node import Node
 
 FRAMES_SENT = Counter("nf_gateway_frames_sent_total", "Notification frames written to client sockets.")
 SLOW_CLOSED = Counter("nf_gateway_slow_clients_closed_total", "Connections closed for a full send buffer.")
+PUBLISH_TO_SOCKET = Histogram(
+    "nf_gateway_publish_to_socket_seconds",
+    "From the ingress XADD of an event to its frame being written to this node's sockets.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 async def fan_out(node: Node, conns: list[Connection], nid: str, frame: bytes) -> int:
@@ -57,6 +62,8 @@ async def deliver(node: Node, entries: Sequence[Entry]) -> Outcome:
         conns = node.sockets.targets(delivery.user_ids, delivery.rooms)
         if conns:
             await fan_out(node, conns, n.id, frame)
+            if delivery.published_ms:  # one observation per event, not per socket
+                PUBLISH_TO_SOCKET.observe(max(0, now_ms() - delivery.published_ms) / 1000)
         if not n.transient:
             at = now_ms()
             for user_id in delivery.user_ids:
