@@ -40,11 +40,18 @@ class PushConfig(CommonConfig, frozen=True, kw_only=True):
 
     # --- batching -------------------------------------------------------------------------
     fcm_batch_size: Annotated[
-        int, msgspec.Meta(ge=1, le=500, description="Messages per send_each_async call (FCM's limit: 500).")
-    ] = 500
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=500,
+            description="Messages per send_each_async call (FCM's limit: 500). The SDK sends a batch's "
+            "messages all at once on a pool of 100 connections whose queue costs grow with the square "
+            "of its length: keep FCM_BATCH_SIZE x FCM_MAX_IN_FLIGHT at or below 100.",
+        ),
+    ] = 50
     fcm_max_in_flight: Annotated[
         int, msgspec.Meta(ge=1, le=64, description="FCM batches sent concurrently by one process.")
-    ] = 4
+    ] = 2
 
     # --- retries --------------------------------------------------------------------------
     push_retry_base_s: Annotated[
