@@ -5,56 +5,89 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
+from types import TracebackType
 
 from aiohttp import web
 
 from fcm_fake.server import FakeState, build_app
 
 
-@dataclass
 class FakeHandle:
-    """A running fake: its base URL, its state (script, received messages) and a stop()."""
+    """A running fake: its base URL, its state (script, received messages) and an idempotent stop().
 
-    base_url: str
-    state: FakeState
-    _loop: asyncio.AbstractEventLoop
-    _thread: threading.Thread
-    _stopped: asyncio.Event
+    Also a context manager: `with start_in_thread() as fake: ...` stops it on exit.
+    """
 
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._stopped.set)
-        self._thread.join(10)
+    def __init__(
+        self,
+        base_url: str,
+        state: FakeState,
+        loop: asyncio.AbstractEventLoop,
+        thread: threading.Thread,
+        stopped: asyncio.Event,
+    ) -> None:
+        self.base_url = base_url
+        self.state = state
+        self._loop = loop
+        self._thread = thread
+        self._stopped = stopped
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and join the thread; calling it again does nothing."""
+        if self._thread.is_alive():
+            try:
+                self._loop.call_soon_threadsafe(self._stopped.set)
+            except RuntimeError:  # the loop closed between the check and the call
+                pass
+        self._thread.join(timeout)
+
+    def __enter__(self) -> FakeHandle:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 async def serve(state: FakeState, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start serving the fake; returns the runner and the bound port."""
+    """Start serving the fake; returns the runner (call `cleanup()` to stop) and the bound port."""
     runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
-    sockets = getattr(site._server, "sockets", None)
-    return runner, int(sockets[0].getsockname()[1]) if sockets else port
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, int(runner.addresses[0][1])
 
 
 def start_in_thread(host: str = "127.0.0.1", port: int = 0, keep_messages: int = 10_000) -> FakeHandle:
     """Start the fake on its own thread and loop; returns once it accepts connections."""
     state = FakeState(keep_messages=keep_messages)
+    loop = asyncio.new_event_loop()
+    stopped = asyncio.Event()
     ready = threading.Event()
-    box: dict[str, object] = {}
+    bound: list[int] = []
+    failure: list[BaseException] = []
 
-    def main() -> None:
-        loop = asyncio.new_event_loop()
-        stopped = asyncio.Event()
-        box["loop"], box["stopped"] = loop, stopped
-
-        async def run() -> None:
-            runner, bound = await serve(state, host, port)
-            box["port"] = bound
+    async def run() -> None:
+        try:
+            runner, bound_port = await serve(state, host, port)
+        except BaseException as exc:  # e.g. the port is taken: handed to the caller below
+            failure.append(exc)
             ready.set()
+            return
+        bound.append(bound_port)
+        ready.set()
+        try:
             await stopped.wait()
+        finally:
             await runner.cleanup()
 
+    def main() -> None:
+        asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(run())
         finally:
@@ -63,8 +96,8 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0, keep_messages: int =
     thread = threading.Thread(target=main, name="fcm-fake", daemon=True)
     thread.start()
     if not ready.wait(10):
-        raise RuntimeError("fcm-fake did not start")
-    loop = box["loop"]
-    stopped = box["stopped"]
-    assert isinstance(loop, asyncio.AbstractEventLoop) and isinstance(stopped, asyncio.Event)
-    return FakeHandle(f"http://{host}:{box['port']}", state, loop, thread, stopped)
+        raise RuntimeError("fcm-fake did not start within 10 s")
+    if failure:
+        thread.join(10)
+        raise RuntimeError(f"fcm-fake could not listen on {host}:{port}") from failure[0]
+    return FakeHandle(f"http://{host}:{bound[0]}", state, loop, thread, stopped)

@@ -32,40 +32,51 @@ class Received:
 
 @dataclass
 class FakeState:
-    """Everything the fake remembers; bounded so a long benchmark does not grow memory."""
+    """Everything the fake remembers: the last `keep_messages` requests (a ring buffer, so a
+    benchmark of millions does not grow memory) and counters that are never trimmed."""
 
     script: Script = field(default_factory=Script)
     keep_messages: int = 10_000
-    messages: collections.deque[Received] = field(default_factory=collections.deque)
+    messages: collections.deque[Received] = field(init=False)
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
     access_tokens: set[str] = field(default_factory=set)
     refuse_oauth: bool = False
     """Answer every token request with invalid_grant, as Google does for a revoked key."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        self.messages = collections.deque(maxlen=max(self.keep_messages, 0))
+
     def record(self, item: Received) -> None:
         with self.lock:
             self.messages.append(item)
-            while len(self.messages) > self.keep_messages:
-                self.messages.popleft()
             self.counts["requests"] += 1
+            if item.validate_only:
+                self.counts["validate_only"] += 1
             self.counts[f"outcome:{item.outcome}"] += 1
 
+    def count(self, name: str) -> None:
+        with self.lock:
+            self.counts[name] += 1
+
     def received(self) -> list[Received]:
+        """The kept requests, oldest first."""
         with self.lock:
             return list(self.messages)
 
     def clear(self) -> None:
+        """Forget received messages and every counter (the script stays)."""
         with self.lock:
             self.messages.clear()
             self.counts.clear()
 
     def stats(self) -> dict[str, int]:
+        """requests, outcome:<kind>, validate_only, oauth_tokens, unauthenticated."""
         with self.lock:
             return dict(self.counts)
 
 
-def target_of(message: dict[str, Any]) -> str:
+def target_of(message: dict[str, Any]) -> str | None:
     """The device (FID or legacy token), topic (`topic:<name>`) or condition of a message."""
     if "fid" in message:  # firebase-admin 7.7 sends Message.fid; Message.token is deprecated
         return str(message["fid"])
@@ -73,7 +84,9 @@ def target_of(message: dict[str, Any]) -> str:
         return str(message["token"])
     if "topic" in message:
         return f"topic:{message['topic']}"
-    return f"condition:{message.get('condition', '')}"
+    if "condition" in message:
+        return f"condition:{message['condition']}"
+    return None
 
 
 def build_app(state: FakeState) -> web.Application:
@@ -84,7 +97,9 @@ def build_app(state: FakeState) -> web.Application:
         assertion = str(form.get("assertion", ""))
         if form.get("grant_type") != JWT_BEARER or not assertion:
             return web.json_response({"error": "invalid_grant"}, status=400)
-        try:  # the SDK signs with the generated key; the fake only checks it is a JWT
+        try:  # the SDK signs with the generated key; the fake checks the shape, not the signature
+            if jwt.get_unverified_header(assertion).get("alg") != "RS256":
+                raise jwt.InvalidTokenError("not RS256")
             jwt.decode(assertion, options={"verify_signature": False})
         except jwt.InvalidTokenError:
             return web.json_response(
@@ -106,11 +121,19 @@ def build_app(state: FakeState) -> web.Application:
         with state.lock:
             known = bearer in state.access_tokens
         if not known:
+            state.count("unauthenticated")
             body = plain_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
             return web.json_response(body, status=401)
-        payload = await request.json()
-        message = payload.get("message", {})
-        target = target_of(message)
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = None
+        message = payload.get("message") if isinstance(payload, dict) else None
+        target = target_of(message) if isinstance(message, dict) else None
+        if message is None or target is None:
+            state.count("invalid_requests")
+            text = "Invalid payload: a message with exactly one of token, topic or condition is required."
+            return web.json_response(plain_error(400, "INVALID_ARGUMENT", text), status=400)
         behaviour = state.script.decide(target)
         item = Received(target, message, bool(payload.get("validate_only")), behaviour.kind, time.time())
         state.record(item)
@@ -119,29 +142,35 @@ def build_app(state: FakeState) -> web.Application:
         if behaviour.kind == "drop":
             assert request.transport is not None
             request.transport.abort()  # no status line at all: the client sees a broken connection
+            # Ends the handler; aiohttp sees a closed connection and writes and logs nothing.
             raise asyncio.CancelledError
         if behaviour.kind in ("ok", "slow"):
             project = request.match_info["project"]
             return web.json_response({"name": f"projects/{project}/messages/{secrets.token_hex(8)}"})
         status, body = error_body(behaviour.kind, f"scripted {behaviour.kind} for {target}")
-        headers = {"Retry-After": str(behaviour.retry_after_s)} if behaviour.kind == "quota" else {}
-        if behaviour.kind == "unavailable" and behaviour.retry_after_s and behaviour.times == 0:
-            headers = {"Retry-After": str(behaviour.retry_after_s)}
+        headers: dict[str, str] = {}
+        if behaviour.kind == "quota" or (behaviour.kind == "unavailable" and behaviour.retry_after_s > 0):
+            headers["Retry-After"] = str(behaviour.retry_after_s)
         return web.json_response(body, status=status, headers=headers)
 
     async def set_behaviours(request: web.Request) -> web.Response:
         """{"default": {...}, "tokens": {"<token>": {...}}, "prefixes": {"<prefix>": {...}}}"""
-        spec = await request.json()
         try:
-            if "default" in spec:
-                state.script.set_default(_behaviour(spec["default"]))
-            for target, b in spec.get("tokens", {}).items():
-                state.script.set_for(target, _behaviour(b))
-            for prefix, b in spec.get("prefixes", {}).items():
-                with state.script.lock:
-                    state.script.prefix_rules[prefix] = _behaviour(b)
-        except (TypeError, ValueError) as exc:
+            spec = await request.json()
+            if not isinstance(spec, dict):
+                raise ValueError("expected a JSON object")
+            # Parse everything before changing anything: a bad entry leaves the script as it was.
+            default = _behaviour(spec["default"]) if "default" in spec else None
+            tokens = {str(t): _behaviour(b) for t, b in spec.get("tokens", {}).items()}
+            prefixes = {str(p): _behaviour(b) for p, b in spec.get("prefixes", {}).items()}
+        except (TypeError, ValueError, AttributeError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        if default is not None:
+            state.script.set_default(default)
+        for target, b in tokens.items():
+            state.script.set_for(target, b)
+        for prefix, b in prefixes.items():
+            state.script.set_prefix(prefix, b)
         return web.json_response({"ok": True})
 
     async def reset_behaviours(_: web.Request) -> web.Response:
@@ -183,7 +212,9 @@ def build_app(state: FakeState) -> web.Application:
     return app
 
 
-def _behaviour(spec: dict[str, Any]) -> Behaviour:
+def _behaviour(spec: Any) -> Behaviour:
+    if not isinstance(spec, dict):
+        raise ValueError(f'a behaviour is an object like {{"kind": "ok"}}, not {spec!r}')
     kind = spec.get("kind", "ok")
     if kind not in KINDS:
         raise ValueError(f"unknown behaviour {kind!r}; one of {', '.join(KINDS)}")
