@@ -270,6 +270,23 @@ class StreamConsumer:
             for entry_id, (_, fields) in zip(ids, raw_entries, strict=True)
         ]
 
+    async def _uncount(self, entries: Sequence[Entry]) -> None:
+        """Take back the delivery of entries whose handler's dependency (a database) was down.
+
+        Not the entries' fault: without this every claim round of an outage counts one more
+        delivery, and an outage longer than max_deliveries rounds dead-letters healthy entries.
+        XCLAIM … RETRYCOUNT JUSTID sets the count back without counting the claim itself.
+        """
+        s = self.settings
+        by_count: dict[int, list[str]] = {}
+        for entry in entries:
+            by_count.setdefault(max(0, entry.deliveries - 1), []).append(entry.id)
+        try:
+            for count, ids in by_count.items():
+                await self.client.xclaim(s.stream, s.group, s.consumer, 0, ids, retrycount=count, justid=True)
+        except REDIS_DOWN_ERRORS:
+            pass  # Redis is down as well: the loop backs off on the handler's error anyway
+
     async def _process(self, entries: list[Entry]) -> None:
         s = self.settings
         dead: dict[str, str] = {}
@@ -290,6 +307,8 @@ class StreamConsumer:
                 # counts like the loop's own Redis error; another dependency's network error
                 # (a database down) does not: see run().
                 self._handler_raised = not isinstance(exc, RedisError)
+                if self._handler_raised:
+                    await self._uncount(live)
                 raise  # nothing acked; the loop backs off and the entries stay pending
             except Exception as exc:  # the handler's bug or dependency failure: keep going
                 log.exception("handler_failed", stream=s.stream, group=s.group, entries=len(live))
