@@ -23,7 +23,6 @@ from notify_common.jwt_auth import (
     JwksCache,
     JwtSettings,
     Principal,
-    read_public_key,
     verify_token_async,
 )
 from notify_common.keys import Keys
@@ -117,16 +116,8 @@ def api_app(client: redis_async.Redis, keys: Keys, cfg: PushConfig) -> web.Appli
     app[CLIENT] = client
     app[KEYS] = keys
     app[CONFIG] = cfg
-    app[JWT] = JwtSettings(
-        secret=cfg.jwt_secret,
-        algorithms=tuple(cfg.jwt_algorithms),
-        leeway_s=cfg.jwt_leeway_s,
-        public_key=read_public_key(cfg.jwt_public_key_file),
-        jwks_url=cfg.jwt_jwks_url,
-        issuer=cfg.jwt_issuer,
-        audience=cfg.jwt_audience,
-    )
-    app[JWKS] = JwksCache(cfg.jwt_jwks_url) if cfg.jwt_jwks_url else None
+    app[JWT] = cfg.jwt_settings()
+    app[JWKS] = cfg.jwks_cache()
     app.router.add_get("/v1/devices", list_devices)
     app.router.add_post("/v1/devices", add_device)
     app.router.add_delete("/v1/devices/{token}", remove_device)

@@ -30,16 +30,7 @@ async def main(cfg: PushConfig, credential: credentials.Base) -> int:
     fcm = Fcm(init_app(cfg, credential))
     sender = build_sender(cfg, client, keys, fcm)
     handler = JobHandler(sender, asyncio.Event(), claim_idle_s=cfg.claim_idle_ms / 1000)
-    settings = ConsumerSettings(
-        stream=keys.push_jobs,
-        group=GROUP_PUSH,
-        consumer=cfg.node_id,
-        dead_letter_stream=keys.dead_letters,
-        batch=cfg.consumer_batch,
-        block_ms=cfg.consumer_block_ms,
-        claim_idle_ms=cfg.claim_idle_ms,
-        max_deliveries=cfg.max_deliveries,
-    )
+    settings = ConsumerSettings.from_config(cfg, keys.push_jobs, GROUP_PUSH)
     consumer = StreamConsumer(client, settings, handler)
 
     async def consume(stop: asyncio.Event) -> None:

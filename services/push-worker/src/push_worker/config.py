@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import CommonConfig, ConfigError
+from notify_common.config import ConfigError
+from notify_common.user_auth import UserAuthConfig
 
 
 def _describe(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-class PushConfig(CommonConfig, frozen=True, kw_only=True):
+class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
     ops_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9103
 
     # --- FCM credentials and endpoint -----------------------------------------------------
@@ -135,32 +136,12 @@ class PushConfig(CommonConfig, frozen=True, kw_only=True):
     api_port: Annotated[
         int, msgspec.Meta(ge=0, le=65535, description="Port of the device token HTTP API (0: any free port).")
     ] = 8083
-    jwt_secret: Annotated[
-        str, _describe("HS256/384/512 key that verifies users' JWTs on the device token API (16+ chars).")
-    ] = ""
-    jwt_public_key_file: Annotated[
-        str, _describe("PEM public key file for RS256/ES256 user JWTs (instead of or besides JWT_SECRET).")
-    ] = ""
-    jwt_jwks_url: Annotated[str, _describe("JWKS URL with the RS256/ES256 keys of user JWTs.")] = ""
-    jwt_issuer: Annotated[str, _describe("Required `iss` of user JWTs; empty: not checked.")] = ""
-    jwt_audience: Annotated[str, _describe("Required `aud` of user JWTs; empty: not checked.")] = ""
-    jwt_algorithms: Annotated[list[str], _describe("Accepted JWT algorithms (never `none`).")] = (
-        msgspec.field(default_factory=lambda: ["HS256"])
-    )
-    jwt_leeway_s: Annotated[
-        float, msgspec.Meta(ge=0, le=300, description="Clock skew tolerated on exp/nbf, seconds.")
-    ] = 30.0
 
     def validate(self) -> None:
         """Rules across fields; raises ConfigError naming the variable."""
         if self.push_retry_max_s < self.push_retry_base_s:
             raise ConfigError("PUSH_RETRY_MAX_S: must be at least PUSH_RETRY_BASE_S")
-        if not (self.jwt_secret or self.jwt_public_key_file or self.jwt_jwks_url):
-            raise ConfigError(
-                "JWT_SECRET: required (or JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL) for the device API"
-            )
-        if self.jwt_secret and len(self.jwt_secret) < 16:
-            raise ConfigError("JWT_SECRET: must be at least 16 characters")
+        super().validate()
         if self.fcm_base_url and not self.fcm_base_url.startswith(("http://", "https://")):
             raise ConfigError("FCM_BASE_URL: must start with http:// or https://")
 
