@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
 import aiohttp
 from gwkit import RunningGateway, make_token, next_frame
-from notify_common.schemas import FIELD_DELIVERY, NodeDelivery, Notification, encode
+from notify_common.schemas import (
+    FIELD_DELIVERY,
+    FIELD_FEED_NOTIFICATION,
+    FIELD_FEED_ORIGIN,
+    NodeDelivery,
+    Notification,
+    encode,
+)
+
+_ingress_seq = itertools.count()
+
+
+def _feed_entry(n: Notification, origin: str) -> dict[bytes, bytes | str]:
+    return {FIELD_FEED_NOTIFICATION: encode(n), FIELD_FEED_ORIGIN: origin}
 
 
 async def publish(gw: RunningGateway, nid: str, user_ids: list[str] = (), rooms: list[str] = ()) -> None:  # type: ignore[assignment]
     """What the router writes for one notification: feed entries, then the node delivery."""
-    n = Notification(id=nid, type="test", created_ms=int(time.time() * 1000))
+    now = int(time.time() * 1000)
+    n = Notification(id=nid, type="test", created_ms=now)
+    origin = f"{now}-{next(_ingress_seq)}"
     pipe = gw.node.client.pipeline(transaction=False)
     for user_id in user_ids:
-        pipe.xadd(gw.keys.user_feed(user_id), {b"n": encode(n)}, maxlen=200, approximate=True)
+        pipe.xadd(gw.keys.user_feed(user_id), _feed_entry(n, origin), maxlen=200, approximate=True)
     for room in rooms:
-        pipe.xadd(gw.keys.room_feed(room), {b"n": encode(n)}, maxlen=1000, approximate=True)
+        pipe.xadd(gw.keys.room_feed(room), _feed_entry(n, origin), maxlen=1000, approximate=True)
     delivery = NodeDelivery(notification=n, user_ids=list(user_ids), rooms=list(rooms))
     pipe.xadd(gw.keys.node_deliveries(gw.node.cfg.node_id), {FIELD_DELIVERY: encode(delivery)})
     await pipe.execute()
@@ -74,6 +90,27 @@ async def test_broadcasts_to_the_users_rooms_are_merged_in_stream_order(
     await publish(gateway, "c", rooms=["role:customer"])
     await publish(gateway, "d", user_ids=["42"])
     await publish(gateway, "e", rooms=["all"])
+    ws = await open_ws(http, gateway, "42", "?last_id=a", roles=["driver"])
+    ids, _ = await collect(ws, "|marker|")
+    assert ids == ["b", "d", "e", "|marker|"]
+
+
+async def test_feeds_written_within_one_millisecond_merge_in_ingress_order(
+    http: aiohttp.ClientSession, gateway: RunningGateway
+) -> None:
+    # Every feed numbers its own entries from <ms>-0: only the ingress id orders b before d.
+    ms = int(time.time() * 1000)
+    writes = [  # (feed, feed entry id, notification, ingress id)
+        (gateway.keys.user_feed("42"), f"{ms}-0", "a", f"{ms}-0"),
+        (gateway.keys.room_feed("role:driver"), f"{ms}-0", "b", f"{ms}-1"),
+        (gateway.keys.room_feed("role:customer"), f"{ms}-0", "c", f"{ms}-2"),
+        (gateway.keys.user_feed("42"), f"{ms}-1", "d", f"{ms}-3"),
+        (gateway.keys.room_feed("all"), f"{ms}-0", "e", f"{ms}-4"),
+    ]
+    pipe = gateway.node.client.pipeline(transaction=False)
+    for feed, entry_id, nid, origin in writes:
+        pipe.xadd(feed, _feed_entry(Notification(id=nid, type="test", created_ms=ms), origin), id=entry_id)
+    await pipe.execute()
     ws = await open_ws(http, gateway, "42", "?last_id=a", roles=["driver"])
     ids, _ = await collect(ws, "|marker|")
     assert ids == ["b", "d", "e", "|marker|"]

@@ -10,7 +10,7 @@ import pytest
 from notify_common.consumer import REDIS_DOWN_ERRORS, Entry
 from notify_common.publish import build_event
 from notify_common.redis_conn import connect
-from notify_common.schemas import FIELD_EVENT, Event
+from notify_common.schemas import FIELD_EVENT, FIELD_FEED_ORIGIN, Event
 from router.fastpack import pack_with_hiredis
 from router.routing import Router, recipient_chunks
 
@@ -176,3 +176,12 @@ def test_recipient_chunks_keep_order_and_give_an_oversized_event_its_own_chunk()
 
     items = [item(5), item(4), item(20), item(1), item(1)]
     assert [[e for e, _ in c] for c in recipient_chunks(items, 10)] == [["5", "4"], ["20"], ["1", "1"]]
+
+
+async def test_feed_entries_carry_the_ingress_id_they_were_routed_from(harness: Harness) -> None:
+    entries = await harness.publish(ev(users("u1"), id="e1"), ev({"kind": "role", "role": "driver"}, id="e2"))
+    await harness.router.handle(entries)
+    user_feed = await harness.client.xrange(harness.keys.user_feed("u1"))
+    room_feed = await harness.client.xrange(harness.keys.room_feed("role:driver"))
+    assert [f[FIELD_FEED_ORIGIN].decode() for _, f in user_feed] == [entries[0].id]
+    assert [f[FIELD_FEED_ORIGIN].decode() for _, f in room_feed] == [entries[1].id]

@@ -176,6 +176,11 @@ FIELD_EVENT = b"event"
 FIELD_DELIVERY = b"delivery"
 FIELD_JOB = b"job"
 FIELD_RECEIPT = b"receipt"
+# Catch-up feed entries: the stored notification, and the ingress entry id it was routed from.
+# Feeds are separate streams whose auto ids tie within a millisecond; the ingress id breaks the
+# tie in the fleet-wide order the router wrote them in.
+FIELD_FEED_NOTIFICATION = b"n"
+FIELD_FEED_ORIGIN = b"o"
 
 
 def encode(value: Any) -> bytes:

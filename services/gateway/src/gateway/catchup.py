@@ -1,8 +1,13 @@
 """Catch-up: what a (re)connecting client missed, read from the feeds the router writes.
 
 Sources: the user's own feed and, when the client names the last notification it saw, the feeds
-of its rooms (role:<r>, all, joined topics). Entries are merged in stream-id order, bounded by a
-window (age and count), and cut after the client's `last_id`.
+of its rooms (role:<r>, all, joined topics). Entries are merged in the order the router wrote
+them, bounded by a window (age and count), and cut after the client's `last_id`.
+
+That order is the feed entry's millisecond, then the ingress entry id the notification was
+routed from: each feed numbers its own entries, so two feeds written within one millisecond tie
+on their ids, and only the ingress id says which event came first. (The millisecond stays first:
+a scheduled event is routed long after its ingress id was assigned.)
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import msgspec
 import redis.asyncio as redis_async
 from notify_common.keys import Keys
 from notify_common.presence import now_ms
+from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN
 
 from gateway.frames import stored_notification_frame
 
@@ -35,9 +41,19 @@ class CatchUp:
     gap: bool
 
 
-def _id_key(entry_id: bytes) -> tuple[int, int]:
+def _id_parts(entry_id: bytes) -> tuple[int, int]:
     ms, _, seq = entry_id.partition(b"-")
     return int(ms), int(seq or 0)
+
+
+def _order_key(entry_id: bytes, origin: bytes | None) -> tuple[int, int, int, int]:
+    """Fleet-wide write order: feed millisecond, ingress id, then the feed's own sequence."""
+    feed_ms, feed_seq = _id_parts(entry_id)
+    try:
+        origin_ms, origin_seq = _id_parts(origin) if origin else (feed_ms, feed_seq)
+    except ValueError:  # not an entry id: order by the feed alone rather than fail the catch-up
+        origin_ms, origin_seq = feed_ms, feed_seq
+    return feed_ms, origin_ms, origin_seq, feed_seq
 
 
 async def read_catchup(
@@ -63,12 +79,12 @@ async def read_catchup(
     for feed in feeds:
         pipe.xrevrange(feed, "+", oldest, count=max_entries)
     replies = await pipe.execute()
-    merged: list[tuple[tuple[int, int], int, bytes]] = []
+    merged: list[tuple[tuple[int, int, int, int], int, bytes]] = []
     for index, entries in enumerate(replies):
         for entry_id, fields in entries:
-            raw = fields.get(b"n")
+            raw = fields.get(FIELD_FEED_NOTIFICATION)
             if raw is not None:
-                merged.append((_id_key(entry_id), index, raw))
+                merged.append((_order_key(entry_id, fields.get(FIELD_FEED_ORIGIN)), index, raw))
     merged.sort()
     now = now_ms()
     ordered: list[tuple[str, bytes]] = []

@@ -14,6 +14,8 @@ import redis.asyncio as redis_async
 from notify_common.keys import Keys
 from notify_common.schemas import (
     FIELD_DELIVERY,
+    FIELD_FEED_NOTIFICATION,
+    FIELD_FEED_ORIGIN,
     FIELD_JOB,
     FIELD_RECEIPT,
     Event,
@@ -28,8 +30,6 @@ from notify_common.schemas import (
 from router import metrics
 from router.policy import apply_muted_channels, broadcast_route, route_for
 from router.recipients import Recipient
-
-FEED_FIELD = b"n"
 
 
 @dataclass(slots=True)
@@ -114,7 +114,16 @@ def write_plans(
                 # XADD <feed> MAXLEN ~ <n> * n <json>, queued raw: redis-py's xadd() argument
                 # handling is a measurable share of the per-recipient cost
                 pipe.execute_command(
-                    "XADD", user_feed_key(user_id), "MAXLEN", "~", feeds.user, "*", FEED_FIELD, feed_value
+                    "XADD",
+                    user_feed_key(user_id),
+                    "MAXLEN",
+                    "~",
+                    feeds.user,
+                    "*",
+                    FIELD_FEED_NOTIFICATION,
+                    feed_value,
+                    FIELD_FEED_ORIGIN,
+                    plan.entry_id,
                 )
         rooms: list[str] = []
         if plan.rooms:
@@ -126,7 +135,10 @@ def write_plans(
             if feed_value:
                 for room in plan.rooms:
                     pipe.xadd(
-                        keys.room_feed(room), {FEED_FIELD: feed_value}, maxlen=feeds.room, approximate=True
+                        keys.room_feed(room),
+                        {FIELD_FEED_NOTIFICATION: feed_value, FIELD_FEED_ORIGIN: plan.entry_id},
+                        maxlen=feeds.room,
+                        approximate=True,
                     )
             if broadcast.push and plan.fcm_topic is not None:
                 job = PushJob(notification=n, topic=plan.fcm_topic, published_ms=published_ms)
