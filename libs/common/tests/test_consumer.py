@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 import redis.asyncio as redis_async
-from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer
+from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer, ensure_group
 from notify_common.keys import Keys
 from notify_common.trim import trim_acknowledged
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -74,6 +74,24 @@ async def test_entries_are_handled_once_and_acked(redis: redis_async.Redis, keys
         await eventually(lambda: _true(len(seen) == 120))
         await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert seen == ids
+
+
+async def test_a_lingering_consumer_hands_entries_written_during_its_window_over_in_one_batch(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
+    batches: list[int] = []
+
+    async def handle(entries: Sequence[Entry]) -> None:
+        batches.append(len(entries))
+
+    # a long window: the four later entries must land in it even on a loaded machine
+    await ensure_group(redis, keys.ingress, "g")
+    async with running(redis, settings(keys, linger_ms=1500), handle):
+        await add(redis, keys.ingress, 1)
+        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 1))
+        await add(redis, keys.ingress, 4)
+        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+    assert batches == [5]
 
 
 async def test_rejected_entry_is_dead_lettered_with_reason_and_the_rest_acked(
