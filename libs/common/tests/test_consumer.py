@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 import redis.asyncio as redis_async
+import structlog.testing
 from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer, ensure_group
 from notify_common.keys import Keys
 from notify_common.trim import trim_acknowledged
@@ -92,6 +93,55 @@ async def test_a_lingering_consumer_hands_entries_written_during_its_window_over
         await add(redis, keys.ingress, 4)
         await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert batches == [5]
+
+
+async def test_the_handlers_effects_are_written_with_the_ack(redis: redis_async.Redis, keys: Keys) -> None:
+    out = keys.ingress + ":out"
+
+    async def handle(entries: Sequence[Entry]) -> Outcome:
+        effects = redis.pipeline()
+        for entry in entries:
+            effects.xadd(out, {b"from": entry.id})
+        return Outcome(effects=effects)
+
+    ids = await add(redis, keys.ingress, 3)
+    await ensure_group(redis, keys.ingress, "g")
+    async with running(redis, settings(keys), handle):
+        await eventually(lambda: _eq(redis.xlen(out), 3))
+        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+    assert [f[b"from"].decode() for _, f in await redis.xrange(out)] == ids
+
+
+async def test_effects_refused_at_maxmemory_leave_the_batch_pending_until_redis_takes_writes(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
+    out = keys.ingress + ":out"
+    calls: list[int] = []
+
+    async def handle(entries: Sequence[Entry]) -> Outcome:
+        calls.append(len(entries))
+        if len(calls) == 1:  # Redis fills up between the read and the write (XACK alone is allowed)
+            await redis.config_set("maxmemory", 1)
+        effects = redis.pipeline()
+        for entry in entries:
+            effects.xadd(out, {b"from": entry.id})
+        return Outcome(effects=effects)
+
+    [entry_id] = await add(redis, keys.ingress, 1)
+    await ensure_group(redis, keys.ingress, "g")
+    policy = (await redis.config_get("maxmemory-policy"))["maxmemory-policy"]
+    await redis.config_set("maxmemory-policy", "noeviction")
+    try:
+        with structlog.testing.capture_logs() as logs:
+            async with running(redis, settings(keys), handle):
+                await eventually(lambda: _true(any(e["event"] == "redis_error" for e in logs)))
+                assert await pending_count(redis, keys.ingress) == 1  # not acked without its effect
+                await redis.config_set("maxmemory", 0)
+                await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+    finally:
+        await redis.config_set("maxmemory", 0)
+        await redis.config_set("maxmemory-policy", policy)
+    assert [f[b"from"].decode() for _, f in await redis.xrange(out)] == [entry_id]
 
 
 async def test_rejected_entry_is_dead_lettered_with_reason_and_the_rest_acked(

@@ -52,8 +52,15 @@ class Harness:
             Entry(i.decode(), {FIELD_EVENT: msgspec.json.encode(e)}) for i, e in zip(ids, events, strict=True)
         ]
 
+    async def handle(self, entries: list[Entry]) -> Outcome:
+        """The router's handler, then its effects written as the consumer writes them."""
+        outcome = await self.router.handle(entries)
+        if outcome.effects is not None:
+            await outcome.effects.execute()
+        return outcome
+
     async def route(self, *events: dict[str, Any]) -> Outcome:
-        return await self.router.handle(await self.publish(*events))
+        return await self.handle(await self.publish(*events))
 
     async def deliveries(self, node_id: str) -> list[NodeDelivery]:
         return [decode_delivery(f) for _, f in await self.client.xrange(self.keys.node_deliveries(node_id))]

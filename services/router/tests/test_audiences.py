@@ -122,7 +122,7 @@ async def test_bad_entries_are_dead_lettered_and_the_rest_of_the_batch_is_routed
     bad_audience = Entry("1-1", {FIELD_EVENT: msgspec.json.encode(ev({"kind": "planet", "name": "mars"}))})
     not_json = Entry("1-2", {FIELD_EVENT: b"{not json"})
     no_field = Entry("1-3", {b"other": b"x"})
-    outcome = await harness.router.handle([bad_audience, not_json, *good, no_field])
+    outcome = await harness.handle([bad_audience, not_json, *good, no_field])
     assert set(outcome.dead) == {"1-1", "1-2", "1-3"}
     assert "planet" in outcome.dead["1-1"]
     assert "missing field 'event'" in outcome.dead["1-3"]
@@ -135,7 +135,7 @@ async def test_an_event_that_breaks_routing_is_retried_alone_and_the_batch_is_ro
     await harness.node("gw-a", "u1")
     await harness.client.set(harness.keys.user_presence("broken"), "not a hash")  # WRONGTYPE
     entries = await harness.publish(ev(users("u1"), id="fine"), ev(users("broken"), id="breaks"))
-    outcome = await harness.router.handle(entries)
+    outcome = await harness.handle(entries)
     assert list(outcome.retry) == [entries[1].id]
     assert "WRONGTYPE" in outcome.retry[entries[1].id]
     assert "fine" in [d.notification.id for d in await harness.deliveries("gw-a")]
@@ -180,7 +180,7 @@ def test_recipient_chunks_keep_order_and_give_an_oversized_event_its_own_chunk()
 
 async def test_feed_entries_carry_the_ingress_id_they_were_routed_from(harness: Harness) -> None:
     entries = await harness.publish(ev(users("u1"), id="e1"), ev({"kind": "role", "role": "driver"}, id="e2"))
-    await harness.router.handle(entries)
+    await harness.handle(entries)
     user_feed = await harness.client.xrange(harness.keys.user_feed("u1"))
     room_feed = await harness.client.xrange(harness.keys.room_feed("role:driver"))
     assert [f[FIELD_FEED_ORIGIN].decode() for _, f in user_feed] == [entries[0].id]

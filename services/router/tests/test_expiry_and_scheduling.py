@@ -104,10 +104,10 @@ async def test_scheduled_event_that_expired_while_held_gets_expired_receipts(har
 
 async def test_replayed_ingress_entry_of_a_released_event_is_not_scheduled_again(harness: Harness) -> None:
     entries = await harness.publish(to("u1", deliver_at=iso(3600)))  # no id: claimed by entry id
-    await harness.router.handle(entries)
+    await harness.handle(entries)
     assert await harness.client.zcard(harness.keys.scheduled) == 1
     # released (as the scheduler does once due), then the ingress entry is replayed before its XACK
     await harness.router.route([(entries[0].id, decode_event(entries[0].fields))])
     await harness.client.delete(harness.keys.scheduled, harness.keys.scheduled_events)
-    await harness.router.handle(entries)
+    await harness.handle(entries)
     assert await harness.client.zcard(harness.keys.scheduled) == 0

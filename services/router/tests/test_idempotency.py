@@ -29,8 +29,8 @@ async def test_same_event_id_twice_in_one_batch_is_routed_once(harness: Harness)
 async def test_replay_of_the_same_entry_is_routed_again_with_the_same_id(harness: Harness) -> None:
     await harness.node("gw-a", "u1")
     entries = await harness.publish(to("u1", id="replayed"))
-    await harness.router.handle(entries)
-    await harness.router.handle(entries)  # the replica died before XACK; another one claims it
+    await harness.handle(entries)
+    await harness.handle(entries)  # the replica died before XACK; another one claims it
     assert [d.notification.id for d in await harness.deliveries("gw-a")] == ["replayed", "replayed"]
 
 

@@ -55,6 +55,11 @@ class Outcome:
     """Entry id -> reason: never processable, dead-letter now."""
     retry: dict[str, str] = field(default_factory=dict)
     """Entry id -> error: leave pending, retried after `claim_idle_ms`, up to `max_deliveries`."""
+    effects: redis_async.client.Pipeline | None = None
+    """The batch's Redis writes, queued on a transactional pipeline (`client.pipeline()`) and not
+    yet sent: the consumer adds its dead letters and XACK and sends all in one MULTI/EXEC, so
+    the effects and the ack cost one round trip and land together or not at all (a write that
+    Redis refuses, e.g. at maxmemory, aborts the ack as well and the batch stays pending)."""
 
 
 Handler = Callable[[Sequence[Entry]], Awaitable[Outcome | None]]
@@ -313,6 +318,7 @@ class StreamConsumer:
             else:
                 live.append(entry)
         retry: dict[str, str] = {}
+        effects: redis_async.client.Pipeline | None = None
         if live:
             started = time.perf_counter()
             try:
@@ -331,8 +337,9 @@ class StreamConsumer:
             self._batch_seconds.observe(time.perf_counter() - started)
             dead.update(outcome.dead)
             retry = outcome.retry
+            effects = outcome.effects
         ack_ids = [e.id for e in entries if e.id not in retry]
-        if not dead:
+        if not dead and effects is None:
             # The common case is one XACK: a plain command costs less than a one-command pipeline.
             if ack_ids:
                 await self.client.xack(s.stream, s.group, *ack_ids)
@@ -340,7 +347,7 @@ class StreamConsumer:
             self._record(len(ack_ids), 0, len(retry))
             return
         by_id = {e.id: e for e in entries}
-        pipe = self.client.pipeline(transaction=False)
+        pipe = effects if effects is not None else self.client.pipeline(transaction=False)
         now_ms = int(time.time() * 1000)
         for entry_id, reason in dead.items():
             entry = by_id[entry_id]
@@ -360,7 +367,9 @@ class StreamConsumer:
             log.warning("dead_lettered", stream=s.stream, group=s.group, entry_id=entry_id, reason=reason)
         if ack_ids:
             pipe.xack(s.stream, s.group, *ack_ids)
-        await pipe.execute()
+        # The effects' client may have no per-reply timer (see redis_conn.connect): bound it here.
+        async with asyncio.timeout(s.block_ms / 1000 + 5):
+            await pipe.execute()
         self._forget(ack_ids, retry)
         self._record(len(ack_ids) - len(dead), len(dead), len(retry))
 

@@ -1,5 +1,6 @@
 """Delivery from this node's stream to its sockets: one encoding per notification, sliced
-fan-out that yields to the loop, and `delivered` receipts for explicit recipients."""
+fan-out that yields to the loop, and `delivered` receipts for explicit recipients (returned as
+the batch's effects: the consumer writes them with its XACK)."""
 
 from __future__ import annotations
 
@@ -78,9 +79,8 @@ async def deliver(node: Node, entries: Sequence[Entry]) -> Outcome:
                             at_ms=at,
                         )
                     )
-    if receipts:
-        pipe = node.client.pipeline(transaction=False)
+    if receipts:  # sent by the consumer with its XACK, in one round trip
+        outcome.effects = node.client.pipeline()
         for receipt in receipts:
-            pipe.xadd(node.keys.receipts, {FIELD_RECEIPT: encode(receipt)})
-        await pipe.execute()
+            outcome.effects.xadd(node.keys.receipts, {FIELD_RECEIPT: encode(receipt)})
     return outcome

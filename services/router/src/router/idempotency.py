@@ -19,16 +19,16 @@ from notify_common.keys import Keys
 SCOPE = "route"
 
 
-async def duplicates(
-    client: redis_async.Redis, keys: Keys, claims: Sequence[tuple[str, str]], ttl_s: int
-) -> set[str]:
-    """Entry ids among `claims` ((event id, entry id) pairs) whose event id another entry owns."""
-    if not claims:
-        return set()
-    pipe = client.pipeline(transaction=False)
+def queue_claims(
+    pipe: redis_async.client.Pipeline, keys: Keys, claims: Sequence[tuple[str, str]], ttl_s: int
+) -> None:
+    """Queue one claim per (event id, entry id) pair; `duplicates` reads the replies."""
     for event_id, entry_id in claims:
         pipe.set(keys.seen(SCOPE, event_id), entry_id, nx=True, get=True, ex=ttl_s)
-    replies = await pipe.execute()
+
+
+def duplicates(claims: Sequence[tuple[str, str]], replies: Sequence[bytes | None]) -> set[str]:
+    """Entry ids among `claims` whose event id another entry owns, from the claims' replies."""
     dup: set[str] = set()
     for (_, entry_id), owner in zip(claims, replies, strict=True):
         if owner is not None and owner.decode() != entry_id:

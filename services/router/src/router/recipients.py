@@ -5,7 +5,8 @@ rate-limit counter. The three keys share the `{u:<id>}` hash tag, so the script 
 Redis Cluster, and the counter's INCRBY and EXPIRE are atomic (no window without a TTL). All the
 calls of a batch go out in one pipeline: one round trip for any number of users. Presence is
 read with the layout and rules of `notify_common.presence` (live nodes only, count > 0); one
-call instead of three per user is what keeps the router fast at 10 users per event.
+call instead of three per user is what keeps the router fast at 10 users per event. The calls
+ride in the router's one read pipeline per batch (routing.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as redis_async
 from notify_common.keys import Keys
@@ -45,23 +47,20 @@ class Recipient:
 
 
 class RecipientReader:
-    """Reads many recipients in one pipelined round trip."""
+    """Queues the recipient reads of a batch on the router's read pipeline and parses the replies."""
 
     def __init__(self, client: redis_async.Redis, keys: Keys, window_s: int) -> None:
-        self.client = client
         self.keys = keys
         self.window_s = window_s
-        self._script = client.register_script(_READ_RECIPIENT)
+        self.script = client.register_script(_READ_RECIPIENT)
 
-    async def read(
-        self, users: Sequence[str], counted: Counter[str], alive: set[str]
-    ) -> dict[str, Recipient]:
-        """`users` (distinct) with `counted[user]` occurrences added to their rate counters."""
-        if not users:
-            return {}
-        pipe = self.client.pipeline(transaction=False)
-        pipe.scripts.add(self._script)  # the pipeline loads it first if Redis lost its script cache
-        sha = self._script.sha
+    def queue(self, pipe: redis_async.client.Pipeline, users: Sequence[str], counted: Counter[str]) -> None:
+        """One EVALSHA per user in `users` (distinct), adding `counted[user]` to their counter.
+
+        EVALSHA, not the pipeline's script loading (a SCRIPT EXISTS round trip per batch): the
+        caller loads the script and reruns the pipeline on the rare NOSCRIPT reply.
+        """
+        sha = self.script.sha
         keys = self.keys
         window = self.window_s
         for user_id in users:
@@ -74,7 +73,10 @@ class RecipientReader:
                 counted.get(user_id, 0),
                 window,
             )
-        replies = await pipe.execute()
+
+    @staticmethod
+    def parse(users: Sequence[str], replies: Sequence[list[Any]], alive: set[str]) -> dict[str, Recipient]:
+        """user -> Recipient from the replies to `queue`, keeping live nodes only."""
         found: dict[str, Recipient] = {}
         for user_id, (presence, prefs, count) in zip(users, replies, strict=True):
             nodes: dict[str, int] = {}

@@ -1,10 +1,13 @@
 """The ingress handler: decode a batch, hold scheduled events, route the rest in few round trips.
 
-Round trips per batch: idempotency claims, live nodes and geo searches (in parallel); presence,
-preferences and rate counter of every explicit recipient of the batch (one script call per user,
-one pipeline, see recipients.py); then one pipeline with every effect. Only then does the
-consumer XACK, so a crash at any point replays the batch (see idempotency.py for why a replay
-is detectable, not lost). Large batches are routed in chunks (ROUTING_CHUNK_RECIPIENTS).
+Round trips per batch: one read pipeline (idempotency claims, live nodes, and presence,
+preferences and rate counter of every explicit recipient: one script call per user, see
+recipients.py), preceded by a geo search only when the batch has a geo audience; then the
+effects, returned to the consumer, which sends them with its XACK in one MULTI/EXEC: Redis
+applies both or neither, and a refused write (maxmemory) leaves the batch pending. A crash at any
+point before replays the batch (see idempotency.py for why a replay is detectable, not lost).
+Large batches are routed in chunks (ROUTING_CHUNK_RECIPIENTS); all but the last are written by
+the router itself.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import redis.asyncio as redis_async
 import structlog
 from notify_common.consumer import REDIS_DOWN_ERRORS, Entry, Outcome
 from notify_common.keys import Keys
-from notify_common.presence import live_nodes, now_ms
+from notify_common.presence import live_nodes_from, now_ms, queue_live_nodes
 from notify_common.schemas import (
     FIELD_EVENT,
     BadEntry,
@@ -29,14 +32,15 @@ from notify_common.schemas import (
     notification_from_event,
     to_ms,
 )
+from redis.exceptions import NoScriptError
 
 from router import metrics
 from router.audience import explicit_users, fcm_topic_of, geo_recipients, rooms_of
 from router.config import RouterConfig
 from router.fanout import FeedLimits, Lookups, Plan, write_expired, write_plans
-from router.idempotency import SCOPE, duplicates
+from router.idempotency import SCOPE, duplicates, queue_claims
 from router.ratelimit import allowed_in_batch
-from router.recipients import RecipientReader
+from router.recipients import Recipient, RecipientReader
 
 log = structlog.get_logger("router.routing")
 
@@ -113,7 +117,7 @@ class Router:
         """Route the batch; if it fails for a reason other than Redis being down, route each
         event alone so one event that breaks routing is retried (then dead-lettered) by itself."""
         try:
-            await self.route(ready)
+            outcome.effects = await self.route(ready, defer_last=True)
             return
         except REDIS_DOWN_ERRORS:
             raise
@@ -150,58 +154,110 @@ class Router:
         await pipe.execute()
         metrics.EVENTS.labels(outcome="scheduled").inc(len(held))
 
-    async def route(self, items: Sequence[tuple[str, Event]]) -> None:
+    async def route(
+        self, items: Sequence[tuple[str, Event]], *, defer_last: bool = False
+    ) -> redis_async.client.Pipeline | None:
         """Route events now (their `deliver_at`, if any, has passed), in chunks of at most
-        ROUTING_CHUNK_RECIPIENTS explicit recipients, each within ROUTING_TIMEOUT_S."""
-        for chunk in recipient_chunks(items, self.cfg.routing_chunk_recipients):
-            async with asyncio.timeout(self.cfg.routing_timeout_s):
-                await self._route_chunk(chunk)
+        ROUTING_CHUNK_RECIPIENTS explicit recipients, each within ROUTING_TIMEOUT_S.
 
-    async def _route_chunk(self, items: Sequence[tuple[str, Event]]) -> None:
+        With `defer_last`, the last chunk's effects are returned unexecuted, for the consumer to
+        run together with its XACK (one round trip for both); the others are written here.
+        """
+        chunks = recipient_chunks(items, self.cfg.routing_chunk_recipients)
+        for index, chunk in enumerate(chunks):
+            async with asyncio.timeout(self.cfg.routing_timeout_s):
+                effects = await self._route_chunk(chunk)
+                if defer_last and index == len(chunks) - 1:
+                    return effects
+                await effects.execute()
+        return None
+
+    async def _route_chunk(self, items: Sequence[tuple[str, Event]]) -> redis_async.client.Pipeline:
+        """Decide a chunk from one read round trip; returns its effects, queued, not yet sent."""
         now = now_ms()
         geo_items = [
             (i, event.audience)
             for i, (_, event) in enumerate(items)
             if isinstance(event.audience, GeoAudience)
         ]
+        users_at: dict[int, list[str]] = {}
+        if geo_items:  # rare: who is near is needed before their presence can be read
+            geo_users = await geo_recipients(
+                self.client, self.keys, [g for _, g in geo_items], now, int(self.cfg.geo_max_age_s * 1000)
+            )
+            users_at = {i: users for (i, _), users in zip(geo_items, geo_users, strict=True)}
         claims = [
             (claim_id(entry_id, event), entry_id)
             for entry_id, event in items
             if event.id is not None or event.deliver_at is not None
         ]
-        dup, alive, geo_users = await asyncio.gather(
-            duplicates(self.client, self.keys, claims, self.cfg.idempotency_ttl_s),
-            live_nodes(self.client, self.keys, self.cfg.node_ttl_ms),
-            geo_recipients(
-                self.client, self.keys, [g for _, g in geo_items], now, int(self.cfg.geo_max_age_s * 1000)
-            ),
-        )
-        users_at = {i: users for (i, _), users in zip(geo_items, geo_users, strict=True)}
-        plans: list[Plan] = []
-        expired: list[Plan] = []
+        live: list[Plan] = []
+        gone: list[Plan] = []
         for i, (entry_id, event) in enumerate(items):
-            if entry_id in dup:
-                continue
             users = users_at[i] if i in users_at else explicit_users(event)
             plan = plan_for(entry_id, event, users, self.cfg.fcm_topic_prefix)
             expires = plan.notification.expires_ms
-            (expired if expires is not None and expires <= now else plans).append(plan)
-        lookups = await self._lookups(plans, alive)
-        pipe = self.client.pipeline(transaction=False)
+            (gone if expires is not None and expires <= now else live).append(plan)
+        counted = self._rate_occurrences(live)
+        users = list(dict.fromkeys(u for plan in live for u in plan.users))
+        dup, alive, recipients = await self._read(claims, users, counted)
+        plans = [p for p in live if p.entry_id not in dup]
+        expired = [p for p in gone if p.entry_id not in dup]
+        effects = self.client.pipeline(transaction=True)
+        lookups = self._lookups(plans, alive, recipients, counted, effects)
         for plan in expired:
-            write_expired(pipe, self.keys, plan, now)
-        write_plans(pipe, self.keys, plans, lookups, self.feeds, now, self.rate_limit_text)
-        await pipe.execute()
+            write_expired(effects, self.keys, plan, now)
+        write_plans(effects, self.keys, plans, lookups, self.feeds, now, self.rate_limit_text)
         self._count(len(plans), len(dup), len(expired))
+        return effects
 
-    async def _lookups(self, plans: list[Plan], alive: set[str]) -> Lookups:
-        users = list(dict.fromkeys(u for plan in plans for u in plan.users))
+    async def _read(
+        self, claims: list[tuple[str, str]], users: list[str], counted: Counter[str]
+    ) -> tuple[set[str], set[str], dict[str, Recipient]]:
+        """Idempotency claims, live nodes and every recipient, in one pipelined round trip."""
+        for _ in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            queue_claims(pipe, self.keys, claims, self.cfg.idempotency_ttl_s)
+            queue_live_nodes(pipe, self.keys, self.cfg.node_ttl_ms)
+            self.recipients.queue(pipe, users, counted)
+            replies = await pipe.execute(raise_on_error=False)
+            errors = [r for r in replies if isinstance(r, Exception)]
+            if not errors:
+                alive = live_nodes_from(replies[len(claims)])
+                dup = duplicates(claims, replies[: len(claims)])
+                return dup, alive, RecipientReader.parse(users, replies[len(claims) + 1 :], alive)
+            if not all(isinstance(e, NoScriptError) for e in errors):
+                raise next(e for e in errors if not isinstance(e, NoScriptError))
+            # Redis lost its script cache (a restart): no script ran, so no counter moved and
+            # the claims answer the same when repeated by the same entries.
+            await self.client.script_load(self.recipients.script.script)
+        raise NoScriptError("recipient script missing after loading it")
+
+    def _rate_occurrences(self, plans: list[Plan]) -> Counter[str]:
+        """How many of `plans` count against each user's rate limit (none when unlimited)."""
+        if not self.cfg.rate_limit_per_user:
+            return Counter()
+        return Counter(u for plan in plans if not plan.notification.transient for u in plan.users)
+
+    def _lookups(
+        self,
+        plans: list[Plan],
+        alive: set[str],
+        recipients: dict[str, Recipient],
+        counted: Counter[str],
+        effects: redis_async.client.Pipeline,
+    ) -> Lookups:
+        """Rate allowance from the counters as read; the counts of duplicates are given back."""
+        kept = self._rate_occurrences(plans)
         limit = self.cfg.rate_limit_per_user
-        counted = Counter(u for plan in plans if not plan.notification.transient for u in plan.users)
-        if not limit:
-            counted.clear()
-        recipients = await self.recipients.read(users, counted, alive)
-        allowance = {u: allowed_in_batch(recipients[u].rate_count, k, limit) for u, k in counted.items()}
+        allowance: dict[str, int] = {}
+        for user_id, occurrences in counted.items():
+            given_back = occurrences - kept.get(user_id, 0)
+            if given_back:  # a duplicate's users were counted before the claim said so
+                effects.decrby(self.keys.rate(user_id), given_back)
+            if user_id in kept:
+                count = recipients[user_id].rate_count - given_back
+                allowance[user_id] = allowed_in_batch(count, kept[user_id], limit)
         return Lookups(alive=alive, recipients=recipients, allowance=allowance)
 
     @staticmethod
