@@ -99,10 +99,7 @@ async def test_the_handlers_effects_are_written_with_the_ack(redis: redis_async.
     out = keys.ingress + ":out"
 
     async def handle(entries: Sequence[Entry]) -> Outcome:
-        effects = redis.pipeline()
-        for entry in entries:
-            effects.xadd(out, {b"from": entry.id})
-        return Outcome(effects=effects)
+        return Outcome(effects=[("XADD", out, "*", b"from", entry.id) for entry in entries])
 
     ids = await add(redis, keys.ingress, 3)
     await ensure_group(redis, keys.ingress, "g")
@@ -122,10 +119,7 @@ async def test_effects_refused_at_maxmemory_leave_the_batch_pending_until_redis_
         calls.append(len(entries))
         if len(calls) == 1:  # Redis fills up between the read and the write (XACK alone is allowed)
             await redis.config_set("maxmemory", 1)
-        effects = redis.pipeline()
-        for entry in entries:
-            effects.xadd(out, {b"from": entry.id})
-        return Outcome(effects=effects)
+        return Outcome(effects=[("XADD", out, "*", b"from", entry.id) for entry in entries])
 
     [entry_id] = await add(redis, keys.ingress, 1)
     await ensure_group(redis, keys.ingress, "g")

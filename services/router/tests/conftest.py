@@ -6,7 +6,7 @@ its users, and its delivery stream, read back here. Everything is real Redis.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +55,8 @@ class Harness:
     async def handle(self, entries: list[Entry]) -> Outcome:
         """The router's handler, then its effects written as the consumer writes them."""
         outcome = await self.router.handle(entries)
-        if outcome.effects is not None:
-            await outcome.effects.execute()
+        if outcome.effects:
+            await self.router.line.transaction(outcome.effects)
         return outcome
 
     async def route(self, *events: dict[str, Any]) -> Outcome:
@@ -84,14 +84,18 @@ MakeHarness = Callable[..., Harness]
 
 
 @pytest.fixture
-def make_harness(redis: redis_async.Redis, keys: Keys) -> MakeHarness:
+async def make_harness(redis: redis_async.Redis, keys: Keys) -> AsyncIterator[MakeHarness]:
     """A Harness with config overrides, e.g. make_harness(rate_limit_per_user=2)."""
+    made: list[Router] = []
 
     def make(**overrides: Any) -> Harness:
         cfg = RouterConfig(key_prefix=keys.prefix, node_id="router-test", **overrides)
-        return Harness(redis, keys, cfg, Router(redis, keys, cfg))
+        made.append(Router(redis, keys, cfg))
+        return Harness(redis, keys, cfg, made[-1])
 
-    return make
+    yield make
+    for router in made:
+        await router.aclose()
 
 
 @pytest.fixture

@@ -154,6 +154,7 @@ async def test_batch_outliving_the_routing_timeout_raises_a_redis_down_error(
             await router.handle(entries)
     finally:
         await harness.client.execute_command("CLIENT", "UNPAUSE")
+        await router.aclose()
         await fast.aclose()
 
 

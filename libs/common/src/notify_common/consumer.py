@@ -17,6 +17,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as redis_async
 import structlog
@@ -29,6 +30,7 @@ from notify_common import metrics
 from notify_common.backoff import backoff_delay
 from notify_common.config import CommonConfig
 from notify_common.keys import Keys
+from notify_common.redis_line import Command, RedisLine
 from notify_common.schemas import DeadLetter, encode
 
 log = structlog.get_logger("notify_common.consumer")
@@ -55,11 +57,11 @@ class Outcome:
     """Entry id -> reason: never processable, dead-letter now."""
     retry: dict[str, str] = field(default_factory=dict)
     """Entry id -> error: leave pending, retried after `claim_idle_ms`, up to `max_deliveries`."""
-    effects: redis_async.client.Pipeline | None = None
-    """The batch's Redis writes, queued on a transactional pipeline (`client.pipeline()`) and not
-    yet sent: the consumer adds its dead letters and XACK and sends all in one MULTI/EXEC, so
-    the effects and the ack cost one round trip and land together or not at all (a write that
-    Redis refuses, e.g. at maxmemory, aborts the ack as well and the batch stays pending)."""
+    effects: list[Command] | None = None
+    """The batch's Redis writes, not yet sent: the consumer adds its dead letters and XACK and
+    sends all in one MULTI/EXEC, so the effects and the ack cost one round trip and land together
+    or not at all (a write that Redis refuses, e.g. at maxmemory, aborts the ack as well and the
+    batch stays pending)."""
 
 
 Handler = Callable[[Sequence[Entry]], Awaitable[Outcome | None]]
@@ -121,6 +123,17 @@ def _decode_id(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+def _entries(reply: list[Any] | dict[bytes, Any]) -> list[Entry]:
+    """Entries from a raw XREADGROUP reply of one stream: {stream: [[id, [f, v, …]], …]} (RESP3)
+    or [[stream, [[id, [f, v, …]], …]]] (RESP2)."""
+    raw = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+    entries: list[Entry] = []
+    for entry_id, flat in raw:
+        flat = flat or []
+        entries.append(Entry(entry_id.decode(), dict(zip(flat[::2], flat[1::2], strict=True))))
+    return entries
+
+
 class StreamConsumer:
     """Reads one stream through one consumer group and hands batches to a handler."""
 
@@ -128,6 +141,8 @@ class StreamConsumer:
         self.client = client
         self.settings = settings
         self.handler = handler
+        # the hot path (new entries, acks, effects) on a line of its own; the rest on the client
+        self.line = RedisLine(client, settings.block_ms / 1000 + 5)
         self.last_ok = 0.0
         self._last_errors: dict[str, str] = {}
         self._next_claim = 0.0
@@ -189,6 +204,7 @@ class StreamConsumer:
                 self._handler_raised = False
                 await self._pause_after_error("redis_unreachable", exc, stop)
         metrics.CONSUMER_UP.labels(**self._labels).set(0)
+        await self.line.aclose()
         log.info("consumer_stopped", stream=s.stream, group=s.group, consumer=s.consumer)
 
     async def _pause_after_error(self, event: str, exc: BaseException, stop: asyncio.Event) -> None:
@@ -233,21 +249,17 @@ class StreamConsumer:
 
     async def _read_new(self) -> None:
         s = self.settings
-        reply = await self.client.xreadgroup(
-            s.group, s.consumer, {s.stream: ">"}, count=s.batch, block=s.block_ms
-        )
+        read = ("XREADGROUP", "GROUP", s.group, s.consumer, "COUNT", s.batch)
+        reply = await self.line.call(*read, "BLOCK", s.block_ms, "STREAMS", s.stream, ">")
         self._mark_ok()
         if not reply:
             return
-        raw = reply[0][1]
-        if s.linger_ms and len(raw) < s.batch:
+        entries = _entries(reply)
+        if s.linger_ms and len(entries) < s.batch:
             await asyncio.sleep(s.linger_ms / 1000)
-            more = await self.client.xreadgroup(
-                s.group, s.consumer, {s.stream: ">"}, count=s.batch - len(raw)
-            )
+            more = await self.line.call(*read[:-1], s.batch - len(entries), "STREAMS", s.stream, ">")
             if more:
-                raw = raw + more[0][1]
-        entries = [Entry(_decode_id(entry_id), fields or {}) for entry_id, fields in raw]
+                entries += _entries(more)
         await self._process(entries)
 
     async def _claim_idle(self) -> None:
@@ -318,7 +330,7 @@ class StreamConsumer:
             else:
                 live.append(entry)
         retry: dict[str, str] = {}
-        effects: redis_async.client.Pipeline | None = None
+        effects: list[Command] | None = None
         if live:
             started = time.perf_counter()
             try:
@@ -339,15 +351,14 @@ class StreamConsumer:
             retry = outcome.retry
             effects = outcome.effects
         ack_ids = [e.id for e in entries if e.id not in retry]
-        if not dead and effects is None:
-            # The common case is one XACK: a plain command costs less than a one-command pipeline.
+        if not dead and not effects:
             if ack_ids:
-                await self.client.xack(s.stream, s.group, *ack_ids)
+                await self.line.call("XACK", s.stream, s.group, *ack_ids)
             self._forget(ack_ids, retry)
             self._record(len(ack_ids), 0, len(retry))
             return
         by_id = {e.id: e for e in entries}
-        pipe = effects if effects is not None else self.client.pipeline(transaction=False)
+        writes: list[Command] = list(effects or ())
         now_ms = int(time.time() * 1000)
         for entry_id, reason in dead.items():
             entry = by_id[entry_id]
@@ -360,16 +371,17 @@ class StreamConsumer:
                 deliveries=entry.deliveries,
                 at_ms=now_ms,
             )
-            dead_fields: dict[bytes, bytes] = {DEAD_META_FIELD: encode(meta)}
+            dead_fields: list[bytes] = [DEAD_META_FIELD, encode(meta)]
             for name, value in entry.fields.items():
-                dead_fields[ORIGINAL_FIELD_PREFIX + name] = value
-            pipe.xadd(s.dead_letter_stream, dead_fields)
+                dead_fields += [ORIGINAL_FIELD_PREFIX + name, value]
+            writes.append(("XADD", s.dead_letter_stream, "*", *dead_fields))
             log.warning("dead_lettered", stream=s.stream, group=s.group, entry_id=entry_id, reason=reason)
         if ack_ids:
-            pipe.xack(s.stream, s.group, *ack_ids)
-        # The effects' client may have no per-reply timer (see redis_conn.connect): bound it here.
-        async with asyncio.timeout(s.block_ms / 1000 + 5):
-            await pipe.execute()
+            writes.append(("XACK", s.stream, s.group, *ack_ids))
+        results = await self.line.transaction(writes)
+        failed = [r for r in results if isinstance(r, ResponseError)]
+        if failed:  # applied with the rest (WRONGTYPE and the like): a bug or a corrupted key
+            log.error("batch_write_failed", stream=s.stream, group=s.group, errors=[str(e) for e in failed])
         self._forget(ack_ids, retry)
         self._record(len(ack_ids) - len(dead), len(dead), len(retry))
 

@@ -32,19 +32,16 @@ async def live_nodes(
     client: redis_async.Redis, keys: Keys, node_ttl_ms: int = DEFAULT_NODE_TTL_MS
 ) -> set[str]:
     """Gateway nodes that heartbeated within `node_ttl_ms`."""
-    pipe = client.pipeline(transaction=False)
-    queue_live_nodes(pipe, keys, node_ttl_ms)
-    [members] = await pipe.execute()
-    return live_nodes_from(members)
+    return live_nodes_from(await client.execute_command(*live_nodes_command(keys, node_ttl_ms)))
 
 
-def queue_live_nodes(pipe: redis_async.client.Pipeline, keys: Keys, node_ttl_ms: int) -> None:
-    """Queue the live-node read on a pipeline shared with other reads; see `live_nodes_from`."""
-    pipe.zrangebyscore(keys.live_nodes, now_ms() - node_ttl_ms, "+inf")
+def live_nodes_command(keys: Keys, node_ttl_ms: int) -> tuple[str | int, ...]:
+    """The live-node read, to send with other reads in one round trip; see `live_nodes_from`."""
+    return ("ZRANGEBYSCORE", keys.live_nodes, now_ms() - node_ttl_ms, "+inf")
 
 
 def live_nodes_from(reply: Sequence[bytes]) -> set[str]:
-    """The live nodes in the reply to `queue_live_nodes`."""
+    """The live nodes in the reply to `live_nodes_command`."""
     return {m.decode() for m in reply}
 
 

@@ -80,7 +80,6 @@ async def deliver(node: Node, entries: Sequence[Entry]) -> Outcome:
                         )
                     )
     if receipts:  # sent by the consumer with its XACK, in one round trip
-        outcome.effects = node.client.pipeline()
-        for receipt in receipts:
-            outcome.effects.xadd(node.keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+        stream = node.keys.receipts
+        outcome.effects = [("XADD", stream, "*", FIELD_RECEIPT, encode(receipt)) for receipt in receipts]
     return outcome

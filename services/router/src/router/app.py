@@ -63,5 +63,6 @@ async def main(cfg: RouterConfig) -> int:
         )
     finally:
         await runner.cleanup()
+        await router.aclose()
         await fanout_client.aclose()
         await client.aclose()

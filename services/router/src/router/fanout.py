@@ -1,4 +1,4 @@
-"""Write a batch's effects in one pipeline: node deliveries, catch-up feeds, push jobs, receipts.
+"""A batch's effects as Redis commands: node deliveries, catch-up feeds, push jobs, receipts.
 
 Per event: one `NodeDelivery` per gateway node carrying all its local explicit recipients and the
 broadcast rooms; one feed entry per explicit recipient (or one per room) unless transient; one
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import redis.asyncio as redis_async
 from notify_common.keys import Keys
+from notify_common.redis_line import Command
 from notify_common.schemas import (
     FIELD_DELIVERY,
     FIELD_FEED_NOTIFICATION,
@@ -78,7 +78,7 @@ def drop_reason(plan: Plan, user_id: str, lookups: Lookups, rate_limit_text: str
 
 
 def write_plans(
-    pipe: redis_async.client.Pipeline,
+    out: list[Command],
     keys: Keys,
     plans: list[Plan],
     lookups: Lookups,
@@ -86,7 +86,7 @@ def write_plans(
     now: int,
     rate_limit_text: str,
 ) -> None:
-    """Queue every effect of `plans` on `pipe` (the caller executes it once)."""
+    """Append every effect of `plans` to `out` (the caller sends them in one round trip)."""
     for plan in plans:
         n = plan.notification
         published_ms = stream_id_ms(plan.entry_id)
@@ -98,7 +98,7 @@ def write_plans(
         for user_id in plan.users:
             reason = drop_reason(plan, user_id, lookups, rate_limit_text)
             if reason is not None:
-                _record_drop(pipe, keys, n, user_id, reason, now)
+                _record_drop(out, keys, n, user_id, reason, now)
                 continue
             recipient = lookups.recipients[user_id]
             nodes = recipient.nodes
@@ -111,19 +111,19 @@ def write_plans(
             if route.push:
                 push_users.append(user_id)
             if feed_value:
-                # XADD <feed> MAXLEN ~ <n> * n <json>, queued raw: redis-py's xadd() argument
-                # handling is a measurable share of the per-recipient cost
-                pipe.execute_command(
-                    "XADD",
-                    user_feed_key(user_id),
-                    "MAXLEN",
-                    "~",
-                    feeds.user,
-                    "*",
-                    FIELD_FEED_NOTIFICATION,
-                    feed_value,
-                    FIELD_FEED_ORIGIN,
-                    plan.entry_id,
+                out.append(
+                    (
+                        "XADD",
+                        user_feed_key(user_id),
+                        "MAXLEN",
+                        "~",
+                        feeds.user,
+                        "*",
+                        FIELD_FEED_NOTIFICATION,
+                        feed_value,
+                        FIELD_FEED_ORIGIN,
+                        plan.entry_id,
+                    )
                 )
         rooms: list[str] = []
         if plan.rooms:
@@ -134,33 +134,41 @@ def write_plans(
                     by_node.setdefault(node, [])
             if feed_value:
                 for room in plan.rooms:
-                    pipe.xadd(
-                        keys.room_feed(room),
-                        {FIELD_FEED_NOTIFICATION: feed_value, FIELD_FEED_ORIGIN: plan.entry_id},
-                        maxlen=feeds.room,
-                        approximate=True,
+                    out.append(
+                        (
+                            "XADD",
+                            keys.room_feed(room),
+                            "MAXLEN",
+                            "~",
+                            feeds.room,
+                            "*",
+                            FIELD_FEED_NOTIFICATION,
+                            feed_value,
+                            FIELD_FEED_ORIGIN,
+                            plan.entry_id,
+                        )
                     )
             if broadcast.push and plan.fcm_topic is not None:
                 job = PushJob(notification=n, topic=plan.fcm_topic, published_ms=published_ms)
-                pipe.xadd(keys.push_jobs, {FIELD_JOB: encode(job)})
+                out.append(("XADD", keys.push_jobs, "*", FIELD_JOB, encode(job)))
                 metrics.DELIVERIES.labels(channel="push").inc()
         socket_users = 0
         for node, node_users in by_node.items():
             delivery = NodeDelivery(
                 notification=n, user_ids=node_users, rooms=rooms, published_ms=published_ms
             )
-            pipe.xadd(keys.node_deliveries(node), {FIELD_DELIVERY: encode(delivery)})
+            out.append(("XADD", keys.node_deliveries(node), "*", FIELD_DELIVERY, encode(delivery)))
             socket_users += len(node_users) or 1
         if by_node:
             metrics.NODE_ENTRIES.inc(len(by_node))
             metrics.DELIVERIES.labels(channel="socket").inc(socket_users)
         if push_users:
             job = PushJob(notification=n, user_ids=push_users, published_ms=published_ms)
-            pipe.xadd(keys.push_jobs, {FIELD_JOB: encode(job)})
+            out.append(("XADD", keys.push_jobs, "*", FIELD_JOB, encode(job)))
             metrics.DELIVERIES.labels(channel="push").inc(len(push_users))
 
 
-def write_expired(pipe: redis_async.client.Pipeline, keys: Keys, plan: Plan, now: int) -> None:
+def write_expired(out: list[Command], keys: Keys, plan: Plan, now: int) -> None:
     """An event that expired before routing: an `expired` receipt per explicit recipient.
 
     Broadcasts have no per-user record; history sees their `expires_ms` on the event itself.
@@ -169,14 +177,14 @@ def write_expired(pipe: redis_async.client.Pipeline, keys: Keys, plan: Plan, now
         return
     for user_id in plan.users:
         receipt = Receipt(notification_id=plan.notification.id, user_id=user_id, kind="expired", at_ms=now)
-        pipe.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+        out.append(("XADD", keys.receipts, "*", FIELD_RECEIPT, encode(receipt)))
 
 
 def _record_drop(
-    pipe: redis_async.client.Pipeline, keys: Keys, n: Notification, user_id: str, reason: str, now: int
+    out: list[Command], keys: Keys, n: Notification, user_id: str, reason: str, now: int
 ) -> None:
     metrics.DROPPED.labels(reason="muted_category" if reason.startswith("muted") else "rate_limited").inc()
     if n.transient:
         return  # transient signals have no history to record the drop in
     receipt = Receipt(notification_id=n.id, user_id=user_id, kind="dropped", at_ms=now, error=reason)
-    pipe.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+    out.append(("XADD", keys.receipts, "*", FIELD_RECEIPT, encode(receipt)))

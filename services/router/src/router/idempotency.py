@@ -1,6 +1,6 @@
 """Idempotency by event id: the first ingress entry that routes an id owns it.
 
-`SET seen:route:<event id> <entry id> NX GET EX ttl` in one pipelined round trip per batch:
+`SET seen:route:<event id> <entry id> NX GET EX ttl`, sent with the batch's other reads:
 - no previous value: this entry claims the id and is routed;
 - the previous value is this same entry id: a replay of this entry (its replica died after the
   claim, before or after writing its effects) - routed again, so nothing is lost; recipients may
@@ -13,18 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import redis.asyncio as redis_async
 from notify_common.keys import Keys
+from notify_common.redis_line import Command
 
 SCOPE = "route"
 
 
-def queue_claims(
-    pipe: redis_async.client.Pipeline, keys: Keys, claims: Sequence[tuple[str, str]], ttl_s: int
-) -> None:
-    """Queue one claim per (event id, entry id) pair; `duplicates` reads the replies."""
-    for event_id, entry_id in claims:
-        pipe.set(keys.seen(SCOPE, event_id), entry_id, nx=True, get=True, ex=ttl_s)
+def claim_commands(keys: Keys, claims: Sequence[tuple[str, str]], ttl_s: int) -> list[Command]:
+    """One claim per (event id, entry id) pair; `duplicates` reads their replies."""
+    return [
+        ("SET", keys.seen(SCOPE, event_id), entry_id, "NX", "GET", "EX", ttl_s)
+        for event_id, entry_id in claims
+    ]
 
 
 def duplicates(claims: Sequence[tuple[str, str]], replies: Sequence[bytes | None]) -> set[str]:

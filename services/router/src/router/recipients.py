@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio as redis_async
 from notify_common.keys import Keys
+from notify_common.redis_line import Command
 
 from router.preferences import NO_PREFERENCES, Preferences, preferences_from_hash
 
@@ -47,24 +48,25 @@ class Recipient:
 
 
 class RecipientReader:
-    """Queues the recipient reads of a batch on the router's read pipeline and parses the replies."""
+    """Builds the recipient reads of a batch (sent with the router's other reads) and parses them."""
 
     def __init__(self, client: redis_async.Redis, keys: Keys, window_s: int) -> None:
         self.keys = keys
         self.window_s = window_s
         self.script = client.register_script(_READ_RECIPIENT)
 
-    def queue(self, pipe: redis_async.client.Pipeline, users: Sequence[str], counted: Counter[str]) -> None:
+    def commands(self, users: Sequence[str], counted: Counter[str]) -> list[Command]:
         """One EVALSHA per user in `users` (distinct), adding `counted[user]` to their counter.
 
-        EVALSHA, not the pipeline's script loading (a SCRIPT EXISTS round trip per batch): the
-        caller loads the script and reruns the pipeline on the rare NOSCRIPT reply.
+        EVALSHA alone, not a SCRIPT EXISTS round trip per batch: the caller loads the script and
+        sends the reads again on the rare NOSCRIPT reply (Redis restarted).
         """
         sha = self.script.sha
         keys = self.keys
         window = self.window_s
-        for user_id in users:
-            pipe.evalsha(
+        return [
+            (
+                "EVALSHA",
                 sha,
                 3,
                 keys.user_presence(user_id),
@@ -73,6 +75,8 @@ class RecipientReader:
                 counted.get(user_id, 0),
                 window,
             )
+            for user_id in users
+        ]
 
     @staticmethod
     def parse(users: Sequence[str], replies: Sequence[list[Any]], alive: set[str]) -> dict[str, Recipient]:

@@ -1,10 +1,10 @@
 """The ingress handler: decode a batch, hold scheduled events, route the rest in few round trips.
 
-Round trips per batch: one read pipeline (idempotency claims, live nodes, and presence,
+Round trips per batch: one for the reads (idempotency claims, live nodes, and presence,
 preferences and rate counter of every explicit recipient: one script call per user, see
 recipients.py), preceded by a geo search only when the batch has a geo audience; then the
-effects, returned to the consumer, which sends them with its XACK in one MULTI/EXEC: Redis
-applies both or neither, and a refused write (maxmemory) leaves the batch pending. A crash at any
+effects, returned to the consumer as commands, which it sends with its XACK in one MULTI/EXEC:
+Redis applies both or neither, and a refused write (maxmemory) leaves the batch pending. A crash at any
 point before replays the batch (see idempotency.py for why a replay is detectable, not lost).
 Large batches are routed in chunks (ROUTING_CHUNK_RECIPIENTS); all but the last are written by
 the router itself.
@@ -21,7 +21,8 @@ import redis.asyncio as redis_async
 import structlog
 from notify_common.consumer import REDIS_DOWN_ERRORS, Entry, Outcome
 from notify_common.keys import Keys
-from notify_common.presence import live_nodes_from, now_ms, queue_live_nodes
+from notify_common.presence import live_nodes_command, live_nodes_from, now_ms
+from notify_common.redis_line import Command, RedisLine
 from notify_common.schemas import (
     FIELD_EVENT,
     BadEntry,
@@ -38,7 +39,7 @@ from router import metrics
 from router.audience import explicit_users, fcm_topic_of, geo_recipients, rooms_of
 from router.config import RouterConfig
 from router.fanout import FeedLimits, Lookups, Plan, write_expired, write_plans
-from router.idempotency import SCOPE, duplicates, queue_claims
+from router.idempotency import SCOPE, claim_commands, duplicates
 from router.ratelimit import allowed_in_batch
 from router.recipients import Recipient, RecipientReader
 
@@ -86,7 +87,13 @@ class Router:
         self.cfg = cfg
         self.feeds = FeedLimits(user=cfg.feed_maxlen, room=cfg.room_feed_maxlen)
         self.recipients = RecipientReader(client, keys, cfg.rate_limit_window_s)
+        # the batch's reads and the effects the router writes itself, one exchange at a time
+        self.line = RedisLine(client, cfg.routing_timeout_s)
         self.rate_limit_text = f"rate limited: over {cfg.rate_limit_per_user} per {cfg.rate_limit_window_s}s"
+
+    async def aclose(self) -> None:
+        """Close the router's own connection."""
+        await self.line.aclose()
 
     async def handle(self, entries: Sequence[Entry]) -> Outcome:
         """The ingress consumer's handler."""
@@ -156,7 +163,7 @@ class Router:
 
     async def route(
         self, items: Sequence[tuple[str, Event]], *, defer_last: bool = False
-    ) -> redis_async.client.Pipeline | None:
+    ) -> list[Command] | None:
         """Route events now (their `deliver_at`, if any, has passed), in chunks of at most
         ROUTING_CHUNK_RECIPIENTS explicit recipients, each within ROUTING_TIMEOUT_S.
 
@@ -169,10 +176,11 @@ class Router:
                 effects = await self._route_chunk(chunk)
                 if defer_last and index == len(chunks) - 1:
                     return effects
-                await effects.execute()
+                if effects:
+                    await self.line.pipeline(effects)
         return None
 
-    async def _route_chunk(self, items: Sequence[tuple[str, Event]]) -> redis_async.client.Pipeline:
+    async def _route_chunk(self, items: Sequence[tuple[str, Event]]) -> list[Command]:
         """Decide a chunk from one read round trip; returns its effects, queued, not yet sent."""
         now = now_ms()
         geo_items = [
@@ -203,7 +211,7 @@ class Router:
         dup, alive, recipients = await self._read(claims, users, counted)
         plans = [p for p in live if p.entry_id not in dup]
         expired = [p for p in gone if p.entry_id not in dup]
-        effects = self.client.pipeline(transaction=True)
+        effects: list[Command] = []
         lookups = self._lookups(plans, alive, recipients, counted, effects)
         for plan in expired:
             write_expired(effects, self.keys, plan, now)
@@ -215,23 +223,21 @@ class Router:
         self, claims: list[tuple[str, str]], users: list[str], counted: Counter[str]
     ) -> tuple[set[str], set[str], dict[str, Recipient]]:
         """Idempotency claims, live nodes and every recipient, in one pipelined round trip."""
-        for _ in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            queue_claims(pipe, self.keys, claims, self.cfg.idempotency_ttl_s)
-            queue_live_nodes(pipe, self.keys, self.cfg.node_ttl_ms)
-            self.recipients.queue(pipe, users, counted)
-            replies = await pipe.execute(raise_on_error=False)
-            errors = [r for r in replies if isinstance(r, Exception)]
-            if not errors:
-                alive = live_nodes_from(replies[len(claims)])
-                dup = duplicates(claims, replies[: len(claims)])
-                return dup, alive, RecipientReader.parse(users, replies[len(claims) + 1 :], alive)
-            if not all(isinstance(e, NoScriptError) for e in errors):
-                raise next(e for e in errors if not isinstance(e, NoScriptError))
-            # Redis lost its script cache (a restart): no script ran, so no counter moved and
-            # the claims answer the same when repeated by the same entries.
+        reads = [
+            *claim_commands(self.keys, claims, self.cfg.idempotency_ttl_s),
+            live_nodes_command(self.keys, self.cfg.node_ttl_ms),
+            *self.recipients.commands(users, counted),
+        ]
+        try:
+            replies = await self.line.pipeline(reads)
+        except NoScriptError:
+            # Redis lost its script cache (a restart): no script ran, so no counter moved, and
+            # the claims answer the same when the same entries repeat them.
             await self.client.script_load(self.recipients.script.script)
-        raise NoScriptError("recipient script missing after loading it")
+            replies = await self.line.pipeline(reads)
+        alive = live_nodes_from(replies[len(claims)])
+        dup = duplicates(claims, replies[: len(claims)])
+        return dup, alive, RecipientReader.parse(users, replies[len(claims) + 1 :], alive)
 
     def _rate_occurrences(self, plans: list[Plan]) -> Counter[str]:
         """How many of `plans` count against each user's rate limit (none when unlimited)."""
@@ -245,7 +251,7 @@ class Router:
         alive: set[str],
         recipients: dict[str, Recipient],
         counted: Counter[str],
-        effects: redis_async.client.Pipeline,
+        effects: list[Command],
     ) -> Lookups:
         """Rate allowance from the counters as read; the counts of duplicates are given back."""
         kept = self._rate_occurrences(plans)
@@ -254,7 +260,7 @@ class Router:
         for user_id, occurrences in counted.items():
             given_back = occurrences - kept.get(user_id, 0)
             if given_back:  # a duplicate's users were counted before the claim said so
-                effects.decrby(self.keys.rate(user_id), given_back)
+                effects.append(("DECRBY", self.keys.rate(user_id), given_back))
             if user_id in kept:
                 count = recipients[user_id].rate_count - given_back
                 allowance[user_id] = allowed_in_batch(count, kept[user_id], limit)
