@@ -3,29 +3,51 @@
 #   docker build --build-arg PACKAGE=notify-gateway --build-arg MODULE=gateway -t notify-gateway .
 # PACKAGE is the workspace package to install (with notify-common and the notifyctl CLI), MODULE
 # the one `python -m` runs. docker-compose.yml builds all of them.
+#
+# The base image is named by tag, which moves with every Python and Debian patch release. To pin
+# it, look up the digest the tag points to now:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm --format '{{.Manifest.Digest}}'
+# and build with --build-arg PYTHON_DIGEST=sha256:<digest> (or make that digest the default below).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG PYTHON_DIGEST=
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${PYTHON_IMAGE}${PYTHON_DIGEST:+@}${PYTHON_DIGEST} AS build
 ARG PACKAGE
 ARG MODULE
 RUN test -n "$PACKAGE" && test -n "$MODULE" || { echo "set --build-arg PACKAGE and MODULE" >&2; exit 1; }
-RUN pip install --no-cache-dir uv==0.13.9
+# The same uv as the Makefile's UV_VERSION.
+ARG UV_VERSION=0.13.9
+RUN pip install --no-cache-dir "uv==$UV_VERSION"
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/venv
 WORKDIR /src
+# Only this service's package and what it depends on, from the lock; not editable, so the final
+# image needs none of /src. In two steps: first the third-party dependencies, from the lock and
+# the workspace's pyproject files alone, so a source edit does not rebuild that layer...
 COPY pyproject.toml uv.lock ./
+COPY libs/common/pyproject.toml libs/common/
+COPY services/gateway/pyproject.toml services/gateway/
+COPY services/router/pyproject.toml services/router/
+COPY services/push-worker/pyproject.toml services/push-worker/
+COPY services/history/pyproject.toml services/history/
+COPY tools/devstack/pyproject.toml tools/devstack/
+COPY tools/fcm-fake/pyproject.toml tools/fcm-fake/
+COPY tools/notifyctl/pyproject.toml tools/notifyctl/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-default-groups --no-editable --no-install-workspace \
+        --package "$PACKAGE" --package notifyctl
+# ...then the workspace packages themselves.
 COPY libs/ libs/
 COPY services/ services/
 COPY tools/ tools/
-# Only this service's package and what it depends on, from the lock; not editable, so the final
-# image needs none of /src.
-RUN uv sync --frozen --no-default-groups --no-editable --package "$PACKAGE" --package notifyctl
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-default-groups --no-editable --package "$PACKAGE" --package notifyctl
 RUN printf '#!/bin/sh\nexec python -m %s "$@"\n' "$MODULE" > /app/venv/bin/notify-service \
     && chmod 0755 /app/venv/bin/notify-service
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM ${PYTHON_IMAGE}${PYTHON_DIGEST:+@}${PYTHON_DIGEST} AS runtime
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/app/venv/bin:$PATH \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,32 @@ def test_build_installs_only_the_chosen_package_from_the_lock() -> None:
     assert "--frozen" in flags and "--no-default-groups" in flags and "--no-editable" in flags
     assert '--package "$PACKAGE"' in flags
     assert "--all-packages" not in flags
+
+
+def test_dependencies_are_installed_from_the_lock_and_pyproject_files_before_the_sources() -> None:
+    steps = instructions()
+    first_sync = next(i for i, (op, args) in enumerate(steps) if op == "RUN" and "uv sync" in args)
+    assert "--no-install-workspace" in steps[first_sync][1]
+    assert "--mount=type=cache,target=/root/.cache/uv" in steps[first_sync][1]
+    copied = {
+        source
+        for op, args in steps[:first_sync]
+        if op == "COPY"
+        for source in args.split()[:-1]
+        if not source.startswith("--")
+    }
+    assert all(Path(source).name in {"pyproject.toml", "uv.lock"} for source in copied)
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    workspace = {
+        str(path.relative_to(ROOT)) for pattern in members for path in ROOT.glob(f"{pattern}/pyproject.toml")
+    }
+    assert workspace - copied == set()
+
+
+def test_image_uses_the_uv_version_the_makefile_pins() -> None:
+    pinned = re.search(r"^UV_VERSION = (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert pinned is not None
+    assert build_args()["UV_VERSION"] == pinned.group(1)
 
 
 def test_final_image_runs_as_a_non_root_user() -> None:
