@@ -12,7 +12,7 @@ import msgspec
 import pytest
 import yaml
 from devstack.configref import PUBLIC_PORT_VARS, SERVICE_PACKAGES, service_fields
-from devstack.kustomize import build
+from devstack.kustomize import build, load_yaml
 from notify_common.keys import GROUP_HISTORY, GROUP_PUSH, GROUP_ROUTER, Keys
 from notifyctl.config import CtlConfig
 
@@ -35,6 +35,24 @@ def of_kind(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
     (only,) = deployment["spec"]["template"]["spec"]["containers"]
     return only
+
+
+def write_overlay(directory: Path, overlay: str, config_maps: dict[str, dict[str, str]]) -> None:
+    """A copy of an overlay in `directory` whose ConfigMaps get the given data merged in."""
+    source = K8S / "overlays" / overlay
+    spec = yaml.safe_load((source / "kustomization.yaml").read_text())
+    spec["resources"] = [str((source / r).resolve()) for r in spec.get("resources", [])]
+    spec["components"] = [str((source / c).resolve()) for c in spec.get("components", [])]
+    spec["patches"] = [{"path": str((source / p["path"]).resolve())} for p in spec.get("patches", [])]
+    for name, data in config_maps.items():
+        patch = directory / f"{name}.yaml"
+        patch.write_text(
+            yaml.safe_dump(
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+            )
+        )
+        spec["patches"].append({"path": patch.name})
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(spec))
 
 
 def env_of(overlay: str, name: str) -> dict[str, Any]:
@@ -185,9 +203,31 @@ def test_service_monitor_scrapes_the_ops_port_of_fleet_services() -> None:
     assert all(ports <= {p["name"] for p in s["spec"]["ports"]} for s in services)
 
 
-def test_prometheus_rule_carries_the_alert_rules_file() -> None:
+def overlay_settings(overlay: str) -> dict[str, str]:
+    (settings,) = [
+        r for r in load_yaml(K8S / "overlays" / overlay / "settings.yaml") if r["kind"] == "ConfigMap"
+    ]
+    data: dict[str, str] = settings["data"]
+    return data
+
+
+def test_prometheus_rule_carries_the_alert_rules_file_with_the_overlay_runbook_base() -> None:
     (rule,) = of_kind("prod", "PrometheusRule").values()
-    assert rule["spec"] == yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    base = overlay_settings("prod")["RUNBOOK_BASE_URL"]
+    expected = (ROOT / "deploy/prometheus/alerts.yml").read_text()
+    expected = expected.replace("https://github.com/ORG/REPO/blob/main/docs/operations.md#", f"{base}#")
+    assert rule["spec"] == yaml.safe_load(expected)
+
+
+def test_runbook_base_is_one_setting_and_stays_out_of_the_cluster(tmp_path: Path) -> None:
+    write_overlay(
+        tmp_path, "prod", {"overlay-settings": {"RUNBOOK_BASE_URL": "https://git.example.org/ops.md"}}
+    )
+    resources = build(tmp_path)
+    (rule,) = [r for r in resources if r["kind"] == "PrometheusRule"]
+    urls = [r["annotations"]["runbook_url"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert urls and all(u.startswith("https://git.example.org/ops.md#") for u in urls)
+    assert "overlay-settings" not in {r["metadata"]["name"] for r in resources}
 
 
 def test_optional_connections_autoscaling_component_renders_over_the_base(tmp_path: Path) -> None:
