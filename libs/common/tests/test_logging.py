@@ -114,9 +114,14 @@ def test_an_uncaught_exception_is_one_critical_json_line() -> None:
 
 def test_redact_masks_query_tokens_bearer_credentials_and_url_passwords() -> None:
     line = (
-        "GET /events?access_token=t1&x=1&token=t2 Authorization: Bearer t3 "
+        "GET /events?access_token=t1&x=1&token=t2 Authorization: Bearer t3.abcdefgh "
         "redis://:t4@redis:6379/0 rediss://user:t5@host/1"
     )
     masked = redact(line)
     assert not any(secret in masked for secret in ("t1", "t2", "t3", "t4", "t5"))
     assert "x=1" in masked and "redis:6379/0" in masked and "user:[REDACTED]@host" in masked
+
+
+def test_redact_leaves_ordinary_words_alone() -> None:
+    line = "basic auth is disabled; the bearer scheme is used; tokens=3 token_count=2"
+    assert redact(line) == line

@@ -19,7 +19,8 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 # connecting to the gateway), `Authorization: Bearer …`, and `scheme://user:password@host`.
 _SECRETS = re.compile(
     r"(?P<query>[?&](?:access_token|id_token|refresh_token|token|jwt|api_key)=)[^&\s\"']+"
-    r"|(?P<scheme>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+"
+    # Capitalised as in the header, and 8+ characters: "basic auth" in a message stays readable.
+    r"|(?P<scheme>\b(?-i:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}"
     r"|(?P<userinfo>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@",
     re.IGNORECASE,
 )
