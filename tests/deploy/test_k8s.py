@@ -4,6 +4,9 @@ in step with the Config structs, the stream names in keys.py and the alert rules
 from __future__ import annotations
 
 import functools
+import shutil
+import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ import msgspec
 import pytest
 import yaml
 from devstack.configref import PUBLIC_PORT_VARS, SERVICE_PACKAGES, service_fields
-from devstack.kustomize import build
+from devstack.kustomize import build, load_yaml
 from notify_common.keys import GROUP_HISTORY, GROUP_PUSH, GROUP_ROUTER, Keys
 from notifyctl.config import CtlConfig
 
@@ -35,6 +38,24 @@ def of_kind(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
     (only,) = deployment["spec"]["template"]["spec"]["containers"]
     return only
+
+
+def write_overlay(directory: Path, overlay: str, config_maps: dict[str, dict[str, str]]) -> None:
+    """A copy of an overlay in `directory` whose ConfigMaps get the given data merged in."""
+    source = K8S / "overlays" / overlay
+    spec = yaml.safe_load((source / "kustomization.yaml").read_text())
+    spec["resources"] = [str((source / r).resolve()) for r in spec.get("resources", [])]
+    spec["components"] = [str((source / c).resolve()) for c in spec.get("components", [])]
+    spec["patches"] = [{"path": str((source / p["path"]).resolve())} for p in spec.get("patches", [])]
+    for name, data in config_maps.items():
+        patch = directory / f"{name}.yaml"
+        patch.write_text(
+            yaml.safe_dump(
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+            )
+        )
+        spec["patches"].append({"path": patch.name})
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(spec))
 
 
 def env_of(overlay: str, name: str) -> dict[str, Any]:
@@ -185,9 +206,31 @@ def test_service_monitor_scrapes_the_ops_port_of_fleet_services() -> None:
     assert all(ports <= {p["name"] for p in s["spec"]["ports"]} for s in services)
 
 
-def test_prometheus_rule_carries_the_alert_rules_file() -> None:
+def overlay_settings(overlay: str) -> dict[str, str]:
+    (settings,) = [
+        r for r in load_yaml(K8S / "overlays" / overlay / "settings.yaml") if r["kind"] == "ConfigMap"
+    ]
+    data: dict[str, str] = settings["data"]
+    return data
+
+
+def test_prometheus_rule_carries_the_alert_rules_file_with_the_overlay_runbook_base() -> None:
     (rule,) = of_kind("prod", "PrometheusRule").values()
-    assert rule["spec"] == yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    base = overlay_settings("prod")["RUNBOOK_BASE_URL"]
+    expected = (ROOT / "deploy/prometheus/alerts.yml").read_text()
+    expected = expected.replace("https://github.com/ORG/REPO/blob/main/docs/operations.md#", f"{base}#")
+    assert rule["spec"] == yaml.safe_load(expected)
+
+
+def test_runbook_base_is_one_setting_and_stays_out_of_the_cluster(tmp_path: Path) -> None:
+    write_overlay(
+        tmp_path, "prod", {"overlay-settings": {"RUNBOOK_BASE_URL": "https://git.example.org/ops.md"}}
+    )
+    resources = build(tmp_path)
+    (rule,) = [r for r in resources if r["kind"] == "PrometheusRule"]
+    urls = [r["annotations"]["runbook_url"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert urls and all(u.startswith("https://git.example.org/ops.md#") for u in urls)
+    assert "overlay-settings" not in {r["metadata"]["name"] for r in resources}
 
 
 def test_optional_connections_autoscaling_component_renders_over_the_base(tmp_path: Path) -> None:
@@ -210,3 +253,122 @@ def test_optional_connections_autoscaling_component_renders_over_the_base(tmp_pa
 def test_stream_exporter_gets_only_notifyctl_variables(overlay: str) -> None:
     known = {f.name.upper() for f in msgspec.structs.fields(CtlConfig)}
     assert set(env_of(overlay, "stream-exporter")) - known == set()
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) is not installed")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_renderer_prints_what_kustomize_prints(overlay: str) -> None:
+    printed = subprocess.run(
+        ["kubectl", "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=60
+    )
+    assert printed.returncode == 0, printed.stderr
+
+    def by_name(resources: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(r["kind"], r["metadata"]["name"]): r for r in resources if r}
+
+    assert by_name(rendered(overlay)) == by_name(yaml.safe_load_all(printed.stdout))
+
+
+def fleet_deployments(overlay: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: d
+        for name, d in of_kind(overlay, "Deployment").items()
+        if d["metadata"]["labels"].get("app.kubernetes.io/part-of") == "notify"
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_fleet_pod_runs_as_its_own_service_account_without_an_api_token(overlay: str) -> None:
+    accounts = of_kind(overlay, "ServiceAccount")
+    for name, deployment in fleet_deployments(overlay).items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == name
+        # None of the services talks to the Kubernetes API.
+        assert pod["automountServiceAccountToken"] is False
+        assert accounts[name]["automountServiceAccountToken"] is False
+
+
+def test_prod_push_worker_account_carries_the_workload_identity_placeholder() -> None:
+    annotations = of_kind("prod", "ServiceAccount")["push-worker"]["metadata"]["annotations"]
+    email = annotations["iam.gke.io/gcp-service-account"]
+    assert email.endswith(".iam.gserviceaccount.com") and "PROJECT_ID" in email
+    assert "annotations" not in of_kind("prod", "ServiceAccount")["gateway"]["metadata"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_fleet_deployment_spreads_its_pods_over_zones_and_hosts(overlay: str) -> None:
+    for name, deployment in fleet_deployments(overlay).items():
+        pod = deployment["spec"]["template"]["spec"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+        assert set(spread) == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}, name
+        for constraint in spread.values():
+            assert constraint["labelSelector"]["matchLabels"].items() <= labels.items(), name
+            # ScheduleAnyway: a one-node dev cluster or a lost zone must still schedule the pods.
+            assert constraint["whenUnsatisfiable"] == "ScheduleAnyway" and constraint["maxSkew"] == 1
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_startup_probe_on_healthz_holds_liveness_back_until_the_service_answers(overlay: str) -> None:
+    for name, deployment in fleet_deployments(overlay).items():
+        c = container(deployment)
+        startup = c["startupProbe"]
+        assert startup["httpGet"] == {"path": "/healthz", "port": "ops"}, name
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 60, name
+        assert "initialDelaySeconds" not in c["livenessProbe"], name
+
+
+def test_gateway_ingress_keeps_websockets_and_sse_open_behind_tls() -> None:
+    ingress = of_kind("prod", "Ingress")["gateway"]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "3600"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    spec = ingress["spec"]
+    host = overlay_settings("prod")["GATEWAY_HOST"]
+    assert spec["tls"] == [{"hosts": [host], "secretName": "gateway-tls"}]
+    (rule,) = spec["rules"]
+    assert rule["host"] == host
+    assert {p["path"] for p in rule["http"]["paths"]} == {"/ws", "/events"}
+    service_ports = {p["name"] for p in of_kind("prod", "Service")["gateway"]["spec"]["ports"]}
+    for path in rule["http"]["paths"]:
+        backend = path["backend"]["service"]
+        assert backend["name"] == "gateway" and backend["port"]["name"] in service_ports
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_stream_exporter_and_keda_follow_the_key_prefix(tmp_path: Path, overlay: str) -> None:
+    write_overlay(tmp_path, overlay, {"notify-common": {"KEY_PREFIX": "acme"}})
+    resources = build(tmp_path)
+    exporter = next(r for r in resources if r["metadata"]["name"] == "stream-exporter-config")
+    assert exporter["data"]["KEY_PREFIX"] == "acme"
+    keys = Keys("acme")
+    streams = {
+        t["metadata"]["stream"]
+        for r in resources
+        if r["kind"] == "ScaledObject"
+        for t in r["spec"]["triggers"]
+    }
+    assert streams == (set() if overlay == "dev" else {keys.ingress, keys.push_jobs, keys.receipts})
+
+
+def test_keda_uses_tls_when_the_overlay_says_redis_does(tmp_path: Path) -> None:
+    assert {
+        t["metadata"]["enableTLS"]
+        for s in of_kind("prod", "ScaledObject").values()
+        for t in s["spec"]["triggers"]
+    } == {overlay_settings("prod")["REDIS_TLS"]}
+    write_overlay(tmp_path, "prod", {"overlay-settings": {"REDIS_TLS": "true"}})
+    triggers = [t for r in build(tmp_path) if r["kind"] == "ScaledObject" for t in r["spec"]["triggers"]]
+    assert triggers and all(t["metadata"]["enableTLS"] == "true" for t in triggers)
+
+
+def test_keda_authenticates_with_the_secret_the_services_read() -> None:
+    (auth,) = of_kind("prod", "TriggerAuthentication").values()
+    refs = auth["spec"]["secretTargetRef"]
+    redis_url = env_of("prod", "router")["REDIS_URL"]["secretKeyRef"]
+    assert {r["name"] for r in refs} == {redis_url["name"]}
+    assert {r["parameter"] for r in refs} == {"address", "password"}
+    for scaled in of_kind("prod", "ScaledObject").values():
+        for trigger in scaled["spec"]["triggers"]:
+            assert not {"address", "host", "password", "passwordFromEnv"} & set(trigger["metadata"])

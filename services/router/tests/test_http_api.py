@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from notify_common.jwt_auth import JwtSettings
 from notify_common.keys import Keys
 from notify_common.schemas import BadEntry, decode_event
+from prometheus_client import REGISTRY
 from router.http_api import ApiSettings, api_app
 
 TOKEN = "service-token-for-tests-0001"
@@ -177,3 +178,28 @@ async def test_openapi_document_describes_every_route_and_the_event_schema(api: 
     event = doc["components"]["schemas"]["Event"]
     assert set(event["required"]) == {"type", "audience"}
     assert doc["paths"]["/v1/events"]["post"]["security"] == [{"serviceToken": []}]
+
+
+def request_count(route: str) -> float:
+    return REGISTRY.get_sample_value("nf_router_http_request_seconds_count", {"route": route}) or 0.0
+
+
+async def test_request_time_is_observed_per_route_for_refusals_too(api: TestClient[Any, Any]) -> None:
+    before = request_count("/v1/events"), request_count("unmatched")
+    assert (await api.post("/v1/events", json=EVENT, headers=service())).status == 202
+    assert (await api.post("/v1/events", json=EVENT)).status == 401
+    assert (await api.get("/v1/nowhere")).status == 404
+    assert request_count("/v1/events") == before[0] + 2
+    assert request_count("unmatched") == before[1] + 1
+
+
+async def test_publish_with_a_wrong_service_token_counts_as_rejected_unauthorized(
+    api: TestClient[Any, Any],
+) -> None:
+    def rejected() -> float:
+        return REGISTRY.get_sample_value("nf_router_http_rejected_total", {"reason": "unauthorized"}) or 0.0
+
+    before = rejected()
+    resp = await api.post("/v1/events", json=EVENT, headers={"Authorization": "Bearer rotated-away"})
+    assert resp.status == 401
+    assert rejected() == before + 1

@@ -6,6 +6,7 @@ the API accepts is one the router routes, and a bad one is refused with the same
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -130,6 +131,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
+async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request's time by route pattern (not path: ids would make unbounded labels)."""
+    started = time.perf_counter()
+    try:
+        return await handler(request)
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.HTTP_SECONDS.labels(route=route).observe(time.perf_counter() - started)
+
+
+@web.middleware
 async def never_500(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Redis trouble is a 503 the caller can retry; an unexpected error is logged, also 503."""
     try:
@@ -148,7 +161,7 @@ async def never_500(request: web.Request, handler: Handler) -> web.StreamRespons
 
 def api_app(client: redis_async.Redis, keys: Keys, settings: ApiSettings) -> web.Application:
     """The aiohttp application of the router's HTTP API."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[never_500])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[timed, never_500])
     app[CLIENT] = client
     app[KEYS] = keys
     app[SETTINGS] = settings

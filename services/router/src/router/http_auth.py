@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from aiohttp import web
 from notify_common.jwt_auth import AuthError, JwksCache, JwtSettings, Principal, verify_token_async
 
+from router import metrics
+
 
 def bearer(request: web.Request) -> str:
     """The token of an `Authorization: Bearer <token>` header ("" when absent)."""
@@ -34,8 +36,11 @@ def service_token_ok(given: str, tokens: Sequence[str]) -> bool:
 def require_service(request: web.Request, tokens: Sequence[str]) -> None:
     """Raise 401 unless the request carries one of the service tokens."""
     if not tokens:
+        metrics.HTTP_REJECTED.labels(reason="unauthorized").inc()
         raise unauthorized("publishing over HTTP is disabled: no SERVICE_TOKENS configured")
     if not service_token_ok(bearer(request), tokens):
+        # A publisher whose token was rotated away shows up here before anyone reads the logs.
+        metrics.HTTP_REJECTED.labels(reason="unauthorized").inc()
         raise unauthorized("missing or invalid service token")
 
 

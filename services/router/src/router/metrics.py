@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 EVENTS = Counter(
     "nf_router_events_total",
@@ -26,5 +26,13 @@ SCHEDULED_RELEASED = Counter(
 )
 HTTP_PUBLISHED = Counter("nf_router_http_published_total", "Events appended to ingress through the HTTP API.")
 HTTP_REJECTED = Counter(
-    "nf_router_http_rejected_total", "HTTP publish requests refused, by reason.", ["reason"]
+    "nf_router_http_rejected_total",
+    "HTTP requests refused, by reason (invalid, unauthorized, redis_unavailable, internal).",
+    ["reason"],
+)
+HTTP_SECONDS = Histogram(
+    "nf_router_http_request_seconds",
+    "HTTP API request time by route (publishing and preferences), refusals included.",
+    ["route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )

@@ -2,8 +2,11 @@
 
 Supported: resources (files and directories), components, patches (strategic merge, matched by
 kind and name), generators with literals (name hash suffix disabled), namespace, labels, images,
-replicas. Anything else raises, so a manifest cannot quietly use a feature this renderer (and so
-the tests) would ignore. `python -m devstack.kustomize deploy/k8s/overlays/dev` prints the YAML.
+replicas, replacements (a source field or value copied into target fields, `*` over list items,
+`delimiter`/`index` for part of a string), and resources annotated local-config (inputs to
+replacements, left out of the output). Anything else raises, so a manifest cannot quietly use a
+feature this renderer (and so the tests) would ignore.
+`python -m devstack.kustomize deploy/k8s/overlays/dev` prints the YAML.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ SUPPORTED = {
     "configMapGenerator",
     "secretGenerator",
     "generatorOptions",
+    "replacements",
 }
 CLUSTER_SCOPED = {
     "Namespace",
@@ -39,6 +43,7 @@ CLUSTER_SCOPED = {
     "PriorityClass",
 }
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+LOCAL_CONFIG = "config.kubernetes.io/local-config"
 
 
 class KustomizeError(ValueError):
@@ -191,12 +196,100 @@ def _finish(resources: list[Resource], spec: Resource, directory: Path) -> list[
         for doc in load_yaml(directory / patch["path"]):
             _apply_patch(resources, doc, directory / patch["path"])
     _transform(resources, spec)
+    for replacement in spec.get("replacements", []):
+        _replace(resources, replacement, directory)
     return resources
+
+
+def _field_path(path: str) -> list[str]:
+    if "[" in path or "\\" in path:
+        raise KustomizeError(f"field path {path!r}: only dotted names, list indexes and * are supported")
+    return path.split(".")
+
+
+def _get(node: Any, parts: list[str], path: str) -> Any:
+    for part in parts:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise KustomizeError(f"field {path} not found")
+    return node
+
+
+def _targets(node: Any, parts: list[str]) -> list[tuple[Any, Any]]:
+    """(container, key) of every field `parts` reaches; `*` walks every item of a list."""
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        keys: list[Any] = list(range(len(node))) if isinstance(node, list) else []
+    elif isinstance(node, list) and head.isdigit():
+        keys = [int(head)] if int(head) < len(node) else []
+    else:
+        keys = [head] if isinstance(node, dict) and head in node else []
+    if not rest:
+        return [(node, key) for key in keys]
+    return [found for key in keys for found in _targets(node[key], rest)]
+
+
+def _selected(resource: Resource, select: Resource) -> bool:
+    if set(select) - {"kind", "name"}:
+        raise KustomizeError(f"replacement select supports kind and name, not {sorted(select)}")
+    kind, name = resource["kind"], resource["metadata"]["name"]
+    return bool(kind == select.get("kind", kind) and name == select.get("name", name))
+
+
+def _replace(resources: list[Resource], replacement: Resource, directory: Path) -> None:
+    if "path" in replacement or set(replacement) - {"source", "sourceValue", "targets"}:
+        raise KustomizeError(
+            f"{directory}: replacements are supported inline (source or sourceValue, targets)"
+        )
+    if "sourceValue" in replacement:
+        value = replacement["sourceValue"]
+    else:
+        source = replacement["source"]
+        if set(source) - {"kind", "name", "fieldPath"}:
+            raise KustomizeError(f"{directory}: a replacement source supports kind, name and fieldPath")
+        matches = [
+            r for r in resources if _selected(r, {k: source[k] for k in ("kind", "name") if k in source})
+        ]
+        if len(matches) != 1:
+            raise KustomizeError(f"{directory}: replacement source {source} matches {len(matches)} resources")
+        path = source.get("fieldPath", "metadata.name")
+        value = _get(matches[0], _field_path(path), path)
+    for target in replacement["targets"]:
+        options = target.get("options", {})
+        if set(target) - {"select", "fieldPaths", "options"} or set(options) - {"delimiter", "index"}:
+            raise KustomizeError(f"{directory}: a replacement target supports select, fieldPaths, options")
+        selected = [r for r in resources if _selected(r, target["select"])]
+        if not selected:
+            raise KustomizeError(f"{directory}: replacement target {target['select']} selects nothing")
+        for resource in selected:
+            for path in target["fieldPaths"]:
+                fields = _targets(resource, _field_path(path))
+                if not fields:
+                    raise KustomizeError(
+                        f"{directory}: {resource['kind']}/{resource['metadata']['name']} has no {path}"
+                    )
+                for container, key in fields:
+                    container[key] = _substitute(container[key], value, options)
+
+
+def _substitute(current: Any, value: Any, options: Resource) -> Any:
+    if "delimiter" not in options:
+        return copy.deepcopy(value)
+    parts = str(current).split(options["delimiter"])
+    index = options.get("index", 0)
+    if not 0 <= index < len(parts):
+        raise KustomizeError(f"index {index} is out of range in {current!r}")
+    parts[index] = str(value)
+    return options["delimiter"].join(parts)
 
 
 def build(directory: Path) -> list[Resource]:
     """The resources `kustomize build <directory>` would print, in the same order."""
-    return _collect(directory.resolve(), component=False)
+    resources = _collect(directory.resolve(), component=False)
+    return [r for r in resources if r["metadata"].get("annotations", {}).get(LOCAL_CONFIG) != "true"]
 
 
 def main(argv: list[str] | None = None) -> int:
