@@ -43,6 +43,7 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
         "step_s": sizes.s7_step_s,
         "rates_per_s": list(sizes.s7_rates),
         "max_rate_per_s": max((s["rate_per_s"] for s in steps if s["held"]), default=0),
+        "held_p99_ms": HELD_P99_MS,
         "held_when": f"published >= {HELD_PUBLISH_SHARE:.0%} of rate, p99 <= {HELD_P99_MS:g} ms, none lost",
         "services": sorted(run.fleet.processes),
         "steps": steps,
