@@ -36,13 +36,29 @@ class FleetRun:
     keys: Keys
     pool: ClientPool | None = None
 
-    def pids(self) -> dict[str, int]:
+    def fleet_pids(self) -> dict[str, int]:
+        """Every service and redis-server: what a notification costs the fleet to deliver.
+
+        Not the load generator (clients, publisher) and not the fake FCM, which stands in for
+        Google's servers."""
         pids = dict(self.fleet.pids())
         if self.redis_server.process is not None:
+            # Popen runs the redis-server binary itself (no shell in between): this is its pid.
             pids["redis-server"] = self.redis_server.process.pid
+        return pids
+
+    def pids(self) -> dict[str, int]:
+        """The fleet, the fake FCM if it runs, and the client workers (every CPU reading)."""
+        pids = self.fleet_pids()
+        if self.fleet.fcm is not None and self.fleet.fcm.process is not None:
+            pids["fcm-fake"] = self.fleet.fcm.process.pid
         if self.pool is not None:
             pids.update(self.pool.pids)
         return pids
+
+    def metrics_urls(self) -> dict[str, str]:
+        """/metrics of every service, by name."""
+        return {n: f"http://127.0.0.1:{p.ops_port}/metrics" for n, p in self.fleet.processes.items()}
 
     def gateway_pids(self) -> dict[str, int]:
         return {n: p for n, p in self.fleet.pids().items() if n.startswith("gateway")}

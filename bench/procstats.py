@@ -7,7 +7,9 @@ import os
 import platform
 import resource
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -106,3 +108,17 @@ class CpuMeter:
         after = {name: cpu_split(pid) for name, pid in sorted(self.pids.items())}
         self.system_s = {n: round(a[1] - self._before[n][1], 3) for n, a in after.items()}
         return {n: round(sum(a) - sum(self._before[n]), 3) for n, a in after.items()}
+
+
+def fleet_cpu(cpu: dict[str, float], fleet: Iterable[str], notifications: int) -> dict[str, Any]:
+    """The fleet's CPU (the named processes of `cpu`) per notification, and each one's share."""
+    mine = {name: cpu.get(name, 0.0) for name in sorted(fleet)}
+    total = sum(mine.values())
+    return {
+        "fleet_cpu_s": round(total, 3),
+        "fleet_cpu_us_per_notification": round(total / notifications * 1e6, 1) if notifications else None,
+        "fleet_cpu_us_per_notification_by_process": {
+            name: round(s / notifications * 1e6, 1) if notifications else None for name, s in mine.items()
+        },
+        "fleet_cpu_share": {name: round(s / total, 3) if total else None for name, s in mine.items()},
+    }

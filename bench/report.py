@@ -76,21 +76,37 @@ def _skip_reason(result: dict[str, Any], key: str) -> str | None:
 
 
 def plot(path: Path, results: dict[str, dict[str, Any]], title: str) -> None:
-    """HDR-style percentile plots: latency against 1/(1-quantile) on a log axis."""
+    """HDR-style percentile plots (latency against 1/(1-quantile) on a log axis) and, when S7 ran,
+    its p99 and fleet CPU per notification against the offered rate."""
     series = [
         ("S1 unicast: publish-to-receive", lookup(results, "s1.latency_curve")),
         ("S2 broadcast: each delivery", lookup(results, "s2.latency_curve")),
         ("S2 broadcast: last client per broadcast", lookup(results, "s2.last_client_curve")),
     ]
     series = [(label, curve) for label, curve in series if curve]
-    if not series:
+    steps = [step for step in lookup(results, "s7.steps") or [] if step.get("delivered")]
+    if not series and not steps:
         return
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display here, and the backend must be chosen before pyplot
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5))
+    panels = int(bool(series)) + int(bool(steps))
+    fig, axes = plt.subplots(1, panels, figsize=(9 * panels, 5), squeeze=False)
+    free = list(axes[0])
+    if series:
+        _percentiles(free.pop(0), series)
+    if steps:
+        _saturation(free.pop(0), steps, float(lookup(results, "s7.held_p99_ms")))
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _percentiles(ax: Any, series: list[tuple[str, Any]]) -> None:
     for label, (qs, ms) in series:
         xs = [1 / (1 - q) if q < 1 else 1e4 for q in qs]
         ax.plot(xs, ms, label=label)
@@ -102,8 +118,29 @@ def plot(path: Path, results: dict[str, dict[str, Any]], title: str) -> None:
     ax.set_xlabel("percentile")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    ax.set_title("latency percentiles")
+
+
+def _saturation(ax: Any, steps: list[dict[str, Any]], held_p99_ms: float) -> None:
+    from matplotlib.ticker import ScalarFormatter
+
+    rates = [step["rate_per_s"] for step in steps]
+    p99s = [step["p99_ms"] for step in steps]
+    lines = ax.plot(rates, p99s, marker="o", label="p99 publish-to-receive")
+    lines += [ax.axhline(held_p99_ms, color="grey", linestyle="--", label=f"p99 limit {held_p99_ms:g} ms")]
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(rates, [f"{r:,}" for r in rates])
+    ax.set_xlim(rates[0] / 1.3, rates[-1] * 1.3)
+    ax.set_yscale("log")
+    ax.set_ylim(min([*p99s, held_p99_ms]) / 2, max([*p99s, held_p99_ms]) * 8)  # headroom for the legend
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.set_xlabel("unicast events/s offered (S7 step)")
+    ax.set_ylabel("p99 latency (ms, log scale)")
+    ax.grid(True, which="both", alpha=0.3)
+    cpu = ax.twinx()
+    cpu_us = [step["fleet_cpu_us_per_notification"] for step in steps]
+    lines += cpu.plot(rates, cpu_us, marker="s", color="tab:orange", label="fleet CPU per notification")
+    cpu.set_ylabel("fleet CPU (µs per notification)")
+    cpu.set_ylim(0, max(cpu_us) * 1.6)
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper left")
+    ax.set_title("S7 saturation: whole fleet, unicast")

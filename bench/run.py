@@ -12,16 +12,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import report, s1_unicast, s2_broadcast, s3_idle, s4_push, s5_history, s6_router
+from bench import report, s1_unicast, s2_broadcast, s3_idle, s4_push, s5_history, s6_router, s7_saturation
 from bench.fleetrun import fleet_run
 from bench.procstats import machine, raise_nofile_limit
 from bench.profiling import Profiler
 from bench.sizes import BY_NAME, Sizes
 
-ALL = ("s1", "s2", "s3", "s4", "s5", "s6")
-# S1-S3 run the delivery path only (router + gateways): history and push-worker read their own
-# consumer groups, are measured in S4/S5, and in production do not share the gateways' cores.
+ALL = ("s1", "s2", "s3", "s4", "s5", "s6", "s7")
+# S2 and S3 run the delivery path only (router + gateways): history and push-worker read their
+# own consumer groups, are measured in S4/S5, and would take the cores of the path under test.
 DELIVERY_PATH = ("router",)
+# S1 and S7 run the whole fleet as devstack does (history on SQLite, push-worker with the fake FCM
+# idle): their CPU per notification is what the fleet spends, receipts and history rows included.
+WHOLE_FLEET = ("router", "history", "push-worker")
 WAIT_LOAD_S = 300.0
 REPO = Path(__file__).resolve().parent.parent
 LATEST = REPO / "bench" / "results" / "latest.json"
@@ -31,7 +34,7 @@ LATEST_PLOT = REPO / "bench" / "results" / "latest.png"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--size", choices=sorted(BY_NAME), default="full", help="full = the issue's sizes")
-    p.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of s1…s6")
+    p.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of s1…s7")
     p.add_argument("--out", type=Path, default=None, help="result folder (default bench/out/<time>)")
     p.add_argument(
         "--wait-load",
@@ -71,22 +74,34 @@ def _guarded(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def run_scenarios(sizes: Sizes, chosen: list[str], workdir: Path, profiler: Profiler) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    socket_scenarios = [s for s in ("s3", "s1", "s2") if s in chosen]
-    if socket_scenarios:
+    delivery_scenarios = [s for s in ("s3", "s2") if s in chosen]
+    if delivery_scenarios:
         with fleet_run(
-            workdir / "fleet",
+            workdir / "delivery-path",
             gateways=sizes.gateways,
             services=DELIVERY_PATH,
             client_workers=sizes.client_workers,
         ) as fr:
-            for name in socket_scenarios:
+            for name in delivery_scenarios:
                 match name:
                     case "s3":
                         results[name] = _guarded(name, lambda: s3_idle.run(fr, sizes))
-                    case "s1":
-                        results[name] = _guarded(name, lambda: s1_unicast.run(fr, sizes, profiler))
                     case "s2":
                         results[name] = _guarded(name, lambda: s2_broadcast.run(fr, sizes, profiler))
+    fleet_scenarios = [s for s in ("s1", "s7") if s in chosen]
+    if fleet_scenarios:
+        with fleet_run(
+            workdir / "fleet",
+            gateways=sizes.gateways,
+            services=WHOLE_FLEET,
+            client_workers=sizes.client_workers,
+        ) as fr:
+            for scenario in fleet_scenarios:
+                match scenario:
+                    case "s1":
+                        results[scenario] = _guarded(scenario, lambda: s1_unicast.run(fr, sizes, profiler))
+                    case "s7":
+                        results[scenario] = _guarded(scenario, lambda: s7_saturation.run(fr, sizes))
     if "s4" in chosen:
         results["s4"] = _guarded("s4", lambda: s4_push.run(sizes, workdir / "s4", profiler))
     if "s5" in chosen:

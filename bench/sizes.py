@@ -27,6 +27,9 @@ class Sizes:
     s6_nodes: int
     s6_events: int
     s6_users_per_event: int
+    s7_rates: tuple[int, ...]
+    """S7 unicast rates (events/s), stepped up in order."""
+    s7_step_s: float
     drain_quiet_s: float
     """Stop waiting for stragglers after this long without a new frame."""
 
@@ -51,6 +54,8 @@ FULL = Sizes(
     s6_nodes=4,
     s6_events=10_000,
     s6_users_per_event=10,
+    s7_rates=(1000, 2000, 4000, 8000, 16_000),
+    s7_step_s=10.0,
     drain_quiet_s=5.0,
 )
 
@@ -74,6 +79,8 @@ SMOKE = Sizes(
     s6_nodes=2,
     s6_events=300,
     s6_users_per_event=10,
+    s7_rates=(100, 200),
+    s7_step_s=2.0,
     drain_quiet_s=3.0,
 )
 

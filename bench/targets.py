@@ -26,6 +26,7 @@ TARGETS = (
     Target("s1.p999_ms", "<=", 15.0),
     Target("s1.lost", "<=", 0),
     Target("s1.duplicates", "<=", 0),
+    Target("s1.fleet_cpu_us_per_notification", "<=", 300.0),
     Target("s2.p50_last_client_ms", "", None),
     Target("s2.p99_last_client_ms", "", None),
     Target("s2.deliveries_per_s", "", None, "python-socketio 13k of 25k/s"),
@@ -39,4 +40,5 @@ TARGETS = (
     Target("s5.inbox_p99_ms", "<=", 5.0),
     Target("s6.events_per_s", "", None),
     Target("s6.deliveries_per_s", ">=", 20_000),
+    Target("s7.max_rate_per_s", ">=", 8000),
 )

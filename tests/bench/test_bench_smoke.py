@@ -45,6 +45,19 @@ def test_s1_delivers_every_unicast_exactly_once_and_reports_latency(smoke: Path)
     assert set(s1["cpu_s"]) >= {"router", "gateway-1", "gateway-2", "bench-clients-1", "bench-clients-2"}
 
 
+def test_s1_runs_on_the_whole_fleet_and_reports_its_cpu_per_notification(smoke: Path) -> None:
+    s1 = result(smoke, "s1")
+    assert set(s1["services"]) == {"router", "history", "push-worker", "gateway-1", "gateway-2"}
+    assert set(s1["fleet_cpu_share"]) == {*s1["services"], "redis-server"}
+    assert s1["fleet_cpu_us_per_notification"] is not None
+
+
+def test_every_service_reports_its_event_loop_lag(smoke: Path) -> None:
+    s1 = result(smoke, "s1")
+    assert set(s1["loop_lag_p99_ms"]) == set(s1["services"])
+    assert all(p99 is not None for p99 in s1["loop_lag_p99_ms"].values())
+
+
 def test_s2_reaches_every_client_with_each_role_broadcast(smoke: Path) -> None:
     s2 = result(smoke, "s2")
     assert (s2["lost"], s2["duplicates"]) == (0, 0)
@@ -89,6 +102,15 @@ def test_s6_router_writes_a_delivery_for_every_addressed_online_user(smoke: Path
     s6 = result(smoke, "s6")
     assert s6["deliveries"] == s6["events"] * s6["users_per_event"]
     assert s6["deliveries_per_s"] > 0
+
+
+def test_s7_steps_up_the_rate_and_delivers_every_step(smoke: Path) -> None:
+    s7 = result(smoke, "s7")
+    steps = s7["steps"]
+    assert [step["rate_per_s"] for step in steps] == s7["rates_per_s"]
+    assert all((step["lost"], step["duplicates"]) == (0, 0) for step in steps)
+    assert all(step["fleet_cpu_us_per_notification"] is not None for step in steps)
+    assert s7["max_rate_per_s"] == max((step["rate_per_s"] for step in steps if step["held"]), default=0)
 
 
 def test_latency_plot_is_written(smoke: Path) -> None:

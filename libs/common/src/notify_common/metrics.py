@@ -28,3 +28,8 @@ STREAM_TRIMMED = Counter(
     "nf_stream_trimmed_entries_total", "Entries removed by trimming acknowledged work.", ["stream"]
 )
 CONSUMER_UP = Gauge("nf_consumer_up", "1 while a consumer loop is reading successfully.", ["stream", "group"])
+EVENT_LOOP_LAG_SECONDS = Histogram(
+    "nf_event_loop_lag_seconds",
+    "How late a timer on the event loop fired (a loop blocked or saturated by work shows here).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)

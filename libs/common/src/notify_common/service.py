@@ -12,6 +12,7 @@ import structlog
 
 from notify_common.config import CommonConfig, redact_url
 from notify_common.lifecycle import run_until_stopped, stop_on_signals
+from notify_common.loop_lag import monitor_loop_lag
 from notify_common.ops import ReadinessCheck, ops_app, start_site
 
 log = structlog.get_logger("notify_common.service")
@@ -37,14 +38,18 @@ async def run_service(
     workers: list[Worker],
     checks: Mapping[str, ReadinessCheck],
 ) -> int:
-    """Serve ops endpoints and run `workers` until SIGTERM/SIGINT; returns the exit status."""
+    """Serve ops endpoints and run `workers` until SIGTERM/SIGINT; returns the exit status.
+
+    Every service also reports its event-loop lag (`nf_event_loop_lag_seconds`) from here.
+    """
     stop = asyncio.Event()
     stop_on_signals(stop)
     runner, port = await start_site(ops_app(checks, cfg.metrics_token), cfg.ops_host, cfg.ops_port)
     log.info("service_started", service=service, ops_port=port, redis=redact_url(cfg.redis_url))
     started = time.monotonic()
     try:
-        status = await run_until_stopped([w(stop) for w in workers], stop, cfg.shutdown_grace_s)
+        coroutines = [*(w(stop) for w in workers), monitor_loop_lag(stop)]
+        status = await run_until_stopped(coroutines, stop, cfg.shutdown_grace_s)
     finally:
         await runner.cleanup()
     log.info("service_stopped", service=service, status=status, uptime_s=round(time.monotonic() - started, 3))
