@@ -143,6 +143,9 @@ class StreamConsumer:
         self.handler = handler
         # the hot path (new entries, acks, effects) on a line of its own; the rest on the client
         self.line = RedisLine(client, settings.block_ms / 1000 + 5)
+        # The last batch's acks (and effects), sent in the same write as the next XREADGROUP:
+        # Redis applies them before it blocks for new entries, and the loop saves a round trip.
+        self._unsent: list[Command] = []
         self.last_ok = 0.0
         self._last_errors: dict[str, str] = {}
         self._next_claim = 0.0
@@ -180,6 +183,7 @@ class StreamConsumer:
                     own_pending_done = await self._drain_own_pending()
                     continue
                 if time.monotonic() >= self._next_claim:
+                    await self._send_unsent()
                     await self._claim_idle()
                     self._next_claim = time.monotonic() + max(0.2, s.claim_idle_ms / 2000)
                 await self._read_new()
@@ -203,6 +207,10 @@ class StreamConsumer:
                     self._pending_cursor = "0"
                 self._handler_raised = False
                 await self._pause_after_error("redis_unreachable", exc, stop)
+        try:
+            await self._send_unsent()
+        except (*REDIS_DOWN_ERRORS, ResponseError) as exc:  # left pending: redone after a restart
+            log.warning("final_ack_failed", stream=s.stream, group=s.group, error=repr(exc))
         metrics.CONSUMER_UP.labels(**self._labels).set(0)
         await self.line.aclose()
         log.info("consumer_stopped", stream=s.stream, group=s.group, consumer=s.consumer)
@@ -250,7 +258,7 @@ class StreamConsumer:
     async def _read_new(self) -> None:
         s = self.settings
         read = ("XREADGROUP", "GROUP", s.group, s.consumer, "COUNT", s.batch)
-        reply = await self.line.call(*read, "BLOCK", s.block_ms, "STREAMS", s.stream, ">")
+        reply = (await self._send_unsent((*read, "BLOCK", s.block_ms, "STREAMS", s.stream, ">")))[-1]
         self._mark_ok()
         if not reply:
             return
@@ -260,7 +268,22 @@ class StreamConsumer:
             more = await self.line.call(*read[:-1], s.batch - len(entries), "STREAMS", s.stream, ">")
             if more:
                 entries += _entries(more)
-        await self._process(entries)
+        await self._process(entries, defer_ack=True)
+
+    async def _send_unsent(self, *then: Command) -> list[Any]:
+        """Send the last batch's acks, then `then`, in one write; returns every reply."""
+        unsent, self._unsent = self._unsent, []
+        if not unsent and not then:
+            return []
+        replies = await self.line.pipeline([*unsent, *then])
+        if unsent and unsent[-1] == ("EXEC",):
+            failed = [r for r in replies[len(unsent) - 1] if isinstance(r, ResponseError)]
+            if failed:  # applied with the rest (WRONGTYPE and the like): a bug or a corrupted key
+                s = self.settings
+                log.error(
+                    "batch_write_failed", stream=s.stream, group=s.group, errors=[str(e) for e in failed]
+                )
+        return replies
 
     async def _claim_idle(self) -> None:
         """Take over entries idle for claim_idle_ms (their consumer died or its handler failed)."""
@@ -319,7 +342,9 @@ class StreamConsumer:
         except REDIS_DOWN_ERRORS:
             pass  # Redis is down as well: the loop backs off on the handler's error anyway
 
-    async def _process(self, entries: list[Entry]) -> None:
+    async def _process(self, entries: list[Entry], *, defer_ack: bool = False) -> None:
+        """Hand `entries` to the handler, then ack them with its effects and dead letters; with
+        `defer_ack`, the acks go out with the next read (see `_send_unsent`)."""
         s = self.settings
         dead: dict[str, str] = {}
         live: list[Entry] = []
@@ -351,12 +376,20 @@ class StreamConsumer:
             retry = outcome.retry
             effects = outcome.effects
         ack_ids = [e.id for e in entries if e.id not in retry]
+        self._forget(ack_ids, retry)
+        self._record(len(ack_ids) - len(dead), len(dead), len(retry))
         if not dead and not effects:
             if ack_ids:
-                await self.line.call("XACK", s.stream, s.group, *ack_ids)
-            self._forget(ack_ids, retry)
-            self._record(len(ack_ids), 0, len(retry))
-            return
+                self._unsent.append(("XACK", s.stream, s.group, *ack_ids))
+        else:
+            self._unsent += [("MULTI",), *self._writes(entries, dead, effects, ack_ids), ("EXEC",)]
+        if not defer_ack:
+            await self._send_unsent()
+
+    def _writes(
+        self, entries: list[Entry], dead: dict[str, str], effects: list[Command] | None, ack_ids: list[str]
+    ) -> list[Command]:
+        s = self.settings
         by_id = {e.id: e for e in entries}
         writes: list[Command] = list(effects or ())
         now_ms = int(time.time() * 1000)
@@ -378,12 +411,7 @@ class StreamConsumer:
             log.warning("dead_lettered", stream=s.stream, group=s.group, entry_id=entry_id, reason=reason)
         if ack_ids:
             writes.append(("XACK", s.stream, s.group, *ack_ids))
-        results = await self.line.transaction(writes)
-        failed = [r for r in results if isinstance(r, ResponseError)]
-        if failed:  # applied with the rest (WRONGTYPE and the like): a bug or a corrupted key
-            log.error("batch_write_failed", stream=s.stream, group=s.group, errors=[str(e) for e in failed])
-        self._forget(ack_ids, retry)
-        self._record(len(ack_ids) - len(dead), len(dead), len(retry))
+        return writes
 
     def _forget(self, ack_ids: list[str], retry: dict[str, str]) -> None:
         for entry_id in ack_ids:
