@@ -7,10 +7,10 @@ Lag is a fact about Redis, not about one replica, so one small exporter reads it
 from __future__ import annotations
 
 import asyncio
-import hmac
 
 import redis.asyncio as redis_async
 from aiohttp import web
+from notify_common.http_auth import require_token
 from notify_common.keys import Keys
 from notify_common.lifecycle import stop_on_signals
 from notify_common.ops import start_site
@@ -53,9 +53,7 @@ def exporter_app(client: redis_async.Redis, keys: Keys, metrics_token: str = "")
 
     async def metrics(request: web.Request) -> web.Response:
         if metrics_token:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {metrics_token}".encode()):
-                return web.json_response({"error": "metrics need a bearer token"}, status=401)
+            require_token(request, [metrics_token], "METRICS_TOKEN")
         body = render_metrics(await fleet_streams(client, keys))
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
