@@ -7,6 +7,7 @@ Lag is a fact about Redis, not about one replica, so one small exporter reads it
 from __future__ import annotations
 
 import asyncio
+import json
 
 import redis.asyncio as redis_async
 from aiohttp import web
@@ -74,12 +75,15 @@ def exporter_app(client: redis_async.Redis, keys: Keys, metrics_token: str = "")
     return app
 
 
-async def serve(client: redis_async.Redis, keys: Keys, host: str, port: int, metrics_token: str) -> int:
+async def serve(
+    client: redis_async.Redis, keys: Keys, host: str, port: int, metrics_token: str, as_json: bool = False
+) -> int:
     """Serve until SIGTERM/SIGINT."""
     stop = asyncio.Event()
     stop_on_signals(stop)
     runner, bound = await start_site(exporter_app(client, keys, metrics_token), host, port)
-    print(f"notifyctl exporter on http://{host}:{bound}/metrics", flush=True)
+    url = f"http://{host}:{bound}/metrics"
+    print(json.dumps({"metrics_url": url}) if as_json else f"notifyctl exporter on {url}", flush=True)
     try:
         await stop.wait()
     finally:
