@@ -8,8 +8,8 @@ install: ## create .venv and install every workspace package (needs uv: pip inst
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	$(UV) sync --all-packages --frozen
 
-run: install ## run the whole fleet locally (local Redis, SQLite history, fake FCM) until Ctrl-C
-	$(UV) run --frozen python -m devstack
+run: install ## run the whole fleet locally until Ctrl-C (ARGS=--free-ports: OS-picked ports)
+	$(UV) run --frozen python -m devstack $(ARGS)
 
 test: install ## the whole test suite (unit, integration, e2e, smoke benchmarks)
 	$(UV) run --frozen pytest
