@@ -46,20 +46,26 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-default-groups --no-editable --package "$PACKAGE" --package notifyctl
 RUN printf '#!/bin/sh\nexec python -m %s "$@"\n' "$MODULE" > /app/venv/bin/notify-service \
     && chmod 0755 /app/venv/bin/notify-service
+# The ops port the module listens on when OPS_PORT is not set (its Config default; the table in
+# docs/operations.md#ports, which a test keeps equal to this list); the health check asks it.
+RUN case "$MODULE" in \
+      gateway) port=9101 ;; router) port=9102 ;; push_worker) port=9103 ;; history) port=9104 ;; \
+      notifyctl) port=9109 ;; fcm_fake) port=9099 ;; \
+      *) echo "no ops port known for MODULE=$MODULE (docs/operations.md#ports)" >&2; exit 1 ;; \
+    esac \
+    && echo "$port" > /app/venv/ops-port
 
 FROM ${PYTHON_IMAGE}${PYTHON_DIGEST:+@}${PYTHON_DIGEST} AS runtime
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PATH=/app/venv/bin:$PATH \
-    OPS_PORT=9100
+    PATH=/app/venv/bin:$PATH
 RUN groupadd --system --gid 10001 notify \
     && useradd --system --uid 10001 --gid notify --no-create-home --home-dir /data --shell /usr/sbin/nologin notify \
     && mkdir /data && chown notify:notify /data
 COPY --from=build /app/venv /app/venv
 WORKDIR /data
 USER 10001:10001
-EXPOSE 9100
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['OPS_PORT'], timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('OPS_PORT') or open('/app/venv/ops-port').read().strip(); urllib.request.urlopen('http://127.0.0.1:%s/healthz' % port, timeout=2)"]
 CMD ["notify-service"]

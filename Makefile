@@ -28,8 +28,8 @@ $(TOOLS_VENV)/.uv-$(UV_VERSION):
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	@touch $@
 
-run: install ## run the whole fleet locally (local Redis, SQLite history, fake FCM) until Ctrl-C
-	$(UV) run --frozen python -m devstack
+run: install ## run the whole fleet locally until Ctrl-C (ARGS=--free-ports: OS-picked ports)
+	$(UV) run --frozen python -m devstack $(ARGS)
 
 test: install ## the whole test suite (unit, integration, e2e, smoke benchmarks)
 	$(UV) run --frozen pytest

@@ -56,6 +56,14 @@ def test_redacted_url_hides_the_password() -> None:
     assert "secret" not in redact_url("rediss://:secret@host/0")
 
 
+def test_redacted_url_hides_a_password_in_the_query() -> None:
+    assert (
+        redact_url("unix:///run/redis.sock?db=0&password=secret")
+        == "unix:///run/redis.sock?db=0&password=***"
+    )
+    assert redact_url("redis://host:6379/0") == "redis://host:6379/0"
+
+
 def test_config_is_frozen() -> None:
     config = load_config(GatewayLike, {"JWT_SECRET": "s"})
     with pytest.raises(AttributeError):

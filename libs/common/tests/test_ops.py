@@ -45,6 +45,7 @@ async def test_metrics_need_the_bearer_token_when_one_is_set(ops_url: str) -> No
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{ops_url}/metrics") as resp:
             assert resp.status == 401
+            assert (await resp.json())["detail"] == "Authorization: Bearer <METRICS_TOKEN> required"
         headers = {"Authorization": "Bearer s3cret"}
         async with http.get(f"{ops_url}/metrics", headers=headers) as resp:
             assert resp.status == 200

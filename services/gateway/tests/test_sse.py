@@ -30,14 +30,18 @@ async def test_sse_without_token_is_refused_with_401(
 ) -> None:
     async with http.get(gateway.http_url()) as resp:
         assert resp.status == 401
-        assert (await resp.json())["error"].startswith("missing token")
+        assert resp.headers["WWW-Authenticate"] == "Bearer"
+        assert await resp.json() == {
+            "error": "unauthorized",
+            "detail": "Authorization: Bearer <user JWT> or ?token=<user JWT> required",
+        }
 
 
 async def test_sse_with_expired_token_is_refused_with_the_reason(
     http: aiohttp.ClientSession, gateway: RunningGateway
 ) -> None:
     async with http.get(gateway.http_url(), params={"token": make_token("42", ttl_s=-120)}) as resp:
-        assert (resp.status, await resp.json()) == (401, {"error": "token expired"})
+        assert (resp.status, await resp.json()) == (401, {"error": "unauthorized", "detail": "token expired"})
 
 
 async def test_sse_streams_hello_catchup_marker_and_live_notifications(

@@ -74,7 +74,9 @@ async def test_requests_without_a_valid_token_are_refused(
 ) -> None:
     resp = await http.get("/v1/inbox", headers=headers)
     assert resp.status == 401
-    assert (await resp.json())["error"]
+    assert resp.headers["WWW-Authenticate"] == "Bearer"
+    body = await resp.json()
+    assert body["error"] == "unauthorized" and body["detail"]
 
 
 async def test_token_signed_with_another_secret_is_refused(http: TestClient[Any, Any]) -> None:
@@ -145,6 +147,13 @@ async def test_admin_routes_need_the_service_token(db: Database, http: TestClien
     assert [(d["day"], d["sent"], d["delivered_socket"]) for d in (await resp.json())["days"]] == [
         ("2023-11-14", 1, 1)
     ]
+
+
+async def test_admin_401_names_the_admin_token(http: TestClient[Any, Any]) -> None:
+    resp = await http.get("/v1/admin/stats", headers=auth("alice"))
+    assert resp.headers["WWW-Authenticate"] == "Bearer"
+    body = await resp.json()
+    assert body["error"] == "unauthorized" and "Authorization: Bearer <ADMIN_TOKEN>" in body["detail"]
 
 
 async def test_openapi_is_served_and_describes_every_route(http: TestClient[Any, Any]) -> None:

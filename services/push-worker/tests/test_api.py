@@ -45,13 +45,19 @@ async def test_request_without_token_is_refused(http: TestClient) -> None:  # ty
     response = await http.get("/v1/devices")
     assert response.status == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert "missing token" in (await response.json())["error"]
+    assert await response.json() == {
+        "error": "unauthorized",
+        "detail": "Authorization: Bearer <user JWT> required",
+    }
 
 
 async def test_expired_token_is_refused(http: TestClient) -> None:  # type: ignore[type-arg]
     headers = {"Authorization": f"Bearer {dev_token('42', ttl_s=-120)}"}
     response = await http.get("/v1/devices", headers=headers)
-    assert (response.status, await response.json()) == (401, {"error": "token expired"})
+    assert (response.status, await response.json()) == (
+        401,
+        {"error": "unauthorized", "detail": "token expired"},
+    )
 
 
 async def test_bad_platform_gets_a_clear_400(http: TestClient) -> None:  # type: ignore[type-arg]

@@ -94,13 +94,37 @@ async def test_publish_without_a_valid_service_token_is_401(
     assert resp.status == 401
 
 
+async def test_publish_401_says_which_token_is_expected_without_echoing_the_given_one(
+    api: TestClient[Any, Any],
+) -> None:
+    resp = await api.post("/v1/events", json=EVENT, headers={"Authorization": "Bearer wrong-secret-42"})
+    assert resp.headers["WWW-Authenticate"] == "Bearer"
+    body = await resp.json()
+    assert body["error"] == "unauthorized"
+    assert "Authorization: Bearer <service token>" in body["detail"]
+    assert "wrong-secret-42" not in await resp.text()
+
+
+async def test_publish_401_without_a_token_names_the_header_to_send(api: TestClient[Any, Any]) -> None:
+    resp = await api.post("/v1/events", json=EVENT)
+    assert await resp.json() == {
+        "error": "unauthorized",
+        "detail": "Authorization: Bearer <service token> required",
+    }
+
+
+async def test_service_token_scheme_is_case_insensitive(api: TestClient[Any, Any]) -> None:
+    resp = await api.post("/v1/events", json=EVENT, headers={"Authorization": f"bearer {TOKEN}"})
+    assert resp.status == 202
+
+
 async def test_publishing_is_refused_when_no_tokens_are_configured(
     redis: redis_async.Redis, keys: Keys
 ) -> None:
     async with TestClient(TestServer(api_app(redis, keys, settings(service_tokens=())))) as client:
         resp = await client.post("/v1/events", json=EVENT, headers={"Authorization": "Bearer "})
         assert resp.status == 401
-        assert "no SERVICE_TOKENS" in (await resp.json())["error"]
+        assert "set SERVICE_TOKENS" in (await resp.json())["detail"]
 
 
 async def test_batch_publishes_all_in_order(
@@ -167,6 +191,8 @@ async def test_preferences_need_a_valid_user_token(api: TestClient[Any, Any]) ->
     expired = jwt.encode({"sub": "u", "exp": int(time.time()) - 600}, SECRET, algorithm="HS256")
     resp = await api.get("/v1/preferences", headers={"Authorization": f"Bearer {expired}"})
     assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"] == "Bearer"
+    assert await resp.json() == {"error": "unauthorized", "detail": "token expired"}
 
 
 async def test_openapi_document_describes_every_route_and_the_event_schema(api: TestClient[Any, Any]) -> None:

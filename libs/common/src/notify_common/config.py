@@ -160,13 +160,16 @@ def validate_redis_url(url: str) -> None:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, safe for logs."""
+    """The URL without its password (user:password@ or ?password=), safe for logs and output."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        url = parts._replace(netloc=f"{parts.username or ''}:***@{netloc}").geturl()
+    base, sep, query = url.partition("?")
+    if not sep:
         return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+    items = [item.partition("=") for item in query.split("&")]
+    return base + "?" + "&".join(f"{k}=***" if k.lower() == "password" else f"{k}{s}{v}" for k, s, v in items)
 
 
 def load_or_exit(cls: type[T], env: Mapping[str, str] | None = None) -> T:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from notify_common.http_auth import require_token
 
 ReadinessCheck = Callable[[], Awaitable[bool] | bool]
 
@@ -36,9 +37,7 @@ def ops_app(checks: Mapping[str, ReadinessCheck], metrics_token: str = "") -> we
 
     async def metrics(request: web.Request) -> web.Response:
         if metrics_token:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {metrics_token}".encode()):
-                return web.json_response({"error": "metrics need a bearer token"}, status=401)
+            require_token(request, [metrics_token], "METRICS_TOKEN")
         body = generate_latest(REGISTRY)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

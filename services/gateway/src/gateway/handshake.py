@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from aiohttp import WSMsgType, web
+from notify_common.http_auth import bearer_token
 from notify_common.jwt_auth import Principal, verify_token_async
 
 from gateway.frames import Auth, client_frame_decoder
@@ -19,10 +20,7 @@ def origin_allowed(node: Node, request: web.Request) -> bool:
 
 
 def token_from(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return header[len("Bearer ") :].strip()
-    return request.query.get("token")
+    return bearer_token(request.headers) or request.query.get("token")
 
 
 def topics_from(request: web.Request) -> list[str]:

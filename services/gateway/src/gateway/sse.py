@@ -7,13 +7,13 @@ import contextlib
 import time
 
 from aiohttp import web
+from notify_common.http_auth import unauthorized
 from notify_common.jwt_auth import AuthError
 
 from gateway import session
 from gateway.connection import Connection
 from gateway.frames import control_frame
 from gateway.handshake import (
-    MISSING_TOKEN,
     authenticate,
     origin_allowed,
     refuse_http,
@@ -33,11 +33,11 @@ async def events(node: Node, request: web.Request) -> web.StreamResponse:
         return refuse_http(403, f"origin {request.headers.get('Origin')!r} is not allowed")
     token = token_from(request)
     if token is None:
-        return refuse_http(401, MISSING_TOKEN.replace(" or an auth frame first", ""))
+        raise unauthorized("Authorization: Bearer <user JWT> or ?token=<user JWT> required")
     try:
         principal = await authenticate(node, token)
     except AuthError as exc:
-        return refuse_http(401, str(exc))
+        raise unauthorized(str(exc)) from None
     cfg = node.cfg
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

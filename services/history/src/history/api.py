@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -13,6 +12,7 @@ import msgspec
 import redis.asyncio as redis_async
 import structlog
 from aiohttp import web
+from notify_common.http_auth import bearer_token, require_token, unauthorized
 from notify_common.jwt_auth import AuthError, JwksCache, JwtSettings, Principal, verify_token_async
 from notify_common.publish import publish
 from notify_common.schemas import BadEntry
@@ -50,7 +50,6 @@ def _json(value: object, status: int = 200) -> web.Response:
 
 _ERRORS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest,
-    401: web.HTTPUnauthorized,
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
 }
@@ -63,30 +62,22 @@ def _error(status: int, message: str) -> web.HTTPException:
     )
 
 
-def _bearer(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
 async def _user(request: web.Request) -> Principal:
-    token = _bearer(request)
+    token = bearer_token(request.headers)
     if not token:
-        raise _error(401, "missing token: send `Authorization: Bearer <jwt>`")
+        raise unauthorized("Authorization: Bearer <user JWT> required")
     settings = request.app[SETTINGS]
     try:
         return await verify_token_async(token, settings.jwt, settings.jwks)
     except AuthError as exc:
-        raise _error(401, str(exc)) from None
+        raise unauthorized(str(exc)) from None
 
 
 def _require_admin(request: web.Request) -> None:
     expected = request.app[SETTINGS].admin_token
     if not expected:
         raise _error(403, "admin API disabled: set ADMIN_TOKEN")
-    # Constant-time comparison; the token itself is never logged.
-    if not hmac.compare_digest(_bearer(request).encode(), expected.encode()):
-        raise _error(401, "admin routes need `Authorization: Bearer <ADMIN_TOKEN>`")
+    require_token(request, [expected], "ADMIN_TOKEN")
 
 
 def _rooms(request: web.Request, principal: Principal) -> list[str]:

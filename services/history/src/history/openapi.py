@@ -144,7 +144,14 @@ OPENAPI: dict[str, Any] = {
             "adminToken": {"type": "http", "scheme": "bearer"},
         },
         "schemas": {
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+            "Error": {
+                "type": "object",
+                "properties": {
+                    "error": {"type": "string", "description": "What to fix (`unauthorized` on a 401)."},
+                    "detail": {"type": "string", "description": "401 only: which token to send."},
+                },
+                "required": ["error"],
+            },
             "Item": {
                 "type": "object",
                 "properties": {

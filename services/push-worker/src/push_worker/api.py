@@ -18,6 +18,7 @@ from notify_common.devices import (
     register_device,
     unregister_device,
 )
+from notify_common.http_auth import bearer_token, unauthorized
 from notify_common.jwt_auth import (
     AuthError,
     JwksCache,
@@ -43,28 +44,23 @@ class Registration(msgspec.Struct, forbid_unknown_fields=True):
     platform: str
 
 
-def _error(status: int, message: str, **headers: str) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers or None)
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
 
 
 def _device_json(device: Device) -> dict[str, Any]:
     return {"token": device.token, "platform": device.platform, "last_seen_ms": device.last_seen_ms}
 
 
-async def _principal(request: web.Request) -> Principal:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthError("missing token: send Authorization: Bearer <jwt>")
-    return await verify_token_async(token.strip(), request.app[JWT], request.app[JWKS])
-
-
 @web.middleware
 async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+    token = bearer_token(request.headers)
+    if not token:
+        raise unauthorized("Authorization: Bearer <user JWT> required")
     try:
-        request[PRINCIPAL] = await _principal(request)
+        request[PRINCIPAL] = await verify_token_async(token, request.app[JWT], request.app[JWKS])
     except AuthError as exc:
-        return _error(401, str(exc), **{"WWW-Authenticate": "Bearer"})
+        raise unauthorized(str(exc)) from None
     response: web.StreamResponse = await handler(request)
     return response
 

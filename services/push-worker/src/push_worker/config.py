@@ -14,7 +14,9 @@ def _describe(text: str) -> msgspec.Meta:
 
 
 class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
-    ops_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9103
+    ops_port: Annotated[
+        int, msgspec.Meta(ge=0, le=65535, description="Port of /healthz, /readyz, /metrics.")
+    ] = 9103
 
     # --- FCM credentials and endpoint -----------------------------------------------------
     firebase_credentials: Annotated[
@@ -32,7 +34,7 @@ class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
         str,
         _describe(
             "Development and tests only: send to this FCM-compatible server (the local fake, e.g. "
-            "http://127.0.0.1:8090) instead of https://fcm.googleapis.com. Empty in production."
+            "http://127.0.0.1:9099) instead of https://fcm.googleapis.com. Empty in production."
         ),
     ] = ""
     fcm_timeout_s: Annotated[

@@ -40,7 +40,14 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["error"],
         "properties": {
-            "error": {"type": "string", "description": "What is wrong, for the developer of the caller."},
+            "error": {
+                "type": "string",
+                "description": "What is wrong, for the developer of the caller (`unauthorized` on a 401).",
+            },
+            "detail": {
+                "type": "string",
+                "description": "401 only: which token to send, and why this one failed.",
+            },
             "errors": {
                 "type": "array",
                 "description": "Batch only: the invalid events by position.",
@@ -82,7 +89,9 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
 def openapi_document() -> dict[str, Any]:
     """The whole document (built once)."""
     _, components = msgspec.json.schema_components([Event, Preferences], ref_template=_REF)
-    unauthorized = _error("Missing or invalid token.")
+    unauthorized = _error(
+        'Missing or invalid token: `{"error": "unauthorized", "detail": …}` with `WWW-Authenticate: Bearer`.'
+    )
     unavailable = _error("Redis is unreachable; retry later.")
     return {
         "openapi": "3.1.0",

@@ -8,20 +8,29 @@ from pathlib import Path
 
 import jwt
 
-from devstack.ports import free_port
-from devstack.procs import ServiceProcess
+from devstack.ports import FCM_FAKE_PORT, default_port, free_port, gateway_ports, require_free
+from devstack.procs import ServiceProcess, stop_all
 
+# The same development values as docker-compose.yml and the dev overlay (a test keeps them equal).
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789"
-DEV_SERVICE_TOKEN = "dev-only-service-token-change-me"
+DEV_SERVICE_TOKEN = "dev-service-token"
 """Bearer token that publishes through the router's HTTP API in a local fleet."""
+DEV_ADMIN_TOKEN = "dev-admin-token"
+"""Bearer token of history's admin routes (/v1/admin/*) in a local fleet."""
 
 
 def dev_token(
-    user_id: str, roles: list[str] | None = None, ttl_s: int = 3600, secret: str = DEV_JWT_SECRET
+    user_id: str,
+    roles: list[str] | None = None,
+    ttl_s: int = 3600,
+    secret: str = DEV_JWT_SECRET,
+    topics: list[str] | None = None,
 ) -> str:
     """An HS256 client token signed with the dev secret (never use the dev secret in production)."""
     now = int(time.time())
-    claims = {"sub": user_id, "roles": roles or [], "iat": now, "exp": now + ttl_s}
+    claims: dict[str, object] = {"sub": user_id, "roles": roles or [], "iat": now, "exp": now + ttl_s}
+    if topics:
+        claims["topics"] = topics
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -52,6 +61,11 @@ class Fleet:
     push_api_port: int = 0
     """Port of the push-worker's device token API (free port chosen at start when 0)."""
     fcm: ServiceProcess | None = None
+    fixed_ports: bool = False
+    """Listen on the documented ports (docs/operations.md#ports), as `make run` does. False (tests,
+    benchmarks): the OS picks every port, so fleets can run side by side."""
+    ops_ports: dict[str, int] = field(default_factory=dict)
+    """Ops port (/healthz, /readyz, /metrics) of each service by name, chosen at start."""
 
     def common_env(self) -> dict[str, str]:
         return {
@@ -63,7 +77,7 @@ class Fleet:
         }
 
     def _service(self, name: str, module: str, env: dict[str, str]) -> ServiceProcess:
-        ops_port = free_port()
+        ops_port = self.ops_ports[name]
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         proc = ServiceProcess(
             name,
@@ -81,10 +95,38 @@ class Fleet:
         self.processes[name] = proc
         return proc
 
+    def _pick(self, service: str, variable: str) -> int:
+        return default_port(service, variable) if self.fixed_ports else free_port()
+
+    def assign_ports(self) -> dict[str, int]:
+        """Choose every port this fleet listens on; returns them by what they are."""
+        wanted: dict[str, int] = {}
+        for service, variable, attr in [
+            ("router", "HTTP_PORT", "router_http_port"),
+            ("history", "API_PORT", "history_api_port"),
+            ("push-worker", "API_PORT", "push_api_port"),
+        ]:
+            if service in self.services:
+                setattr(self, attr, getattr(self, attr) or self._pick(service, variable))
+                self.ops_ports[service] = self._pick(service, "OPS_PORT")
+                wanted[f"{service} {variable}"] = getattr(self, attr)
+                wanted[f"{service} OPS_PORT"] = self.ops_ports[service]
+        if "push-worker" in self.services and self.fake_fcm:
+            self.fcm_port = self.fcm_port or (FCM_FAKE_PORT if self.fixed_ports else free_port())
+            wanted["fcm-fake --port"] = self.fcm_port
+        for i in range(1, self.gateways + 1):
+            name = f"gateway-{i}"
+            port, ops = gateway_ports(i) if self.fixed_ports else (free_port(), free_port())
+            self.gateway_ports[name], self.ops_ports[name] = port, ops
+            wanted[f"{name} PORT"], wanted[f"{name} OPS_PORT"] = port, ops
+        return wanted
+
     def start(self, timeout_s: float = 30.0) -> Fleet:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        wanted = self.assign_ports()
+        if self.fixed_ports:
+            require_free(wanted)
         if "router" in self.services:
-            self.router_http_port = self.router_http_port or free_port()
             self._service(
                 "router",
                 "router",
@@ -96,7 +138,6 @@ class Fleet:
             )
         if "history" in self.services:
             db_url = f"sqlite:///{self.workdir / 'history.db'}"
-            self.history_api_port = self.history_api_port or free_port()
             self._service(
                 "history",
                 "history",
@@ -104,18 +145,15 @@ class Fleet:
                     "DATABASE_URL": db_url,
                     "API_PORT": str(self.history_api_port),
                     "JWT_SECRET": DEV_JWT_SECRET,
+                    "ADMIN_TOKEN": DEV_ADMIN_TOKEN,
                 },
             )
         if "push-worker" in self.services:
-            self.push_api_port = self.push_api_port or free_port()
             push_env = {"API_PORT": str(self.push_api_port), "JWT_SECRET": DEV_JWT_SECRET}
             if self.fake_fcm:
                 push_env.update(self._start_fake_fcm(timeout_s))
             self._service("push-worker", "push_worker", push_env)
-        for i in range(1, self.gateways + 1):
-            name = f"gateway-{i}"
-            port = free_port()
-            self.gateway_ports[name] = port
+        for name, port in self.gateway_ports.items():
             self._service(name, "gateway", {"PORT": str(port), "JWT_SECRET": DEV_JWT_SECRET})
         try:
             for proc in self.processes.values():
@@ -129,7 +167,6 @@ class Fleet:
 
     def _start_fake_fcm(self, timeout_s: float) -> dict[str, str]:
         """Start the fake FCM as its own process; the push-worker's settings to use it."""
-        self.fcm_port = self.fcm_port or free_port()
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         account = self.workdir / "fcm-fake-service-account.json"
         self.fcm = ServiceProcess(
@@ -176,10 +213,11 @@ class Fleet:
         """Process id of every started service, by name (for CPU and memory readings)."""
         return {n: p.process.pid for n, p in self.processes.items() if p.process is not None}
 
-    def stop(self) -> dict[str, int | None]:
-        """SIGTERM every service (gateways first) and collect exit statuses."""
+    def stop(self, timeout_s: float = 15.0) -> dict[str, int | None]:
+        """SIGTERM every service (gateways first), wait for all within one bound (SIGKILL after
+        it) and collect exit statuses. The caller stops Redis after this returns."""
         order = sorted(self.processes, key=lambda n: (not n.startswith("gateway"), n))
-        statuses = {name: self.processes[name].stop() for name in order}
+        statuses = stop_all([self.processes[name] for name in order], timeout_s)
         if self.fcm is not None:
             self.fcm.stop()  # after the push-worker, which may be finishing a batch
         return statuses

@@ -77,6 +77,10 @@ class ServiceProcess:
         if self.process is not None:
             self.process.wait(10)
 
+    def terminate(self) -> None:
+        """SIGTERM, without waiting (see stop_all)."""
+        self.signal(signal.SIGTERM)
+
     def stop(self, timeout_s: float = 15.0) -> int | None:
         """SIGTERM and wait; SIGKILL if it overstays. Returns the exit status."""
         if self.process is None:
@@ -89,3 +93,23 @@ class ServiceProcess:
                 self.process.kill()
                 self.process.wait(10)
         return self.process.returncode
+
+
+def stop_all(procs: list[ServiceProcess], timeout_s: float = 15.0) -> dict[str, int | None]:
+    """SIGTERM each process in order, then wait for all of them within one shared bound; SIGKILL
+    those that overstay it. Exit statuses by name (None: never started)."""
+    for proc in procs:
+        proc.terminate()
+    deadline = time.monotonic() + timeout_s
+    statuses: dict[str, int | None] = {}
+    for proc in procs:
+        if proc.process is None:
+            statuses[proc.name] = None
+            continue
+        try:
+            proc.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.process.kill()
+            proc.process.wait(10)
+        statuses[proc.name] = proc.process.returncode
+    return statuses

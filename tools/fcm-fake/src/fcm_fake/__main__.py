@@ -7,7 +7,7 @@ import asyncio
 import signal
 
 from fcm_fake.credentials import write_service_account
-from fcm_fake.runner import serve
+from fcm_fake.runner import DEFAULT_PORT, serve
 from fcm_fake.server import FakeState
 
 
@@ -33,7 +33,12 @@ def parse() -> argparse.Namespace:
         prog="fcm_fake", description="Local fake FCM + OAuth for development and tests (not production)."
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"default {DEFAULT_PORT}; 0 picks a free port (printed)",
+    )
     parser.add_argument("--service-account-out", help="write a service-account JSON pointing at the fake")
     parser.add_argument("--project", default="fake-project")
     parser.add_argument("--keep-messages", type=int, default=10_000, help="received messages kept")

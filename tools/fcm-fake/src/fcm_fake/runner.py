@@ -11,6 +11,9 @@ from aiohttp import web
 
 from fcm_fake.server import FakeState, build_app
 
+DEFAULT_PORT = 9099
+"""Where `python -m fcm_fake` listens unless told (`make run`, compose: docs/operations.md#ports)."""
+
 
 class FakeHandle:
     """A running fake: its base URL, its state (script, received messages) and an idempotent stop().

@@ -1,180 +1,96 @@
-"""`notifyctl`: argument parsing and one small function per command."""
+"""`notifyctl`: argument parsing, which Redis to talk to, and running one command."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from importlib.metadata import version
 
 import redis.asyncio as redis_async
-from notify_common import devices, presence
-from notify_common.config import ConfigError, load_config, validate_redis_url
+from notify_common import presence
+from notify_common.config import ConfigError, load_config, redact_url, validate_redis_url
 from notify_common.consumer import REDIS_DOWN_ERRORS
 from notify_common.keys import Keys
-from notify_common.publish import build_event, publish
-from notify_common.schemas import BadEntry
 
-from notifyctl import dead_letters, exporter, streams
+from notifyctl.commands import cmd_exporter, cmd_lag, cmd_publish, cmd_stuck, cmd_user
 from notifyctl.config import CtlConfig
+from notifyctl.dead_commands import cmd_dead_list, cmd_dead_purge, cmd_dead_replay, cmd_dead_show
+from notifyctl.output import note
 
 Command = Callable[[redis_async.Redis, Keys, argparse.Namespace], Awaitable[int]]
 
-
-def out(line: str = "") -> None:
-    print(line)
-
-
-async def cmd_publish(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
-    if args.user:
-        audience: dict[str, Any] = {"kind": "users", "ids": args.user}
-    elif args.role:
-        audience = {"kind": "role", "role": args.role}
-    else:
-        audience = {"kind": "all"}
-    fields: dict[str, Any] = {"type": args.type, "audience": audience, "title": args.title, "body": args.body}
-    if args.id:
-        fields["id"] = args.id
-    if args.priority:
-        fields["priority"] = args.priority
-    try:
-        event = build_event(**fields)
-    except BadEntry as exc:
-        print(f"notifyctl: {exc}", file=sys.stderr)
-        return 2
-    entry_id = await publish(client, event, prefix=keys.prefix)
-    out(f"published {entry_id} to {keys.ingress}")
-    return 0
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+SCAN_LIMIT = 100_000
+TARGET_HELP = (
+    "The fleet's Redis comes from --redis-url, else $REDIS_URL; notifyctl says which on stderr. "
+    f"Without either, read-only commands use {DEFAULT_REDIS_URL}, and commands that write "
+    "(publish, dead replay, dead purge) refuse to run."
+)
 
 
-async def cmd_user(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
-    nodes = await presence.user_presence(client, keys, args.user_id, node_ttl_ms=args.node_ttl_ms)
-    found = await devices.devices_of_user(client, keys, args.user_id)
-    state = "online" if nodes else "offline"
-    out(f"user {args.user_id}: {state}, {sum(nodes.values())} connection(s)")
-    for node, count in sorted(nodes.items()):
-        out(f"  node {node}: {count}")
-    out(f"devices: {len(found)}")
-    for d in found:
-        out(f"  {d.platform:8} last seen {d.last_seen_ms} ms  token {d.token[:12]}…")
-    return 0
+@dataclass(frozen=True)
+class Target:
+    """The Redis a command talks to, and where that choice came from."""
+
+    url: str
+    source: str
+    """'--redis-url', 'REDIS_URL' or '' (the default: nothing was given)."""
+
+    def describe(self) -> str:
+        origin = (
+            f"from {self.source}" if self.source else "the default: neither REDIS_URL nor --redis-url is set"
+        )
+        return f"Redis {redact_url(self.url)} ({origin})"
 
 
-async def cmd_lag(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
-    report = await streams.fleet_streams(client, keys)
-    if args.json:
-        out(json.dumps([_stream_json(s) for s in report], indent=2))
-        return 0
-    out(f"{'stream':40} {'length':>8}  {'group':14} {'lag':>8} {'pending':>8}  consumers")
-    for s in report:
-        if not s.groups:
-            out(f"{s.name:40} {s.length:>8}  {'-':14}")
-        for g in s.groups:
-            lag = "?" if g.lag is None else str(g.lag)
-            out(f"{s.name:40} {s.length:>8}  {g.name:14} {lag:>8} {g.pending:>8}  {len(g.consumers)}")
-    return 0
+def redis_target(flag: str | None, cfg: CtlConfig) -> Target:
+    if flag:
+        return Target(flag, "--redis-url")
+    if cfg.redis_url:
+        return Target(cfg.redis_url, "REDIS_URL")
+    return Target(DEFAULT_REDIS_URL, "")
 
 
-def _stream_json(s: streams.StreamInfo) -> dict[str, Any]:
-    return {
-        "stream": s.name,
-        "length": s.length,
-        "groups": [
-            {
-                "group": g.name,
-                "lag": g.lag,
-                "pending": g.pending,
-                "last_delivered_id": g.last_delivered_id,
-                "consumers": [
-                    {"name": c.name, "pending": c.pending, "idle_ms": c.idle_ms} for c in g.consumers
-                ],
-            }
-            for g in s.groups
-        ],
-    }
-
-
-async def cmd_stuck(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
-    report = await streams.fleet_streams(client, keys)
-    stuck = streams.stuck_consumers(report, args.idle_ms)
-    if not stuck:
-        out(f"no consumer holds pending entries idle for {args.idle_ms} ms or more")
-        return 0
-    out(f"{'stream':40} {'group':14} {'consumer':24} {'pending':>8} {'idle ms':>10}")
-    for stream, group, c in stuck:
-        out(f"{stream:40} {group:14} {c.name:24} {c.pending:>8} {c.idle_ms:>10}")
-    return 1
-
-
-async def cmd_dead_list(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
-    entries = await dead_letters.list_dead(client, keys, args.count, args.newest)
-    total = int(await client.xlen(keys.dead_letters))
-    out(f"{total} dead letter(s) in {keys.dead_letters}")
-    for e in entries:
-        if e.meta is None:
-            out(f"{e.id}  (unreadable meta: {e.raw_meta[:60]!r})")
-            continue
-        out(f"{e.id}  {e.meta.source_stream} {e.meta.source_id} group={e.meta.group}  {e.meta.reason[:100]}")
-    return 0
-
-
-async def cmd_dead_show(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
-    try:
-        entry = await dead_letters.get_dead(client, keys, args.id)
-    except dead_letters.DeadLetterMissing:
-        print(f"notifyctl: no dead letter {args.id}", file=sys.stderr)
-        return 1
-    meta: Any = (
-        json.loads(entry.raw_meta) if entry.meta is not None else entry.raw_meta.decode(errors="replace")
+def _common() -> argparse.ArgumentParser:
+    """Options every command takes, before or after its name (`notifyctl --json lag`, `lag --json`)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--redis-url", default=argparse.SUPPRESS, help="the fleet's Redis (default: $REDIS_URL)"
     )
-    original = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in entry.original.items()}
-    out(json.dumps({"id": entry.id, "meta": meta, "original": original}, indent=2))
-    return 0
+    common.add_argument("--prefix", default=argparse.SUPPRESS, help="key prefix (default: $KEY_PREFIX or nf)")
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout"
+    )
+    return common
 
 
-async def cmd_dead_replay(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
-    ids = args.ids or [e.id for e in await dead_letters.list_dead(client, keys, args.limit, False)]
-    failed = 0
-    for dead_id in ids:
-        try:
-            result = await dead_letters.replay(client, keys, dead_id)
-        except dead_letters.DeadLetterMissing as exc:
-            print(f"notifyctl: cannot replay: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        verb = "already replayed as" if result.already else "replayed as"
-        out(f"{dead_id} {verb} {result.new_id}")
-    return 1 if failed else 0
+Subcommands = argparse._SubParsersAction  # the type add_subparsers() returns
 
 
-async def cmd_dead_purge(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
-    if args.all:
-        if not args.yes:
-            print("notifyctl: purge --all deletes every dead letter; add --yes", file=sys.stderr)
-            return 2
-        out(f"purged {await dead_letters.purge_all(client, keys)} dead letter(s)")
-        return 0
-    if not args.ids:
-        print("notifyctl: give dead-letter ids, or --all --yes", file=sys.stderr)
-        return 2
-    out(f"purged {await dead_letters.purge(client, keys, args.ids)} dead letter(s)")
-    return 0
+def _add(
+    parent: Subcommands[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    name: str,
+    text: str,
+    description: str = "",
+) -> argparse.ArgumentParser:
+    return parent.add_parser(name, help=text, description=description or text, parents=[common])
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = _common()
     parser = argparse.ArgumentParser(
         prog="notifyctl",
         description="Operate the notification fleet. Reads REDIS_URL and KEY_PREFIX like the services.",
+        epilog=TARGET_HELP,
+        parents=[common],
     )
-    parser.add_argument("--redis-url", help="the fleet's Redis (default: $REDIS_URL)")
-    parser.add_argument("--prefix", help="key prefix (default: $KEY_PREFIX or nf)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('notifyctl')}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
-        "publish", help="publish a test notification", description="Publish a test notification."
-    )
+    p = _add(sub, common, "publish", "publish a test notification", "Publish a test notification.")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", action="append", help="recipient user id (repeatable)")
     who.add_argument("--role", help="every user holding this role")
@@ -184,57 +100,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", default="ops.test", help="event type (default ops.test)")
     p.add_argument("--id", help="event id (a retry with the same id reaches each recipient once)")
     p.add_argument("--priority", choices=["low", "normal", "high"])
-    p.set_defaults(run=cmd_publish)
+    p.set_defaults(run=cmd_publish, writes=True)
 
-    p = sub.add_parser("user", help="a user's presence and devices", description="Show presence and devices.")
+    p = _add(sub, common, "user", "a user's presence and devices", "Show presence and devices.")
     p.add_argument("user_id")
     p.add_argument("--node-ttl-ms", type=int, default=presence.DEFAULT_NODE_TTL_MS, help="live-node window")
     p.set_defaults(run=cmd_user)
 
-    p = sub.add_parser(
+    p = _add(
+        sub,
+        common,
         "lag",
-        help="stream lengths, consumer-group lag and pending entries",
-        description="Each stream's length; each group's lag (entries not yet read) and pending "
-        "(read, not acked).",
+        "stream lengths, consumer-group lag and pending entries",
+        "Each stream's length; each group's lag (entries not yet read) and pending (read, not acked).",
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_lag)
 
-    p = sub.add_parser(
+    p = _add(
+        sub,
+        common,
         "stuck",
-        help="consumers holding pending entries they do not process",
-        description="Consumers with pending entries idle for --idle-ms or more (exit status 1 if any).",
+        "consumers holding pending entries they do not process",
+        "Consumers with pending entries idle for --idle-ms or more (exit status 1 if any).",
     )
     p.add_argument("--idle-ms", type=int, help="default: $CLAIM_IDLE_MS or 30000")
     p.set_defaults(run=cmd_stuck)
 
-    dead = sub.add_parser("dead", help="dead letters: list, show, replay, purge", description="Dead letters.")
+    dead = _add(sub, common, "dead", "dead letters: list, show, replay, purge", "Dead letters.")
     dsub = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
-    p = dsub.add_parser("list", help="list dead letters", description="List dead letters with their reasons.")
-    p.add_argument("--count", type=int, default=50)
+    p = _add(
+        dsub,
+        common,
+        "list",
+        "list dead letters grouped by the entry they came from",
+        "Each problem: the source entry (and event id), the groups that "
+        "dead-lettered it and why. Router and history both read ingress, so one bad event is one "
+        "problem with two dead letters.",
+    )
+    p.add_argument("--count", type=int, default=50, help="problems shown (default 50)")
     p.add_argument("--newest", action="store_true", help="newest first")
+    p.add_argument("--scan", type=int, default=SCAN_LIMIT, help=f"dead letters read at most ({SCAN_LIMIT})")
     p.set_defaults(run=cmd_dead_list)
-    p = dsub.add_parser("show", help="one dead letter in full", description="Show one dead letter in full.")
+    p = _add(dsub, common, "show", "one dead letter in full", "Show one dead letter in full.")
     p.add_argument("id")
     p.set_defaults(run=cmd_dead_show)
-    p = dsub.add_parser(
+    p = _add(
+        dsub,
+        common,
         "replay",
-        help="put dead letters back on their source stream, once",
-        description="Append each dead letter's original fields to its source stream and delete the dead "
-        "letter; replaying the same id again does nothing. Without ids: the oldest --limit.",
+        "put dead letters back on their source stream, once",
+        "Append each dead letter's original fields to its source stream and delete it, "
+        "with the other dead letters of the same entry (the one append reaches all their groups); "
+        "replaying the same id again does nothing. Without ids: the oldest --limit problems.",
     )
     p.add_argument("ids", nargs="*")
     p.add_argument("--limit", type=int, default=100)
-    p.set_defaults(run=cmd_dead_replay)
-    p = dsub.add_parser("purge", help="delete dead letters", description="Delete dead letters for good.")
+    p.add_argument("--scan", type=int, default=SCAN_LIMIT, help=argparse.SUPPRESS)
+    p.set_defaults(run=cmd_dead_replay, writes=True)
+    p = _add(dsub, common, "purge", "delete dead letters", "Delete dead letters for good.")
     p.add_argument("ids", nargs="*")
     p.add_argument("--all", action="store_true", help="every dead letter (needs --yes)")
     p.add_argument("--yes", action="store_true")
-    p.set_defaults(run=cmd_dead_purge)
-    p = sub.add_parser(
+    p.set_defaults(run=cmd_dead_purge, writes=True)
+    p = _add(
+        sub,
+        common,
         "exporter",
-        help="serve stream length, lag and pending as Prometheus metrics",
-        description="Serve nf_stream_length, nf_stream_group_lag, nf_stream_group_pending and "
+        "serve stream length, lag and pending as Prometheus metrics",
+        "Serve nf_stream_length, nf_stream_group_lag, nf_stream_group_pending and "
         "nf_stream_group_consumers on /metrics (read from Redis on each scrape) until SIGTERM.",
     )
     p.add_argument("--port", type=int, help="default: $OPS_PORT or 9109")
@@ -242,21 +175,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def cmd_exporter(client: redis_async.Redis, keys: Keys, args: argparse.Namespace) -> int:
-    cfg: CtlConfig = args.cfg
-    port = cfg.ops_port if args.port is None else args.port
-    return await exporter.serve(client, keys, cfg.ops_host, port, cfg.metrics_token)
+def _name(args: argparse.Namespace) -> str:
+    return " ".join(n for n in (args.command, getattr(args, "dead_command", None)) if n)
 
 
 async def _run(args: argparse.Namespace) -> int:
     cfg = load_config(CtlConfig)
-    url = args.redis_url or cfg.redis_url
-    validate_redis_url(url)
-    keys = Keys(args.prefix or cfg.key_prefix)
+    target = redis_target(getattr(args, "redis_url", None), cfg)
+    validate_redis_url(target.url)
+    keys = Keys(getattr(args, "prefix", None) or cfg.key_prefix)
+    if getattr(args, "writes", False) and not target.source:
+        note(
+            f"`{_name(args)}` changes the fleet's data: name its Redis with REDIS_URL or --redis-url "
+            f"(it does not fall back to {DEFAULT_REDIS_URL})"
+        )
+        return 2
+    note(f"{target.describe()}, key prefix {keys.prefix}")
     args.cfg = cfg
+    args.json = getattr(args, "json", False)
     if getattr(args, "idle_ms", 0) is None:
         args.idle_ms = cfg.claim_idle_ms
-    client = redis_async.Redis.from_url(url)
+    client = redis_async.Redis.from_url(target.url)
     try:
         command: Command = args.run
         return await command(client, keys, args)
@@ -269,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args))
     except ConfigError as exc:
-        print(f"notifyctl: {exc}", file=sys.stderr)
+        note(str(exc))
         return 2
     except REDIS_DOWN_ERRORS as exc:
-        print(f"notifyctl: cannot reach Redis: {exc}", file=sys.stderr)
+        note(f"cannot reach Redis: {exc}")
         return 3

@@ -10,7 +10,13 @@ import msgspec
 class CtlConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Read from the same variables the services use, so a shell inside any pod just works."""
 
-    redis_url: Annotated[str, msgspec.Meta(description="The fleet's Redis.")] = "redis://127.0.0.1:6379/0"
+    redis_url: Annotated[
+        str,
+        msgspec.Meta(
+            description="The fleet's Redis. Empty: read-only commands use redis://127.0.0.1:6379/0 "
+            "(and say so); commands that write refuse to run."
+        ),
+    ] = ""
     key_prefix: Annotated[
         str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$", description="The fleet's key prefix.")
     ] = "nf"

@@ -4,11 +4,16 @@ An entry has `meta` (DeadLetter JSON: where it came from and why) and the origin
 prefixed `o:` (notify_common.consumer). Replay appends the original fields to the source stream
 and deletes the dead letter in one Lua script, and leaves a marker (dead id -> new id), so
 running the same replay twice adds the entry once.
+
+Router and history both read the ingress stream, and each dead-letters an event it cannot take,
+so one bad event is two dead letters. `problems` groups dead letters by the entry they came from
+(one problem: the entry, the event id, the groups that refused it, their reasons), and a replay
+clears every dead letter of its problem: the one entry it appends reaches every group again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 import redis.asyncio as redis_async
@@ -21,17 +26,23 @@ REPLAY_MARKER_TTL_S = 30 * 86_400
 REPLAY_FIELD = b"replay_of"
 """Added to a replayed entry: the dead-letter id it came from (consumers ignore extra fields)."""
 
-# KEYS: marker, dead stream, source stream. ARGV: dead id, marker ttl, field, value, ...
+SCAN_PAGE = 500
+
+# KEYS: dead stream, source stream, then one marker per dead id (the replayed one first, then its
+# siblings). ARGV: marker ttl, n = number of dead ids, the n dead ids, field, value, ...
 # One script, so a replay that runs twice (or crashes half-way) never adds the entry twice.
 _REPLAY = """
-local done = redis.call('GET', KEYS[1])
+local done = redis.call('GET', KEYS[3])
 if done then return {0, done} end
-if #redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1]) == 0 then return {-1, ''} end
+if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) == 0 then return {-1, ''} end
+local n = tonumber(ARGV[2])
 local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
-local new_id = redis.call('XADD', KEYS[3], '*', unpack(fields))
-redis.call('SET', KEYS[1], new_id, 'EX', tonumber(ARGV[2]))
-redis.call('XDEL', KEYS[2], ARGV[1])
+for i = 3 + n, #ARGV do fields[#fields + 1] = ARGV[i] end
+local new_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+for i = 1, n do
+  redis.call('SET', KEYS[2 + i], new_id, 'EX', tonumber(ARGV[1]))
+  redis.call('XDEL', KEYS[1], ARGV[2 + i])
+end
 return {1, new_id}
 """
 
@@ -51,12 +62,38 @@ class DeadEntry:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """One source entry and every dead letter it left (one per group that refused it)."""
+
+    source_stream: str | None
+    """None: a dead letter whose meta does not decode (a problem of its own)."""
+    source_id: str | None
+    event_id: str | None
+    """The notification id of an ingress event (its `id`, else `evt-<entry id>`); None otherwise."""
+    letters: list[DeadEntry] = field(default_factory=list)
+
+    @property
+    def groups(self) -> list[str]:
+        return list(dict.fromkeys(e.meta.group for e in self.letters if e.meta is not None))
+
+    def reasons(self) -> dict[str, list[str]]:
+        """Each distinct reason with the groups that gave it."""
+        found: dict[str, list[str]] = {}
+        for e in self.letters:
+            if e.meta is not None:
+                found.setdefault(e.meta.reason, []).append(e.meta.group)
+        return found
+
+
+@dataclass(frozen=True)
 class ReplayResult:
-    """What one replay did: `new_id` on the source stream; `already` if an earlier run did it."""
+    """What one replay did: `new_id` on the source stream; `already` if an earlier run did it;
+    `cleared`: the sibling dead letters of the same entry it removed too."""
 
     dead_id: str
     new_id: str
     already: bool
+    cleared: tuple[str, ...] = ()
 
 
 def _text(value: bytes | str) -> str:
@@ -78,13 +115,53 @@ def parse_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> DeadEntry:
     return DeadEntry(_text(entry_id), meta, original, raw_meta)
 
 
-async def list_dead(client: redis_async.Redis, keys: Keys, count: int, newest_first: bool) -> list[DeadEntry]:
-    """Up to `count` dead letters, oldest (or newest) first."""
+async def scan_dead(
+    client: redis_async.Redis, keys: Keys, newest_first: bool, limit: int
+) -> tuple[list[DeadEntry], bool]:
+    """Up to `limit` dead letters, oldest (or newest) first, read in pages; True if more remain."""
+    entries: list[DeadEntry] = []
+    bound = "+" if newest_first else "-"
+    while len(entries) < limit:
+        count = min(SCAN_PAGE, limit - len(entries))
+        if newest_first:
+            rows = await client.xrevrange(keys.dead_letters, max=bound, count=count)
+        else:
+            rows = await client.xrange(keys.dead_letters, min=bound, count=count)
+        entries += [parse_entry(i, f) for i, f in rows]
+        if len(rows) < count:
+            return entries, False
+        bound = "(" + entries[-1].id  # exclusive: the next page starts after the last entry read
     if newest_first:
-        rows = await client.xrevrange(keys.dead_letters, count=count)
+        rest = await client.xrevrange(keys.dead_letters, max=bound, count=1)
     else:
-        rows = await client.xrange(keys.dead_letters, count=count)
-    return [parse_entry(i, f) for i, f in rows]
+        rest = await client.xrange(keys.dead_letters, min=bound, count=1)
+    return entries, bool(rest)
+
+
+def _event_id(entry: DeadEntry) -> str | None:
+    event = entry.original.get(FIELD_EVENT)
+    if event is None or entry.meta is None:
+        return None
+    try:
+        doc = msgspec.json.decode(event)
+    except msgspec.DecodeError:
+        doc = None
+    given = doc.get("id") if isinstance(doc, dict) else None
+    return given if isinstance(given, str) and given else f"evt-{entry.meta.source_id}"
+
+
+def problems(entries: list[DeadEntry]) -> list[Problem]:
+    """Dead letters grouped by the entry they came from, in the order each problem first appears."""
+    found: dict[tuple[str, str], Problem] = {}
+    for entry in entries:
+        if entry.meta is None:
+            found[("", entry.id)] = Problem(None, None, None, [entry])
+            continue
+        key = (entry.meta.source_stream, entry.meta.source_id)
+        if key not in found:
+            found[key] = Problem(key[0], key[1], _event_id(entry))
+        found[key].letters.append(entry)
+    return list(found.values())
 
 
 async def get_dead(client: redis_async.Redis, keys: Keys, dead_id: str) -> DeadEntry:
@@ -116,8 +193,11 @@ def replay_fields(entry: DeadEntry) -> dict[bytes, bytes]:
     return fields
 
 
-async def replay(client: redis_async.Redis, keys: Keys, dead_id: str) -> ReplayResult:
-    """Put a dead letter's original fields back on its source stream, once."""
+async def replay(
+    client: redis_async.Redis, keys: Keys, dead_id: str, siblings: list[str] | None = None
+) -> ReplayResult:
+    """Put a dead letter's original fields back on its source stream, once, and delete it and
+    `siblings` (other dead letters of the same source entry: the one append reaches their groups)."""
     marker = keys.seen(REPLAY_SCOPE, dead_id)
     done = await client.get(marker)
     if done is not None:
@@ -125,13 +205,18 @@ async def replay(client: redis_async.Redis, keys: Keys, dead_id: str) -> ReplayR
     entry = await get_dead(client, keys, dead_id)
     if entry.meta is None or not entry.original:
         raise DeadLetterMissing(f"{dead_id} has no readable source stream or original fields")
-    args: list[bytes | str | int] = [dead_id, REPLAY_MARKER_TTL_S]
+    dead_ids = [dead_id, *(s for s in siblings or [] if s != dead_id)]
+    args: list[bytes | str | int] = [REPLAY_MARKER_TTL_S, len(dead_ids), *dead_ids]
     for name, value in replay_fields(entry).items():
         args += [name, value]
-    status, new_id = await client.eval(_REPLAY, 3, marker, keys.dead_letters, entry.meta.source_stream, *args)
+    markers = [keys.seen(REPLAY_SCOPE, i) for i in dead_ids]
+    status, new_id = await client.eval(
+        _REPLAY, 2 + len(markers), keys.dead_letters, entry.meta.source_stream, *markers, *args
+    )
     if int(status) < 0:
         raise DeadLetterMissing(dead_id)
-    return ReplayResult(dead_id, _text(new_id), already=int(status) == 0)
+    already = int(status) == 0
+    return ReplayResult(dead_id, _text(new_id), already, () if already else tuple(dead_ids[1:]))
 
 
 async def purge(client: redis_async.Redis, keys: Keys, dead_ids: list[str]) -> int:

@@ -7,10 +7,11 @@ Lag is a fact about Redis, not about one replica, so one small exporter reads it
 from __future__ import annotations
 
 import asyncio
-import hmac
+import json
 
 import redis.asyncio as redis_async
 from aiohttp import web
+from notify_common.http_auth import require_token
 from notify_common.keys import Keys
 from notify_common.lifecycle import stop_on_signals
 from notify_common.ops import start_site
@@ -53,9 +54,7 @@ def exporter_app(client: redis_async.Redis, keys: Keys, metrics_token: str = "")
 
     async def metrics(request: web.Request) -> web.Response:
         if metrics_token:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {metrics_token}".encode()):
-                return web.json_response({"error": "metrics need a bearer token"}, status=401)
+            require_token(request, [metrics_token], "METRICS_TOKEN")
         body = render_metrics(await fleet_streams(client, keys))
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -76,12 +75,15 @@ def exporter_app(client: redis_async.Redis, keys: Keys, metrics_token: str = "")
     return app
 
 
-async def serve(client: redis_async.Redis, keys: Keys, host: str, port: int, metrics_token: str) -> int:
+async def serve(
+    client: redis_async.Redis, keys: Keys, host: str, port: int, metrics_token: str, as_json: bool = False
+) -> int:
     """Serve until SIGTERM/SIGINT."""
     stop = asyncio.Event()
     stop_on_signals(stop)
     runner, bound = await start_site(exporter_app(client, keys, metrics_token), host, port)
-    print(f"notifyctl exporter on http://{host}:{bound}/metrics", flush=True)
+    url = f"http://{host}:{bound}/metrics"
+    print(json.dumps({"metrics_url": url}) if as_json else f"notifyctl exporter on {url}", flush=True)
     try:
         await stop.wait()
     finally:
