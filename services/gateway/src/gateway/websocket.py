@@ -7,7 +7,7 @@ from aiohttp import WSMsgType, web
 from notify_common.jwt_auth import AuthError
 
 from gateway import client_frames, session
-from gateway.connection import CLOSE_UNAUTHORIZED, Connection
+from gateway.connection import CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, Connection
 from gateway.frames import control_frame, error_frame
 from gateway.handshake import (
     MISSING_TOKEN,
@@ -22,6 +22,19 @@ from gateway.node import Node
 
 log = structlog.get_logger("gateway.websocket")
 
+# aiohttp cuts a frame over its limit off as soon as the header names the length, and closes the
+# socket with the rest unread: the kernel then resets the connection and the client may never see
+# the 1009. So frames up to this many times MAX_FRAME_BYTES are read whole and refused here, with a
+# clean close; only larger ones are cut off (the client may then see 1006).
+READ_WHOLE_FACTOR = 2
+
+
+def too_big(data: str | bytes, limit: int) -> bool:
+    """Whether a frame's payload is over `limit` bytes (text counts its UTF-8 bytes)."""
+    if len(data) > limit:
+        return True
+    return isinstance(data, str) and len(data) * 4 > limit and len(data.encode()) > limit
+
 
 async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     if node.draining:
@@ -30,7 +43,10 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
         return refuse_http(403, f"origin {request.headers.get('Origin')!r} is not allowed")
     cfg = node.cfg
     ws = web.WebSocketResponse(
-        max_msg_size=cfg.max_frame_bytes, heartbeat=cfg.ping_interval_s, timeout=5.0, compress=False
+        max_msg_size=cfg.max_frame_bytes * READ_WHOLE_FACTOR,
+        heartbeat=cfg.ping_interval_s,
+        timeout=5.0,
+        compress=False,
     )
     await ws.prepare(request)
     transport = request.transport
@@ -58,6 +74,9 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
         await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
         await session.catch_up(node, conn, last_id)
         async for msg in ws:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and too_big(msg.data, cfg.max_frame_bytes):
+                await ws.close(code=CLOSE_TOO_BIG, message=b"frame too large")
+                break
             if msg.type == WSMsgType.TEXT:
                 await client_frames.handle(node, conn, msg.data)
             elif msg.type == WSMsgType.BINARY:
