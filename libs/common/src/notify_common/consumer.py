@@ -17,7 +17,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as redis_async
 import structlog
@@ -31,9 +31,10 @@ from notify_common.backoff import backoff_delay
 from notify_common.config import CommonConfig
 from notify_common.keys import Keys
 from notify_common.redis_line import Command, RedisLine
-from notify_common.schemas import DeadLetter, encode
+from notify_common.schemas import BadEntry, DeadLetter, encode
 
 log = structlog.get_logger("notify_common.consumer")
+T = TypeVar("T")
 
 REDIS_DOWN_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 ORIGINAL_FIELD_PREFIX = b"o:"
@@ -65,6 +66,20 @@ class Outcome:
 
 
 Handler = Callable[[Sequence[Entry]], Awaitable[Outcome | None]]
+
+
+def decode_batch(
+    entries: Sequence[Entry], decode: Callable[[dict[bytes, bytes]], T], outcome: Outcome
+) -> list[tuple[Entry, T]]:
+    """Each entry with its decoded fields; one that does not decode (BadEntry) is dead-lettered
+    in `outcome` with the reason, never retried: it will not decode the next time either."""
+    decoded: list[tuple[Entry, T]] = []
+    for entry in entries:
+        try:
+            decoded.append((entry, decode(entry.fields)))
+        except BadEntry as exc:
+            outcome.dead[entry.id] = str(exc)
+    return decoded
 
 
 @dataclass(frozen=True, slots=True)

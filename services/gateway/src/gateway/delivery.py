@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from notify_common.consumer import Entry, Outcome
+from notify_common.consumer import Entry, Outcome, decode_batch
 from notify_common.presence import now_ms
-from notify_common.schemas import FIELD_RECEIPT, BadEntry, Receipt, decode_delivery, encode
+from notify_common.schemas import FIELD_RECEIPT, Receipt, decode_delivery, encode
 from prometheus_client import Counter, Histogram
 
 from gateway.connection import Connection
@@ -50,12 +50,7 @@ async def deliver(node: Node, entries: Sequence[Entry]) -> Outcome:
     """Consumer handler for the node's delivery stream."""
     outcome = Outcome()
     receipts: list[Receipt] = []
-    for entry in entries:
-        try:
-            delivery = decode_delivery(entry.fields)
-        except BadEntry as exc:
-            outcome.dead[entry.id] = str(exc)
-            continue
+    for _, delivery in decode_batch(entries, decode_delivery, outcome):
         n = delivery.notification
         if n.expires_ms is not None and n.expires_ms <= now_ms():
             continue

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
-from notify_common.consumer import Entry, Outcome
+from notify_common.consumer import Entry, Outcome, decode_batch
 from notify_common.devices import DeviceError, check_device, devices_for_users
 from notify_common.schemas import BadEntry, PushJob, decode_push_job
 
@@ -33,11 +33,11 @@ class _Job:
     platform: str
 
 
-def decode_job(entry: Entry) -> _Job:
-    """Decode and check one entry; BadEntry says why it can never be pushed."""
-    job = decode_push_job(entry.fields)
-    token = entry.fields.get(FIELD_TOKEN, b"").decode()
-    platform = entry.fields.get(FIELD_PLATFORM, b"").decode()
+def decode_job(fields: dict[bytes, bytes]) -> tuple[PushJob, str, str]:
+    """The job, device token and platform of one entry; BadEntry says why it can never be pushed."""
+    job = decode_push_job(fields)
+    token = fields.get(FIELD_TOKEN, b"").decode()
+    platform = fields.get(FIELD_PLATFORM, b"").decode()
     if token:
         if len(job.user_ids) != 1:
             raise BadEntry("invalid push job: a job with `token` needs exactly one user id")
@@ -47,7 +47,7 @@ def decode_job(entry: Entry) -> _Job:
             raise BadEntry(f"invalid push job: {exc}") from None
     elif not job.user_ids and not job.topic:
         raise BadEntry("invalid push job: neither `user_ids` nor `topic`")
-    return _Job(entry.id, job, token, platform)
+    return job, token, platform
 
 
 @dataclass
@@ -60,12 +60,7 @@ class JobHandler:
 
     async def __call__(self, entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()
-        jobs: list[_Job] = []
-        for entry in entries:
-            try:
-                jobs.append(decode_job(entry))
-            except BadEntry as exc:
-                outcome.dead[entry.id] = str(exc)
+        jobs = [_Job(entry.id, *parts) for entry, parts in decode_batch(entries, decode_job, outcome)]
         if not jobs:
             return outcome
         await self._pace()

@@ -19,13 +19,12 @@ from collections.abc import Sequence
 import msgspec
 import redis.asyncio as redis_async
 import structlog
-from notify_common.consumer import REDIS_DOWN_ERRORS, Entry, Outcome
+from notify_common.consumer import REDIS_DOWN_ERRORS, Entry, Outcome, decode_batch
 from notify_common.keys import Keys
 from notify_common.presence import live_nodes_command, live_nodes_from, now_ms
 from notify_common.redis_line import Command, RedisLine
 from notify_common.schemas import (
     FIELD_EVENT,
-    BadEntry,
     Event,
     GeoAudience,
     UsersAudience,
@@ -101,12 +100,7 @@ class Router:
         now = now_ms()
         ready: list[tuple[str, Event]] = []
         held: list[tuple[str, Event, bytes]] = []
-        for entry in entries:
-            try:
-                event = decode_event(entry.fields)
-            except BadEntry as exc:
-                outcome.dead[entry.id] = str(exc)
-                continue
+        for entry, event in decode_batch(entries, decode_event, outcome):
             if event.deliver_at is not None and to_ms(event.deliver_at) > now:
                 held.append((entry.id, event, entry.fields[FIELD_EVENT]))
             else:
