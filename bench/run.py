@@ -43,7 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="LOAD",
         help="first wait (up to 5 min) until the 1-minute load average is at most LOAD (shared machines)",
     )
-    p.add_argument("--profile", action="store_true", help="py-spy the services under load (S1, S2, S4, S6)")
+    p.add_argument(
+        "--profile", action="store_true", help="py-spy the services under load (S1, S2, S4, S5, S6)"
+    )
     p.add_argument(
         "--record",
         action=argparse.BooleanOptionalAction,
@@ -105,7 +107,7 @@ def run_scenarios(sizes: Sizes, chosen: list[str], workdir: Path, profiler: Prof
     if "s4" in chosen:
         results["s4"] = _guarded("s4", lambda: s4_push.run(sizes, workdir / "s4", profiler))
     if "s5" in chosen:
-        results["s5"] = _guarded("s5", lambda: s5_history.run(sizes, workdir / "s5"))
+        results["s5"] = _guarded("s5", lambda: s5_history.run(sizes, workdir / "s5", profiler))
     if "s6" in chosen:
         results["s6"] = _guarded("s6", lambda: s6_router.run(sizes, workdir / "s6", profiler))
     return {name: results[name] for name in ALL if name in results}

@@ -23,6 +23,8 @@ class Sizes:
     s5_users_per_event: int
     s5_inbox_rows: int
     s5_inbox_queries: int
+    s5_paced_rate_per_s: int
+    s5_paced_seconds: float
     s6_users: int
     s6_nodes: int
     s6_events: int
@@ -50,6 +52,8 @@ FULL = Sizes(
     s5_users_per_event=50,
     s5_inbox_rows=1_000_000,
     s5_inbox_queries=2_000,
+    s5_paced_rate_per_s=1000,
+    s5_paced_seconds=15.0,
     s6_users=10_000,
     s6_nodes=4,
     s6_events=10_000,
@@ -75,6 +79,8 @@ SMOKE = Sizes(
     s5_users_per_event=4,
     s5_inbox_rows=2_000,
     s5_inbox_queries=50,
+    s5_paced_rate_per_s=200,
+    s5_paced_seconds=1.0,
     s6_users=200,
     s6_nodes=2,
     s6_events=300,

@@ -36,6 +36,8 @@ TARGETS = (
     Target("s4.pushes_per_s", ">=", 5000),
     Target("s5.pg_rows_per_s", ">=", 20_000),
     Target("s5.sqlite_rows_per_s", "", None),
+    Target("s5.sqlite_cpu_us_per_notification", "<=", 60.0),
+    Target("s5.pg_cpu_us_per_notification", "<=", 60.0),
     Target("s5.inbox_p50_ms", "", None),
     Target("s5.inbox_p99_ms", "<=", 5.0),
     Target("s6.events_per_s", "", None),

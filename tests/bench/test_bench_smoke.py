@@ -88,6 +88,14 @@ def test_s5_stores_one_row_per_recipient_in_sqlite_and_postgresql(smoke: Path) -
     assert s5.get("pg", {}).get("rows") == s5["events"] * s5["users_per_event"] or s5["pg_skipped"]
 
 
+def test_s5_reads_history_cpu_and_commits_at_a_steady_rate(smoke: Path) -> None:
+    paced = result(smoke, "s5")["sqlite"]["paced"]
+    assert paced["notifications"] > 0 and paced["rate_per_s"] > 0
+    assert paced["cpu_us_per_notification"] is not None  # CPU clock ticks are 10 ms: may read 0
+    # the write window: a few commits a second per stream, not one per entry
+    assert 0 < paced["commits_per_s"] < paced["rate_per_s"]
+
+
 def test_s5_inbox_pages_of_bulk_loaded_users_are_timed(smoke: Path) -> None:
     s5 = result(smoke, "s5")
     if "pg" not in s5:

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis_async
 from history.admin import trail
+from history.app import consumer_settings
+from history.config import HistoryConfig
 from history.db import Database
 from history.ingest import event_handler, receipt_handler
-from notify_common.consumer import ConsumerSettings, Entry, StreamConsumer
+from notify_common.consumer import ConsumerSettings, Entry, StreamConsumer, ensure_group
 from notify_common.keys import GROUP_HISTORY, Keys
 from notify_common.publish import build_event, publish
-from notify_common.schemas import FIELD_RECEIPT, Receipt, decode_event, encode
+from notify_common.schemas import FIELD_RECEIPT, Event, Receipt, decode_event, encode
+from prometheus_client import REGISTRY
+
+
+def commits() -> float:
+    return REGISTRY.get_sample_value("nf_history_commits_total") or 0.0
+
+
+async def pending(redis: redis_async.Redis, stream: str) -> int:
+    return int((await redis.xpending(stream, GROUP_HISTORY))["pending"])
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
 
 
 async def test_transient_events_are_never_stored_and_bad_ones_are_dead_lettered(db: Database) -> None:
@@ -71,3 +90,37 @@ async def test_read_receipt_from_one_device_is_sent_to_the_users_other_devices(
     assert [(e.type, e.transient, e.audience.ids, e.data) for e in events] == [  # type: ignore[union-attr]
         ("inbox.read", True, ["alice"], {"ids": ["n0", "n1", "n2"], "read_ms": 12})
     ]
+
+
+def note(notification_id: str) -> Event:
+    return build_event(id=notification_id, type="note", audience={"kind": "users", "ids": ["al"]})
+
+
+async def test_events_arriving_within_the_write_window_are_committed_in_one_transaction(
+    db: Database, redis: redis_async.Redis, keys: Keys
+) -> None:
+    # a long window: the later events must land in it even on a loaded machine
+    cfg = HistoryConfig(key_prefix=keys.prefix, node_id="h1", history_write_window_ms=1500)
+    consumer = StreamConsumer(redis, consumer_settings(cfg, keys.ingress), event_handler(db))
+    await ensure_group(redis, keys.ingress, GROUP_HISTORY)
+    before = commits()
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+
+    async def first_is_read() -> bool:
+        return await pending(redis, keys.ingress) == 1
+
+    async def all_stored_and_acked() -> bool:
+        stored = await db.fetch("SELECT id FROM notifications")
+        return await pending(redis, keys.ingress) == 0 and len(stored) == 5
+
+    try:
+        await publish(redis, note("w0"), prefix=keys.prefix)
+        await until(first_is_read)
+        for i in range(1, 5):
+            await publish(redis, note(f"w{i}"), prefix=keys.prefix)
+        await until(all_stored_and_acked)
+    finally:
+        stop.set()
+        await task
+    assert commits() - before == 1

@@ -67,6 +67,21 @@ async def test_read_receipt_from_a_device_sets_the_read_state(db: Database) -> N
     assert found.recipients[0].read_ms == T0 + 50
 
 
+async def test_read_receipt_of_a_broadcast_sets_only_that_readers_broadcast_read(db: Database) -> None:
+    await store(db, "b1", {"kind": "role", "role": "driver"})
+    await store(db, "n1", {"kind": "users", "ids": ["alice"]})
+    await write_receipts(
+        db,
+        [
+            receipt("b1", "alice", "read", "socket", 40, node="gateway-1"),
+            receipt("n1", "alice", "read", "socket", 50, node="gateway-1"),
+        ],
+    )
+    found = await trail(db, "b1")
+    assert found is not None
+    assert [(r.user_id, r.read_ms) for r in found.broadcast_reads] == [("alice", T0 + 40)]
+
+
 async def test_geo_recipients_come_from_their_receipts(db: Database) -> None:
     await write_receipts(db, [receipt("g1", "early", "delivered", "socket", 5)])
     await store(db, "g1", {"kind": "geo", "role": "driver", "lat": 1.0, "lon": 2.0, "radius_m": 500})

@@ -59,3 +59,18 @@ async def test_replayed_receipts_change_nothing_and_retries_keep_their_own_rows(
     assert await db.fetch("SELECT read_ms FROM inbox") == [(1_700_000_001_000,)] or [
         tuple(r) for r in await db.fetch("SELECT read_ms FROM inbox")
     ] == [(1_700_000_001_000,)]
+
+
+async def test_earliest_read_of_a_batch_wins_and_a_later_batch_never_moves_it(db: Database) -> None:
+    notifications, recipients = batch_of_events(1, 1)
+    await write_events(db, notifications, recipients)
+    await write_receipts(
+        db,
+        [
+            ("n-0", "u0", "read", "", 1_700_000_002_000, "gateway-2", ""),
+            ("n-0", "u0", "read", "", 1_700_000_001_000, "gateway-1", ""),
+        ],
+    )
+    await write_receipts(db, [("n-0", "u0", "read", "", 1_700_000_000_500, "gateway-1", "")])
+    assert [tuple(r) for r in await db.fetch("SELECT read_ms FROM inbox")] == [(1_700_000_001_000,)]
+    assert len(await db.fetch("SELECT * FROM deliveries")) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import redis.asyncio as redis_async
 import structlog
@@ -24,8 +25,15 @@ from history.retention import RetentionSettings, retention_loop
 log = structlog.get_logger("history.app")
 
 
+def consumer_settings(cfg: HistoryConfig, stream: str) -> ConsumerSettings:
+    """History is off the delivery path: it trades up to a write window of lag for one commit
+    (and one XACK) per window instead of one per entry."""
+    settings = ConsumerSettings.from_config(cfg, stream, GROUP_HISTORY, linger_ms=cfg.history_write_window_ms)
+    return dataclasses.replace(settings, batch=cfg.history_batch)
+
+
 def _consumer(client: redis_async.Redis, cfg: HistoryConfig, stream: str, handler: Handler) -> StreamConsumer:
-    return StreamConsumer(client, ConsumerSettings.from_config(cfg, stream, GROUP_HISTORY), handler)
+    return StreamConsumer(client, consumer_settings(cfg, stream), handler)
 
 
 async def main(cfg: HistoryConfig) -> int:

@@ -59,6 +59,24 @@ class HistoryConfig(UserAuthConfig, frozen=True, kw_only=True):
     inbox_page_max: Annotated[
         int, msgspec.Meta(ge=1, le=1000, description="Largest `limit` a client may ask for per page.")
     ] = 100
+    history_write_window_ms: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=10_000,
+            description="After a short read, wait this long for more entries before writing, ms: one "
+            "commit (and one XACK) per window instead of per entry, at the cost of this much delay "
+            "before the inbox shows a notification. 0 writes every read at once.",
+        ),
+    ] = 100
+    history_batch: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=10_000,
+            description="Most stream entries written in one transaction (history's CONSUMER_BATCH).",
+        ),
+    ] = 1000
     retention_days: Annotated[
         float, msgspec.Meta(gt=0, description="Notifications older than this many days are deleted.")
     ] = 30.0

@@ -1,7 +1,9 @@
 """The two databases history runs on, behind one small interface.
 
 All SQL is written once with `$1`-style parameters; the SQLite driver rewrites them to `?1`.
-Only bulk inserts differ per driver (typed arrays on PostgreSQL, executemany on SQLite).
+Only batch statements differ per driver: PostgreSQL binds one typed array per column and runs
+each statement once per batch; SQLite steps the same prepared statement once per row
+(executemany, in-process, so a row costs no round trip).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any, Literal, Protocol
 
 Row = Sequence[Any]
 Dialect = Literal["postgresql", "sqlite"]
+Columns = Sequence[tuple[str, str]]
+"""Names and PostgreSQL types of the columns of a batch, e.g. `[("user_id", "text")]`."""
 
 
 class Session(Protocol):
@@ -23,7 +27,12 @@ class Session(Protocol):
         """Run one statement; returns the number of rows it changed."""
         ...
 
-    async def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
+    async def execute_batch(self, sql: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
+        """Run `sql` over `rows`, which it reads as the table `batch` with `columns`.
+
+        `sql` takes no parameters of its own; on PostgreSQL it runs once for the whole batch.
+        """
+        ...
 
     async def insert_many(self, table: str, rows: Sequence[Sequence[object]]) -> None:
         """Insert rows (columns as in schema.BULK_COLUMNS); rows whose key exists are skipped."""

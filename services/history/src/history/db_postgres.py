@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 import asyncpg
 
-from history.db import DatabaseUnavailable, Row
+from history import metrics
+from history.db import Columns, DatabaseUnavailable, Row
 from history.schema import BULK_COLUMNS
 
 # The server is away, restarting or full: retry later, the statements themselves are fine.
@@ -34,11 +35,31 @@ def _rowcount(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
+def _unnest(columns: Columns) -> str:
+    """One typed array parameter per column, zipped back into rows."""
+    arrays = ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(columns, start=1))
+    return f"SELECT * FROM unnest({arrays})"
+
+
 def _bulk_sql(table: str) -> str:
     columns = BULK_COLUMNS[table]
     names = ", ".join(name for name, _ in columns)
-    arrays = ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(columns, start=1))
-    return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+    return f"INSERT INTO {table} ({names}) {_unnest(columns)} ON CONFLICT DO NOTHING"
+
+
+def _batch_sql(sql: str, columns: Columns) -> str:
+    names = ", ".join(name for name, _ in columns)
+    return f"WITH batch ({names}) AS ({_unnest(columns)}) {sql}"
+
+
+def _as_columns(rows: Sequence[Sequence[object]]) -> list[list[object]]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def _keep_session(conn: Any) -> None:
+    """Released connections skip asyncpg's default reset (`RESET ALL`, `UNLISTEN *`, …: one round
+    trip per transaction): history changes no session state (no SET, LISTEN, advisory locks or
+    cursors held open). asyncpg still rolls back a transaction left open before calling this."""
 
 
 _BULK_SQL = {table: _bulk_sql(table) for table in BULK_COLUMNS}
@@ -54,15 +75,13 @@ class PostgresSession:
     async def execute(self, sql: str, *args: object) -> int:
         return _rowcount(await self.conn.execute(sql, *args))
 
-    async def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    async def execute_batch(self, sql: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
         if rows:
-            await self.conn.executemany(sql, rows)
+            await self.conn.execute(_batch_sql(sql, columns), *_as_columns(rows))
 
     async def insert_many(self, table: str, rows: Sequence[Sequence[object]]) -> None:
-        if not rows:
-            return
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        await self.conn.execute(_BULK_SQL[table], *columns)
+        if rows:
+            await self.conn.execute(_BULK_SQL[table], *_as_columns(rows))
 
 
 class PostgresDatabase:
@@ -73,7 +92,9 @@ class PostgresDatabase:
 
     @classmethod
     async def connect(cls, url: str, *, pool_size: int = 10) -> PostgresDatabase:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, command_timeout=30)
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=pool_size, command_timeout=30, reset=_keep_session
+        )
         return cls(pool)
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
@@ -107,6 +128,7 @@ class PostgresDatabase:
                 await tx.commit()
             except _UNAVAILABLE as exc:
                 raise _unavailable(exc) from exc
+            metrics.COMMITS.inc()
         finally:
             await self.pool.release(conn)
 

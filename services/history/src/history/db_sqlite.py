@@ -15,7 +15,8 @@ from typing import Literal
 
 import aiosqlite
 
-from history.db import Row
+from history import metrics
+from history.db import Columns, Row
 from history.schema import BULK_COLUMNS
 
 _PARAM = re.compile(r"\$(\d+)")
@@ -30,6 +31,13 @@ def _bulk_sql(table: str) -> str:
     names = [name for name, _ in BULK_COLUMNS[table]]
     marks = ", ".join("?" for _ in names)
     return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+
+
+def _batch_sql(sql: str, columns: Columns) -> str:
+    """The statement over a one-row `batch`, stepped once per row by executemany."""
+    names = ", ".join(name for name, _ in columns)
+    marks = ", ".join(f"?{i}" for i in range(1, len(columns) + 1))
+    return f"WITH batch ({names}) AS (VALUES ({marks})) {sql}"
 
 
 _BULK_SQL = {table: _bulk_sql(table) for table in BULK_COLUMNS}
@@ -56,9 +64,9 @@ class SqliteSession:
         async with self.conn.execute(to_sqlite(sql), args) as cursor:
             return int(cursor.rowcount)
 
-    async def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    async def execute_batch(self, sql: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
         if rows:
-            await self.conn.executemany(to_sqlite(sql), rows)
+            await self.conn.executemany(_batch_sql(sql, columns), rows)
 
     async def insert_many(self, table: str, rows: Sequence[Sequence[object]]) -> None:
         if rows:
@@ -93,6 +101,7 @@ class SqliteDatabase:
                 await self.writer.execute("ROLLBACK")
                 raise
             await self.writer.execute("COMMIT")
+            metrics.COMMITS.inc()
 
     async def close(self) -> None:
         await self.reader.close()

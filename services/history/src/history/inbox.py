@@ -203,5 +203,5 @@ async def mark_all_read(db: Database, user_id: str, at_ms: int) -> list[str]:
             at_ms,
         )
         ids = [str(r[0]) for r in rows]
-        await s.execute_many(_READ_TRAIL_SQL, [(nid, user_id, at_ms) for nid in ids])
+        await s.insert_many("deliveries", [(nid, user_id, "read", "", at_ms, "", "") for nid in ids])
     return ids

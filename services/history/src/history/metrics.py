@@ -9,6 +9,11 @@ ROWS_WRITTEN = Counter(
     "Rows history handed to the database by table (replays count again; the database skips them).",
     ["table"],
 )
+COMMITS = Counter(
+    "nf_history_commits_total",
+    "Database transactions history committed: one per stream batch (write window), inbox write, "
+    "retention batch.",
+)
 RETENTION_DELETED = Counter(
     "nf_history_retention_deleted_total", "Notifications deleted by the retention job for their age."
 )

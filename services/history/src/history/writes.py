@@ -13,9 +13,12 @@ from history.records import DeliveryRow, InboxRow, NotificationRow
 
 # A geo audience is resolved by the router at send time, so history learns its recipients from
 # their receipts: each one puts the notification in that user's inbox.
-_GEO_RECIPIENT_SQL = """
+_PAIR_COLUMNS = [("user_id", "text"), ("notification_id", "text")]
+_GEO_RECIPIENTS_SQL = """
 INSERT INTO inbox (user_id, notification_id, type, created_ms)
-SELECT CAST($1 AS TEXT), id, type, created_ms FROM notifications WHERE id = $2 AND audience = 'geo'
+SELECT b.user_id, n.id, n.type, n.created_ms
+FROM batch b JOIN notifications n ON n.id = b.notification_id
+WHERE n.audience = 'geo'
 ON CONFLICT DO NOTHING
 """
 _GEO_BACKFILL_SQL = """
@@ -25,12 +28,17 @@ FROM deliveries d JOIN notifications n ON n.id = d.notification_id
 WHERE n.id IN ({ids}) AND n.audience = 'geo'
 ON CONFLICT DO NOTHING
 """
-_READ_OWN_SQL = (
-    "UPDATE inbox SET read_ms = $3 WHERE user_id = $1 AND notification_id = $2 AND read_ms IS NULL"
-)
+_READ_COLUMNS = [*_PAIR_COLUMNS, ("read_ms", "bigint")]
+# UPDATE … FROM: PostgreSQL, and SQLite from 3.33.
+_READ_OWN_SQL = """
+UPDATE inbox SET read_ms = b.read_ms FROM batch b
+WHERE inbox.user_id = b.user_id AND inbox.notification_id = b.notification_id AND inbox.read_ms IS NULL
+"""
 _READ_BROADCAST_SQL = """
 INSERT INTO broadcast_reads (user_id, notification_id, read_ms)
-SELECT CAST($1 AS TEXT), id, CAST($3 AS BIGINT) FROM notifications WHERE id = $2 AND room IS NOT NULL
+SELECT b.user_id, n.id, b.read_ms
+FROM batch b JOIN notifications n ON n.id = b.notification_id
+WHERE n.room IS NOT NULL
 ON CONFLICT DO NOTHING
 """
 
@@ -38,7 +46,8 @@ ON CONFLICT DO NOTHING
 async def write_events(
     db: Database, notifications: Sequence[NotificationRow], recipients: Sequence[InboxRow]
 ) -> None:
-    """Store notifications and their enumerated recipients in one transaction."""
+    """Store notifications and their enumerated recipients in one transaction, one statement
+    per table."""
     if not notifications and not recipients:
         return
     geo_ids = [row[0] for row in notifications if row[7] == "geo"]
@@ -50,17 +59,25 @@ async def write_events(
 
 
 async def write_receipts(db: Database, receipts: Sequence[DeliveryRow]) -> None:
-    """Append receipts to the trail; read receipts also set the read state (the first read wins)."""
+    """Append receipts to the trail; read receipts also set the read state (the first read wins).
+
+    One transaction, one statement per kind of write. Pairs are distinct and sorted, so a
+    replica replaying the same receipts takes row locks in the same order.
+    """
     if not receipts:
         return
     pairs = sorted({(r[1], r[0]) for r in receipts})
-    reads = [(r[1], r[0], r[4]) for r in receipts if r[2] == "read"]
+    first_read: dict[tuple[str, str], int] = {}
+    for nid, user, kind, _, at_ms, _, _ in receipts:
+        if kind == "read" and at_ms < first_read.get((user, nid), at_ms + 1):
+            first_read[(user, nid)] = at_ms
+    reads = [(user, nid, at_ms) for (user, nid), at_ms in sorted(first_read.items())]
     async with db.session() as s:
         await s.insert_many("deliveries", receipts)
-        await s.execute_many(_GEO_RECIPIENT_SQL, pairs)
+        await s.execute_batch(_GEO_RECIPIENTS_SQL, _PAIR_COLUMNS, pairs)
         if reads:
-            await s.execute_many(_READ_OWN_SQL, reads)
-            await s.execute_many(_READ_BROADCAST_SQL, reads)
+            await s.execute_batch(_READ_OWN_SQL, _READ_COLUMNS, reads)
+            await s.execute_batch(_READ_BROADCAST_SQL, _READ_COLUMNS, reads)
 
 
 async def delete_older_than(db: Database, cutoff_ms: int, limit: int) -> int:
