@@ -48,3 +48,12 @@ async def run_until_stopped(
             task.cancel()
         await asyncio.gather(stopper, *tasks, return_exceptions=True)
     return status
+
+
+async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds` or until `stop` is set; True if it was set (the caller's loop should end)."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True

@@ -11,6 +11,7 @@ import redis.asyncio as redis_async
 import structlog
 
 from notify_common.config import CommonConfig, redact_url
+from notify_common.gc_policy import keep_collections_short
 from notify_common.lifecycle import run_until_stopped, stop_on_signals
 from notify_common.loop_lag import monitor_loop_lag
 from notify_common.ops import ReadinessCheck, ops_app, start_site
@@ -40,7 +41,8 @@ async def run_service(
 ) -> int:
     """Serve ops endpoints and run `workers` until SIGTERM/SIGINT; returns the exit status.
 
-    Every service also reports its event-loop lag (`nf_event_loop_lag_seconds`) from here.
+    Every service also reports its event-loop lag (`nf_event_loop_lag_seconds`) from here, and
+    keeps its garbage collector's pauses short (gc_policy).
     """
     stop = asyncio.Event()
     stop_on_signals(stop)
@@ -48,7 +50,7 @@ async def run_service(
     log.info("service_started", service=service, ops_port=port, redis=redact_url(cfg.redis_url))
     started = time.monotonic()
     try:
-        coroutines = [*(w(stop) for w in workers), monitor_loop_lag(stop)]
+        coroutines = [*(w(stop) for w in workers), monitor_loop_lag(stop), keep_collections_short(stop)]
         status = await run_until_stopped(coroutines, stop, cfg.shutdown_grace_s)
     finally:
         await runner.cleanup()
