@@ -20,6 +20,7 @@ from gateway.app import build_app, heartbeat_loop, shutdown
 from gateway.config import GatewayConfig
 from gateway.delivery import deliver
 from gateway.node import Node
+from gateway.pings import ping_loop
 from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
 from notify_common.keys import GROUP_GATEWAY, Keys
 from notify_common.ops import start_site
@@ -109,6 +110,7 @@ async def start_gateway(
         asyncio.create_task(consumer.run(stop)),
         asyncio.create_task(heartbeat_loop(node, stop)),
         asyncio.create_task(location.forward_loop(node, stop)),
+        asyncio.create_task(ping_loop(node, stop)),
     ]
     return running
 

@@ -23,6 +23,7 @@ from gateway.config import GatewayConfig
 from gateway.connection import CLOSE_GOING_AWAY, close
 from gateway.delivery import deliver
 from gateway.node import Node
+from gateway.pings import ping_loop
 from gateway.sse import events
 from gateway.websocket import websocket
 
@@ -108,6 +109,7 @@ async def main(cfg: GatewayConfig) -> int:
             [
                 consume,
                 functools.partial(heartbeat_loop, node),
+                functools.partial(ping_loop, node),
                 functools.partial(location.forward_loop, node),
                 trim,
             ],

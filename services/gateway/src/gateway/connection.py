@@ -35,9 +35,12 @@ class Connection:
         "closing",
         "expiry",
         "owner",
+        "ping_slot",
+        "pinged_at",
         "principal",
         "response",
         "rooms",
+        "seen_at",
         "sent_ids",
         "strikes",
         "topics",
@@ -68,6 +71,10 @@ class Connection:
         self.strikes = 0
         self.expiry: asyncio.TimerHandle | None = None
         self.closing = False
+        self.seen_at = time.monotonic()
+        """When the client last sent anything (a pong included): the ping wheel's liveness test."""
+        self.pinged_at = 0.0
+        self.ping_slot = 0
 
     @property
     def user_id(self) -> str:

@@ -12,6 +12,7 @@ from notify_common.keys import Keys
 from redis.asyncio.client import PubSub
 
 from gateway.config import GatewayConfig
+from gateway.pings import PingWheel
 from gateway.sockets import LocalSockets
 
 
@@ -25,6 +26,7 @@ class Node:
     jwt: JwtSettings
     jwks: JwksCache | None
     pubsub: PubSub
+    pings: PingWheel
     sockets: LocalSockets = field(default_factory=LocalSockets)
     close_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     draining: bool = False
@@ -40,4 +42,5 @@ class Node:
             jwt=cfg.jwt_settings(),
             jwks=jwks,
             pubsub=client.pubsub(ignore_subscribe_messages=True),
+            pings=PingWheel(cfg.ping_interval_s),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from aiohttp import WSMsgType, web
 from notify_common.jwt_auth import AuthError
@@ -42,11 +44,10 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     if not origin_allowed(node, request):
         return refuse_http(403, f"origin {request.headers.get('Origin')!r} is not allowed")
     cfg = node.cfg
+    # Pings come from the node's ping wheel (pings.py), not one aiohttp timer per connection;
+    # so pongs must reach this handler (autoping off) and client pings are answered here.
     ws = web.WebSocketResponse(
-        max_msg_size=cfg.max_frame_bytes * READ_WHOLE_FACTOR,
-        heartbeat=cfg.ping_interval_s,
-        timeout=5.0,
-        compress=False,
+        max_msg_size=cfg.max_frame_bytes * READ_WHOLE_FACTOR, autoping=False, timeout=5.0, compress=False
     )
     await ws.prepare(request)
     transport = request.transport
@@ -69,11 +70,16 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
         await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:123])
         return ws
     conn = Connection(ws, transport, principal, node.close_tasks)
+    node.pings.add(conn)
     try:
         await session.open_session(node, conn, topics)
         await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
         await session.catch_up(node, conn, last_id)
         async for msg in ws:
+            conn.seen_at = time.monotonic()
+            if msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
+                continue
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and too_big(msg.data, cfg.max_frame_bytes):
                 await ws.close(code=CLOSE_TOO_BIG, message=b"frame too large")
                 break
@@ -82,5 +88,6 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
             elif msg.type == WSMsgType.BINARY:
                 await conn.send(error_frame("bad_frame", "send JSON text frames"), cfg.send_buffer_bytes)
     finally:
+        node.pings.discard(conn)
         await session.close_session(node, conn)
     return ws

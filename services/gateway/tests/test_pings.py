@@ -1,0 +1,76 @@
+"""Keep-alive: one wheel pings every connection once per interval, spread over time."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from gateway.pings import PingWheel
+from gwkit import eventually, make_token, next_frame
+
+from .conftest import GatewayFactory
+
+
+class _Conn:
+    ping_slot = 0
+
+
+def test_connections_that_arrive_together_are_spread_over_the_whole_interval() -> None:
+    wheel = PingWheel(interval_s=2.0, tick_s=0.1)  # a turn every half interval: 10 slots
+    conns = [_Conn() for _ in range(100)]
+    for conn in conns:
+        wheel.add(conn)  # type: ignore[arg-type]
+    visits = [wheel.due() for _ in range(len(wheel.slots))]
+    assert [len(v) for v in visits] == [10] * 10
+    assert sorted(id(c) for v in visits for c in v) == sorted(id(c) for c in conns)
+
+
+async def _connect(http: aiohttp.ClientSession, url: str, **options: Any) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(url, headers={"Authorization": f"Bearer {make_token('42')}"}, **options)
+    assert (await next_frame(ws))["type"] == "hello"
+    return ws
+
+
+async def test_a_client_that_never_answers_pings_is_dropped_without_a_close_frame(
+    http: aiohttp.ClientSession, gateway_factory: GatewayFactory
+) -> None:
+    gw = await gateway_factory(ping_interval_s=0.4)
+    ws = await _connect(http, gw.url(), autoping=False)
+    kinds = []
+    async with asyncio.timeout(10):
+        while True:
+            msg = await ws.receive()
+            kinds.append(msg.type)
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                break
+    assert aiohttp.WSMsgType.PING in kinds
+    assert aiohttp.WSMsgType.CLOSE not in kinds  # a dead peer gets no close frame
+    await eventually(lambda: _true("42" not in gw.node.sockets.by_user))  # its session is closed
+
+
+async def test_a_client_that_answers_pings_stays_connected_and_gets_its_own_pings_answered(
+    http: aiohttp.ClientSession, gateway_factory: GatewayFactory
+) -> None:
+    gw = await gateway_factory(ping_interval_s=0.4)
+    ws = await _connect(http, gw.url(), autoping=False)
+    pongs = 0
+    pings = 0
+    await ws.ping(b"are you there")
+    async with asyncio.timeout(10):
+        while pings < 4:  # two intervals' worth of server pings, each answered by hand
+            msg = await ws.receive()
+            if msg.type == aiohttp.WSMsgType.PING:
+                pings += 1
+                await ws.pong(msg.data)
+            elif msg.type == aiohttp.WSMsgType.PONG:
+                assert msg.data == b"are you there"
+                pongs += 1
+            elif msg.type != aiohttp.WSMsgType.TEXT:  # frames (catch-up marker) are fine
+                raise AssertionError(f"unexpected {msg.type}: {msg.data!r}")
+    assert pongs >= 1
+    assert not ws.closed
+
+
+async def _true(value: bool) -> bool:
+    return value
