@@ -11,7 +11,7 @@ from notify_common.jwt_auth import JwksCache, JwtSettings, read_public_key
 
 
 class UserAuthConfig(CommonConfig, frozen=True, kw_only=True):
-    """The JWT variables of the gateway, the inbox API, the preferences and device-token APIs.
+    """The JWT and browser-origin variables of the gateway, the inbox, preferences and device APIs.
 
     All services verify the same users' tokens, so they read the same variables.
     """
@@ -39,6 +39,14 @@ class UserAuthConfig(CommonConfig, frozen=True, kw_only=True):
     jwt_leeway_s: Annotated[
         float, msgspec.Meta(description="Clock skew allowed on exp and nbf (seconds).", ge=0, le=300)
     ] = 30.0
+    allowed_origins: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Browser origins (exact match, e.g. `https://app.example.com`) that may call the "
+            "HTTP APIs cross-origin (CORS) and open the gateway's WebSocket/SSE. Empty: no cross-origin "
+            "HTTP access; WebSocket from any origin."
+        ),
+    ] = msgspec.field(default_factory=list)
 
     def validate(self) -> None:
         """A key to verify with must be configured; a shared secret must not be guessable."""

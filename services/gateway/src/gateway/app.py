@@ -10,6 +10,7 @@ import time
 import structlog
 from aiohttp import web
 from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
+from notify_common.cors import enable_cors
 from notify_common.keys import GROUP_GATEWAY
 from notify_common.ops import start_site
 from notify_common.redis_conn import connect
@@ -36,6 +37,7 @@ def build_app(node: Node) -> web.Application:
     app = web.Application()
     app.router.add_get("/ws", functools.partial(websocket, node))
     app.router.add_get("/events", functools.partial(events, node))
+    enable_cors(app, node.cfg.allowed_origins)
     return app
 
 

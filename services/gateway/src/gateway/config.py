@@ -27,10 +27,6 @@ class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
     token_notice_s: Annotated[
         float, msgspec.Meta(description="Seconds before expiry the client is sent `token.expiring`.", ge=0)
     ] = 60.0
-    allowed_origins: Annotated[
-        list[str],
-        msgspec.Meta(description="Browser origins allowed to connect (exact match); empty = any origin."),
-    ] = msgspec.field(default_factory=list)
     max_frame_bytes: Annotated[
         int, msgspec.Meta(description="Largest client frame accepted; larger closes with 1009.", gt=0)
     ] = 64 * 1024

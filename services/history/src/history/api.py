@@ -12,6 +12,7 @@ import msgspec
 import redis.asyncio as redis_async
 import structlog
 from aiohttp import web
+from notify_common.cors import enable_cors
 from notify_common.http_auth import bearer_token, require_token, unauthorized
 from notify_common.jwt_auth import AuthError, JwksCache, JwtSettings, Principal, verify_token_async
 from notify_common.publish import publish
@@ -37,6 +38,8 @@ class ApiSettings:
     admin_token: str
     page_max: int
     key_prefix: str
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins that may call the API cross-origin (CORS); empty = none."""
 
 
 DB = web.AppKey("db", Database)
@@ -233,4 +236,5 @@ def api_app(db: Database, client: redis_async.Redis, settings: ApiSettings) -> w
     app[SETTINGS] = settings
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    enable_cors(app, settings.allowed_origins)
     return app

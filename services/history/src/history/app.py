@@ -53,6 +53,7 @@ async def main(cfg: HistoryConfig) -> int:
                 admin_token=cfg.admin_token,
                 page_max=cfg.inbox_page_max,
                 key_prefix=cfg.key_prefix,
+                allowed_origins=tuple(cfg.allowed_origins),
             ),
         )
         runner, api_port = await start_site(api, cfg.api_host, cfg.api_port)

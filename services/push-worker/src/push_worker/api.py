@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import redis.asyncio as redis_async
 from aiohttp import web
+from notify_common.cors import enable_cors
 from notify_common.devices import (
     Device,
     DeviceError,
@@ -117,4 +118,5 @@ def api_app(client: redis_async.Redis, keys: Keys, cfg: PushConfig) -> web.Appli
     app.router.add_get("/v1/devices", list_devices)
     app.router.add_post("/v1/devices", add_device)
     app.router.add_delete("/v1/devices/{token}", remove_device)
+    enable_cors(app, cfg.allowed_origins)
     return app

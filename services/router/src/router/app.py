@@ -28,6 +28,7 @@ def api_settings(cfg: RouterConfig) -> ApiSettings:
         jwks=cfg.jwks_cache(),
         batch_max=cfg.http_batch_max,
         max_body_bytes=cfg.http_max_body_bytes,
+        allowed_origins=tuple(cfg.allowed_origins),
     )
 
 

@@ -15,6 +15,7 @@ import redis.asyncio as redis_async
 import structlog
 from aiohttp import web
 from notify_common.consumer import REDIS_DOWN_ERRORS
+from notify_common.cors import enable_cors
 from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
 from notify_common.schemas import FIELD_EVENT, BadEntry, Event, decode_event
@@ -34,6 +35,8 @@ class ApiSettings:
     jwks: JwksCache | None
     batch_max: int
     max_body_bytes: int
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins that may call the API cross-origin (CORS, the preferences routes); empty = none."""
 
 
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -170,4 +173,5 @@ def api_app(client: redis_async.Redis, keys: Keys, settings: ApiSettings) -> web
     app.router.add_get("/v1/preferences", get_preferences)
     app.router.add_put("/v1/preferences", put_preferences)
     app.router.add_get("/v1/openapi.json", openapi)
+    enable_cors(app, settings.allowed_origins)
     return app

@@ -1,0 +1,32 @@
+"""CORS on the router: a page on an allowed origin reads and sets the user's preferences."""
+
+from __future__ import annotations
+
+import redis.asyncio as redis_async
+from aiohttp.test_utils import TestClient, TestServer
+from devstack.fleet import DEV_JWT_SECRET, dev_token
+from notify_common.keys import Keys
+from router.app import api_settings
+from router.config import RouterConfig
+from router.http_api import api_app
+
+PAGE = "http://127.0.0.1:8070"
+
+
+async def test_preferences_are_reachable_from_the_allowed_origin_only(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
+    cfg = RouterConfig(jwt_secret=DEV_JWT_SECRET, key_prefix=keys.prefix, allowed_origins=[PAGE])
+    settings = api_settings(cfg)
+    assert settings.allowed_origins == (PAGE,)
+    async with TestClient(TestServer(api_app(redis, keys, settings))) as api:
+        asking = {"Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "authorization"}
+        resp = await api.options("/v1/preferences", headers={"Origin": PAGE, **asking})
+        assert resp.status == 204
+        assert "PUT" in resp.headers["Access-Control-Allow-Methods"]
+        token = {"Authorization": f"Bearer {dev_token('7')}"}
+        resp = await api.get("/v1/preferences", headers={"Origin": PAGE, **token})
+        assert resp.status == 200
+        assert resp.headers["Access-Control-Allow-Origin"] == PAGE
+        resp = await api.get("/v1/preferences", headers={"Origin": "http://evil.example", **token})
+        assert "Access-Control-Allow-Origin" not in resp.headers
