@@ -77,10 +77,11 @@ def test_exporter_and_fake_fcm_defaults_are_the_documented_ports() -> None:
 
 
 def test_make_run_listens_on_the_documented_ports(tmp_path: Path) -> None:
-    fleet = Fleet("redis://127.0.0.1:6379/0", tmp_path, fixed_ports=True)
+    fleet = Fleet("redis://127.0.0.1:6379/0", tmp_path, fixed_ports=True, inbox_page=True)
     assigned = fleet.assign_ports()
     expected = {f"{r.service} {r.variable}": r.default for r in rows_of(["router", "history", "push-worker"])}
     expected["fcm-fake --port"] = port("fcm-fake", "http").default
+    expected["inbox-page --port"] = port("inbox-page", "http").default
     expected["gateway-1 PORT"] = port("gateway", "http").default
     expected["gateway-1 OPS_PORT"] = port("gateway", "ops").default
     assert {k: v for k, v in assigned.items() if not k.startswith("gateway-2")} == expected

@@ -234,7 +234,8 @@ def test_ctrl_c_stops_every_service_before_redis_and_none_loses_redis(tmp_path: 
     children = _children(stack.process.pid)
     (redis_pid,) = [p for p, name in children.items() if name == "redis"]
     services = [p for p, name in children.items() if name != "redis"]
-    assert {"router", "history", "push_worker", "gateway", "fcm_fake"} == {children[p] for p in services}
+    expected = {"router", "history", "push_worker", "gateway", "fcm_fake", "devstack.inbox_page"}
+    assert expected == {children[p] for p in services}
     interrupt(stack)
     deadline = time.monotonic() + 60
     while stack.process.poll() is None:
@@ -248,3 +249,18 @@ def test_ctrl_c_stops_every_service_before_redis_and_none_loses_redis(tmp_path: 
     logs = {log.name: log.read_text() for log in (tmp_path / "logs").glob("*.log")}
     assert {"router.log", "history.log", "push-worker.log", "gateway-1.log"} <= set(logs)
     assert [name for name, text in logs.items() if "redis_unreachable" in text] == []
+
+
+def test_banner_starts_with_the_inbox_page_which_mints_dev_tokens(stack: Devstack) -> None:
+    first = next(line for line in stack.banner.splitlines() if line.strip())
+    assert first.startswith("Inbox page (development): http://127.0.0.1:")
+    page = first.split(": ", 1)[1]
+    assert http_status(page) == 200
+    base = page.split("?", 1)[0]
+    assert http_status(base + "sdk/index.js") == 200
+    req = urllib.request.Request(
+        base + "dev/token", data=b'{"user": "42"}', headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        token = json.loads(resp.read())["token"]
+    assert jwt.decode(token, DEV_JWT_SECRET, algorithms=["HS256"])["sub"] == "42"

@@ -43,7 +43,11 @@ def run(free_ports: bool) -> int:
         redis_url = redis.url
     # Real credentials in the environment switch the fake FCM off (the push-worker reads them).
     fleet = Fleet(
-        redis_url, workdir, fake_fcm=not os.environ.get("FIREBASE_CREDENTIALS"), fixed_ports=not free_ports
+        redis_url,
+        workdir,
+        fake_fcm=not os.environ.get("FIREBASE_CREDENTIALS"),
+        fixed_ports=not free_ports,
+        inbox_page=True,
     )
     try:
         try:

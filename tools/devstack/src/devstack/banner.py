@@ -31,11 +31,19 @@ def curl(url: str, token: str, body: object | None = None) -> str:
     return f"curl -H {auth} {shlex.join([*parts, url])}"
 
 
+def page_link(fleet: Fleet) -> str:
+    """The inbox page, signed in as the demo user (open it in two tabs)."""
+    return f"{fleet.page_url()}?user={DEMO_USER}&roles={','.join(DEMO_ROLES)}"
+
+
 def banner(fleet: Fleet, redis_url: str, throwaway_redis: bool) -> str:
     """Every address a user of the running fleet needs, the dev tokens and ready-to-paste commands."""
     token = dev_token(DEMO_USER, DEMO_ROLES)
     first = next(iter(fleet.gateway_ports))
-    lines = ["", "The notification fleet is running.", "", "Where things are"]
+    lines = [""]
+    if fleet.inbox_page:
+        lines += [f"Inbox page (development): {page_link(fleet)}", ""]
+    lines += ["The notification fleet is running.", "", "Where things are"]
     for name, port in fleet.gateway_ports.items():
         lines.append(f"  {name + ' WebSocket':22} {fleet.gateway_url(name)}")
         lines.append(f"  {name + ' SSE':22} http://127.0.0.1:{port}/events")

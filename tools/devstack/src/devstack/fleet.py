@@ -8,7 +8,14 @@ from pathlib import Path
 
 import jwt
 
-from devstack.ports import FCM_FAKE_PORT, default_port, free_port, gateway_ports, require_free
+from devstack.ports import (
+    FCM_FAKE_PORT,
+    INBOX_PAGE_PORT,
+    default_port,
+    free_port,
+    gateway_ports,
+    require_free,
+)
 from devstack.procs import ServiceProcess, stop_all
 
 # The same development values as docker-compose.yml and the dev overlay (a test keeps them equal).
@@ -66,6 +73,18 @@ class Fleet:
     benchmarks): the OS picks every port, so fleets can run side by side."""
     ops_ports: dict[str, int] = field(default_factory=dict)
     """Ops port (/healthz, /readyz, /metrics) of each service by name, chosen at start."""
+    inbox_page: bool = False
+    """Serve the development inbox page (devstack.inbox_page) and allow its origin (CORS)."""
+    page_port: int = 0
+    """Port of the inbox page (free port chosen at start when 0)."""
+
+    def page_url(self) -> str:
+        """The development inbox page (only with inbox_page)."""
+        return f"http://127.0.0.1:{self.page_port}/"
+
+    def page_origins(self) -> list[str]:
+        """The page's origin as a browser sends it, by IP and by name."""
+        return [f"http://127.0.0.1:{self.page_port}", f"http://localhost:{self.page_port}"]
 
     def common_env(self) -> dict[str, str]:
         return {
@@ -73,6 +92,7 @@ class Fleet:
             "KEY_PREFIX": self.key_prefix,
             "LOG_FORMAT": "console",
             "CLAIM_IDLE_MS": "5000",
+            **({"ALLOWED_ORIGINS": ",".join(self.page_origins())} if self.inbox_page else {}),
             **self.extra_env,
         }
 
@@ -114,6 +134,9 @@ class Fleet:
         if "push-worker" in self.services and self.fake_fcm:
             self.fcm_port = self.fcm_port or (FCM_FAKE_PORT if self.fixed_ports else free_port())
             wanted["fcm-fake --port"] = self.fcm_port
+        if self.inbox_page:
+            self.page_port = self.page_port or (INBOX_PAGE_PORT if self.fixed_ports else free_port())
+            wanted["inbox-page --port"] = self.page_port
         for i in range(1, self.gateways + 1):
             name = f"gateway-{i}"
             port, ops = gateway_ports(i) if self.fixed_ports else (free_port(), free_port())
@@ -155,6 +178,8 @@ class Fleet:
             self._service("push-worker", "push_worker", push_env)
         for name, port in self.gateway_ports.items():
             self._service(name, "gateway", {"PORT": str(port), "JWT_SECRET": DEV_JWT_SECRET})
+        if self.inbox_page:
+            self._page()
         try:
             for proc in self.processes.values():
                 proc.start()
@@ -164,6 +189,22 @@ class Fleet:
             self.stop()
             raise
         return self
+
+    def _page(self) -> None:
+        """The inbox page as one more process; it needs every URL the fleet was given."""
+        args = ["--port", str(self.page_port), "--router", self.router_url()]
+        args += ["--inbox", self.inbox_url(), "--devices", self.push_url()]
+        for name in self.gateway_ports:
+            args += ["--gateway", self.gateway_url(name)]
+        self.processes["inbox-page"] = ServiceProcess(
+            "inbox-page",
+            "devstack.inbox_page",
+            {**self.common_env(), "JWT_SECRET": DEV_JWT_SECRET},
+            self.page_port,
+            self.workdir / "logs" / "inbox-page.log",
+            args=tuple(args),
+            ready_path="/healthz",
+        )
 
     def _start_fake_fcm(self, timeout_s: float) -> dict[str, str]:
         """Start the fake FCM as its own process; the push-worker's settings to use it."""

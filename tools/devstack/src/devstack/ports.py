@@ -9,8 +9,18 @@ from fcm_fake.runner import DEFAULT_PORT as FCM_FAKE_PORT
 
 from devstack.configref import service_fields
 
-__all__ = ["FCM_FAKE_PORT", "PortBusy", "default_port", "free_port", "gateway_ports", "require_free"]
+__all__ = [
+    "FCM_FAKE_PORT",
+    "INBOX_PAGE_PORT",
+    "PortBusy",
+    "default_port",
+    "free_port",
+    "gateway_ports",
+    "require_free",
+]
 
+INBOX_PAGE_PORT = 8070
+"""The development inbox page of `make run` (devstack.inbox_page)."""
 GATEWAY_OPS_STEP = 10
 """The n-th gateway node of `make run` takes PORT + n-1 and OPS_PORT + 10(n-1)."""
 
