@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import random
 import socket
+from pathlib import Path
 
 from fcm_fake.runner import DEFAULT_PORT as FCM_FAKE_PORT
 
@@ -29,11 +31,36 @@ class PortBusy(RuntimeError):
     """A fixed port the fleet needs is taken by another process."""
 
 
+LOWEST_PICKED_PORT = 10_000
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands out to outgoing connections (Linux; the default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port that was free a moment ago, below the ephemeral range.
+
+    A port the OS picks (bind to 0) comes from the ephemeral range, which every outgoing
+    connection on the machine (Redis clients, other fleets) also draws from: on a busy machine one
+    of them took the port between this pick and the service's bind, and the service failed to
+    start. Below the range only another listener can take it.
+    """
+    low, _ = ephemeral_range()
+    for _ in range(200):
+        port = random.randrange(LOWEST_PICKED_PORT, low) if low > LOWEST_PICKED_PORT + 1000 else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise PortBusy(f"no free port found between {LOWEST_PICKED_PORT} and {low}")
 
 
 def default_port(service: str, variable: str) -> int:
