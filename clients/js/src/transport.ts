@@ -54,14 +54,24 @@ export function openWebSocket(Ctor: WebSocketConstructor, params: SessionParams,
     const frame = parseFrame(ev.data);
     if (frame) events.frame(frame);
   };
-  ws.onerror = () => {
-    // A close event always follows; that is where the reconnect is decided.
-  };
-  ws.onclose = (ev) => {
+  const finish = (code: number, reason: string) => {
     if (ended) return;
     ended = true;
-    events.closed(ev.code || CLOSE_ABNORMAL, ev.reason || "");
+    events.closed(code, reason);
   };
+  ws.onerror = () => {
+    // Browsers follow an error with a close event, where the reconnect is decided. Some runtimes
+    // (Node 20's WebSocket) never close a socket that failed to connect: end it here then.
+    if (ws.readyState !== OPEN) {
+      finish(CLOSE_ABNORMAL, "connection failed");
+      try {
+        ws.close();
+      } catch {
+        // never opened: nothing to close
+      }
+    }
+  };
+  ws.onclose = (ev) => finish(ev.code || CLOSE_ABNORMAL, ev.reason || "");
   return {
     twoWay: true,
     send(frame) {

@@ -39,7 +39,7 @@ function signIn(userId, roles) {
     refreshPresence();
   });
   client.on("notification", (n) => {
-    if (addItem(n, { prepend: true })) refreshUnread();
+    if (addItem(n, { prepend: true })) renderBadge();
   });
   client.on("read", applyRead);
   client.on("gap", () => reloadInbox());
@@ -99,14 +99,15 @@ function applyRead(event) {
   for (const [id, item] of shown) {
     if (event.all ? item.created_ms <= event.read_ms : event.ids?.includes(id)) setRead(item, true);
   }
-  refreshUnread();
+  if (event.all) hiddenUnread = 0;
+  renderBadge();
 }
 
 async function markRead(id) {
   const item = shown.get(id);
   if (item) setRead(item, true);
+  renderBadge();
   await inbox.markRead(id); // the server tells every tab and device (`read` events)
-  refreshUnread();
 }
 
 async function reloadInbox() {
@@ -121,13 +122,25 @@ async function loadOlder() {
   for (const item of page.items) addItem(item, { prepend: false });
   cursor = page.next_cursor;
   $("#older").hidden = !cursor;
-  refreshUnread();
+  await syncUnread();
 }
 
-async function refreshUnread() {
-  const unread = await inbox.unreadCount();
+/** Unread notifications the page has not loaded (older pages), from the server's count. */
+let hiddenUnread = 0;
+
+function renderBadge() {
+  const unread = hiddenUnread + [...shown.values()].filter((item) => !item.read).length;
   $("#badge").textContent = String(unread);
   $("#badge").classList.toggle("zero", unread === 0);
+}
+
+// The socket can be ahead of the inbox API (history stores a notification a moment after it is
+// delivered), so the badge counts what the page shows and asks the server only about the rest.
+async function syncUnread() {
+  const server = await inbox.unreadCount();
+  const loaded = [...shown.values()].filter((item) => !item.read).length;
+  hiddenUnread = Math.max(0, server - loaded);
+  renderBadge();
 }
 
 async function refreshDevices() {
