@@ -1,26 +1,30 @@
 // When to reconnect after a close, by close code (docs/protocol.md "Close codes").
 export const DEFAULT_BACKOFF = {
     baseMs: 500,
+    refusedBaseMs: 1000,
     maxMs: 30_000,
-    rateLimitedMs: 60_000,
+    rateLimitedMs: 5_000,
+    rateLimitedMaxMs: 60_000,
+    goingAwayMs: 1000,
     maxHintMs: 60_000,
 };
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_UNAUTHORIZED = 4401;
 export const CLOSE_TOO_SLOW = 4408;
+export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_RATE_LIMITED = 4429;
 /** No close frame: network loss, node killed, ping unanswered, refused upgrade. */
 export const CLOSE_ABNORMAL = 1006;
-/** Equal jitter: half the exponential step fixed, half random, so clients spread out. */
-export function jittered(attempt, opts, random = Math.random) {
-    const step = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.min(attempt, 30));
-    return Math.round(step / 2 + random() * (step / 2));
+/** Full jitter: uniform between 0 and the base doubled per attempt (capped), so clients spread out. */
+export function jittered(baseMs, attempt, capMs, random = Math.random) {
+    return Math.round(random() * Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30)));
 }
 /**
- * The reconnect delay a draining node asks for in its 1001 close reason, in ms, or null.
- * Read defensively: "reconnect within 5000 ms", "reconnect_ms=2500", "retry in 2.5 s" all work;
- * anything unreadable or out of range is ignored.
+ * The reconnect window a draining node gives in its 1001 close reason, in ms, or null.
+ * The gateway ends the reason with `retry_ms=<n>`; read defensively: "retry_ms: 2500",
+ * "reconnect within 5000 ms" and "retry in 2.5 s" work too, and anything unreadable or out of
+ * range is ignored.
  */
 export function reconnectHintMs(reason, maxHintMs = DEFAULT_BACKOFF.maxHintMs) {
     if (!reason)
@@ -36,21 +40,26 @@ export function reconnectHintMs(reason, maxHintMs = DEFAULT_BACKOFF.maxHintMs) {
         return null;
     return Math.min(ms, maxHintMs);
 }
-/** What to do after the connection closed with `code` on the `attempt`-th retry in a row. */
-export function planReconnect(code, reason, attempt, opts = DEFAULT_BACKOFF, random = Math.random) {
+/**
+ * What to do after the connection closed with `code`: never at once, a random delay under a
+ * base that depends on the code. `attempt` counts failed attempts since the last hello;
+ * `rateLimited` counts 4429 closes in a row.
+ */
+export function planReconnect(code, reason, attempt, opts = DEFAULT_BACKOFF, random = Math.random, rateLimited = 0) {
     switch (code) {
         case CLOSE_GOING_AWAY: {
-            // A draining node: go to another one now, or spread over the window the node asked for.
-            const hint = reconnectHintMs(reason, opts.maxHintMs);
-            const window = hint ?? 250;
+            // A draining node closes its sockets over a window and asks to spread the reconnects over it.
+            const window = reconnectHintMs(reason, opts.maxHintMs) ?? opts.goingAwayMs;
             return { delayMs: Math.round(random() * window), freshToken: false };
         }
         case CLOSE_UNAUTHORIZED:
-            // A fresh token first; back off too, in case the token source keeps handing out bad ones.
-            return { delayMs: attempt === 0 ? 0 : jittered(attempt, opts, random), freshToken: true };
+            return { delayMs: jittered(opts.refusedBaseMs, attempt, opts.maxMs, random), freshToken: true };
+        case CLOSE_TOO_SLOW:
+        case CLOSE_TOO_BIG:
+            return { delayMs: jittered(opts.refusedBaseMs, attempt, opts.maxMs, random), freshToken: false };
         case CLOSE_RATE_LIMITED:
-            return { delayMs: Math.round(opts.rateLimitedMs * (1 + random())), freshToken: false };
+            return { delayMs: jittered(opts.rateLimitedMs, rateLimited, opts.rateLimitedMaxMs, random), freshToken: false };
         default:
-            return { delayMs: jittered(attempt, opts, random), freshToken: false };
+            return { delayMs: jittered(opts.baseMs, attempt, opts.maxMs, random), freshToken: false };
     }
 }

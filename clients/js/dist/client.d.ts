@@ -65,6 +65,7 @@ export declare class NotifyClient extends Emitter<ClientEvents> {
     private retryTimer;
     private urlIndex;
     private attempt;
+    private rateLimited;
     private stopped;
     private generation;
     private _state;

@@ -1,6 +1,6 @@
 // A session with the gateway that survives everything the protocol can throw at it: node
 // shutdowns, killed nodes, expired tokens, rate limits. The app sees each notification once.
-import { CLOSE_NORMAL, CLOSE_UNAUTHORIZED, DEFAULT_BACKOFF, planReconnect, } from "./backoff.js";
+import { CLOSE_NORMAL, CLOSE_RATE_LIMITED, CLOSE_UNAUTHORIZED, DEFAULT_BACKOFF, planReconnect, } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { INBOX_READ_TYPE, } from "./frames.js";
 import { SeenIds } from "./seen.js";
@@ -20,6 +20,7 @@ export class NotifyClient extends Emitter {
     retryTimer = null;
     urlIndex = 0;
     attempt = 0;
+    rateLimited = 0;
     stopped = true;
     generation = 0;
     _state = "idle";
@@ -170,7 +171,8 @@ export class NotifyClient extends Emitter {
             this.emit("disconnect", { code, reason, retryInMs: null });
             return;
         }
-        const plan = planReconnect(code, reason, this.attempt++, this.backoff);
+        this.rateLimited = code === CLOSE_RATE_LIMITED ? this.rateLimited + 1 : 0;
+        const plan = planReconnect(code, reason, this.attempt++, this.backoff, Math.random, this.rateLimited - 1);
         // Another node next: the one that failed may be gone (a load balancer URL repeats itself).
         this.urlIndex++;
         this.setState("waiting");

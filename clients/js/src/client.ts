@@ -3,6 +3,7 @@
 
 import {
   CLOSE_NORMAL,
+  CLOSE_RATE_LIMITED,
   CLOSE_UNAUTHORIZED,
   DEFAULT_BACKOFF,
   planReconnect,
@@ -90,6 +91,7 @@ export class NotifyClient extends Emitter<ClientEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private urlIndex = 0;
   private attempt = 0;
+  private rateLimited = 0;
   private stopped = true;
   private generation = 0;
   private _state: ConnectionState = "idle";
@@ -247,7 +249,8 @@ export class NotifyClient extends Emitter<ClientEvents> {
       this.emit("disconnect", { code, reason, retryInMs: null });
       return;
     }
-    const plan = planReconnect(code, reason, this.attempt++, this.backoff);
+    this.rateLimited = code === CLOSE_RATE_LIMITED ? this.rateLimited + 1 : 0;
+    const plan = planReconnect(code, reason, this.attempt++, this.backoff, Math.random, this.rateLimited - 1);
     // Another node next: the one that failed may be gone (a load balancer URL repeats itself).
     this.urlIndex++;
     this.setState("waiting");

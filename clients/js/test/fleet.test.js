@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ApiError, DevicesApi, InboxApi, NotifyClient } from "../dist/index.js";
-import { arrived, collect, eventually, fleet, makeToken, newUser, next, noFleet, publish } from "./helpers.js";
+import { arrived, collect, eventually, fleet, makeToken, newUser, next, noFleet, publish, WebSocketImpl } from "./helpers.js";
 
 function session(user, options = {}) {
-  return new NotifyClient({ url: fleet.gateways, getToken: () => makeToken(user), ...options });
+  return new NotifyClient({ WebSocket: WebSocketImpl, url: fleet.gateways, getToken: () => makeToken(user), ...options });
 }
 
 describe("against the fleet", { skip: noFleet }, () => {
@@ -74,6 +74,7 @@ describe("against the fleet", { skip: noFleet }, () => {
     const user = newUser();
     const handed = [];
     const client = new NotifyClient({
+      WebSocket: WebSocketImpl,
       url: fleet.gateways,
       getToken: () => {
         handed.push(handed.length === 0 ? "expired" : "fresh");
@@ -98,7 +99,7 @@ describe("against the fleet", { skip: noFleet }, () => {
     const user = newUser();
     let calls = 0;
     // The gateway warns TOKEN_NOTICE_S (60 s) before expiry: a token of 61 s is warned about at once.
-    const client = new NotifyClient({ url: fleet.gateways, getToken: () => makeToken(user, { ttlS: ++calls === 1 ? 61 : 3600 }) });
+    const client = new NotifyClient({ WebSocket: WebSocketImpl, url: fleet.gateways, getToken: () => makeToken(user, { ttlS: ++calls === 1 ? 61 : 3600 }) });
     const expiring = next(client, "tokenExpiring");
     client.connect();
     try {
@@ -111,7 +112,7 @@ describe("against the fleet", { skip: noFleet }, () => {
   });
 
   test("a static token that the server refuses stops the client with the reason", async () => {
-    const client = new NotifyClient({ url: fleet.gateways, token: makeToken(newUser(), { ttlS: -600 }) });
+    const client = new NotifyClient({ WebSocket: WebSocketImpl, url: fleet.gateways, token: makeToken(newUser(), { ttlS: -600 }) });
     const disconnected = next(client, "disconnect");
     client.connect();
     const closed = await disconnected;
@@ -121,7 +122,7 @@ describe("against the fleet", { skip: noFleet }, () => {
 
   test("subscribe joins allowed topics only; broadcasts to the topic arrive", async () => {
     const user = newUser();
-    const client = new NotifyClient({ url: fleet.gateways, getToken: () => makeToken(user, { topics: ["news"] }) });
+    const client = new NotifyClient({ WebSocket: WebSocketImpl, url: fleet.gateways, getToken: () => makeToken(user, { topics: ["news"] }) });
     const got = collect(client);
     const ready = next(client, "catchup");
     client.connect();
@@ -144,6 +145,7 @@ describe("against the fleet", { skip: noFleet }, () => {
   test("the first unreachable node is skipped for the next one", async () => {
     const user = newUser();
     const client = new NotifyClient({
+      WebSocket: WebSocketImpl,
       url: ["ws://127.0.0.1:9/ws", fleet.gateways[0]],
       getToken: () => makeToken(user),
       backoff: { baseMs: 20 },

@@ -1,6 +1,11 @@
 // Shared by the fleet tests: the fleet's addresses (set by tests/clients/test_js_sdk.py), tokens
 // signed like the fleet's development tokens, publishing and polling.
 import { createHmac, randomUUID } from "node:crypto";
+import { WebSocket as WsWebSocket } from "ws";
+
+/** Node 22+ (and 20 with --experimental-websocket) has a global WebSocket; older Node takes ws's,
+ * which speaks the same browser API. The SDK itself never imports ws. */
+export const WebSocketImpl = globalThis.WebSocket ?? WsWebSocket;
 
 export const fleet = {
   gateways: (process.env.NOTIFY_GATEWAYS ?? "").split(",").filter(Boolean),

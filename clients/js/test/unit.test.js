@@ -5,29 +5,32 @@ import { NotifyClient, planReconnect, reconnectHintMs, SeenIds, DEFAULT_BACKOFF 
 
 const half = () => 0.5;
 
-test("ordinary closes back off exponentially with jitter up to the cap", () => {
+test("a dropped connection waits a random delay under a base doubling to the cap", () => {
   const delays = [0, 1, 2, 3, 10].map((attempt) => planReconnect(1006, "", attempt, DEFAULT_BACKOFF, half).delayMs);
-  assert.deepEqual(delays, [375, 750, 1500, 3000, 22500]);
-  const low = planReconnect(1006, "", 20, DEFAULT_BACKOFF, () => 0).delayMs;
-  const high = planReconnect(1006, "", 20, DEFAULT_BACKOFF, () => 1).delayMs;
-  assert.deepEqual([low, high], [15000, 30000]);
+  assert.deepEqual(delays, [250, 500, 1000, 2000, 15000]);
+  assert.equal(planReconnect(1006, "", 20, DEFAULT_BACKOFF, () => 0).delayMs, 0);
+  assert.equal(planReconnect(1006, "", 20, DEFAULT_BACKOFF, () => 1).delayMs, 30_000);
 });
 
-test("4401 asks for a fresh token, 4429 backs off long, 1001 reconnects at once", () => {
-  assert.deepEqual(planReconnect(4401, "token expired", 0, DEFAULT_BACKOFF, half), { delayMs: 0, freshToken: true });
-  assert.ok(planReconnect(4429, "", 0, DEFAULT_BACKOFF, half).delayMs >= 60_000);
-  assert.ok(planReconnect(1001, "node shutting down: reconnect to any node", 5, DEFAULT_BACKOFF, () => 1).delayMs <= 250);
+test("4401 asks for a fresh token, 4408 and 1009 wait under 1 s, 4429 under 5 s doubling to 60 s", () => {
+  assert.deepEqual(planReconnect(4401, "token expired", 0, DEFAULT_BACKOFF, () => 1), { delayMs: 1000, freshToken: true });
+  assert.equal(planReconnect(4408, "", 0, DEFAULT_BACKOFF, () => 1).delayMs, 1000);
+  assert.equal(planReconnect(1009, "", 0, DEFAULT_BACKOFF, () => 1).delayMs, 1000);
+  const limited = [0, 1, 4].map((n) => planReconnect(4429, "", 0, DEFAULT_BACKOFF, () => 1, n).delayMs);
+  assert.deepEqual(limited, [5000, 10000, 60000]);
 });
 
-test("a draining node's reconnect hint spreads the reconnect over its window", () => {
-  assert.equal(reconnectHintMs("node shutting down: reconnect within 5000 ms"), 5000);
-  assert.equal(reconnectHintMs("draining; reconnect_ms=2500"), 2500);
-  assert.equal(reconnectHintMs("node shutting down: reconnect in 2.5 s"), 2500);
-  assert.equal(reconnectHintMs("reconnect within 3600 s"), 60_000); // capped
+test("1001 spreads the reconnect over the node's retry_ms hint, 1 s without one", () => {
+  const reason = "node shutting down: reconnect to any node after a random 0..retry_ms wait; retry_ms=5000";
+  assert.equal(reconnectHintMs(reason), 5000);
+  assert.equal(reconnectHintMs("draining; retry_ms: 2500"), 2500);
+  assert.equal(reconnectHintMs("node shutting down: reconnect within 2.5 s"), 2500);
+  assert.equal(reconnectHintMs("retry_ms=3600000"), 60_000); // capped
+  assert.equal(reconnectHintMs("retry_ms=soon"), null);
   assert.equal(reconnectHintMs("node shutting down: reconnect to any node"), null);
   assert.equal(reconnectHintMs(""), null);
-  const plan = planReconnect(1001, "reconnect within 8000 ms", 0, DEFAULT_BACKOFF, () => 0.75);
-  assert.deepEqual(plan, { delayMs: 6000, freshToken: false });
+  assert.deepEqual(planReconnect(1001, reason, 0, DEFAULT_BACKOFF, () => 0.75), { delayMs: 3750, freshToken: false });
+  assert.equal(planReconnect(1001, "node shutting down: reconnect to any node", 0, DEFAULT_BACKOFF, () => 1).delayMs, 1000);
 });
 
 test("seen ids drop repeats and forget the oldest beyond capacity", () => {
