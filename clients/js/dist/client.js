@@ -1,6 +1,6 @@
 // A session with the gateway that survives everything the protocol can throw at it: node
 // shutdowns, killed nodes, expired tokens, rate limits. The app sees each notification once.
-import { CLOSE_NORMAL, CLOSE_RATE_LIMITED, CLOSE_UNAUTHORIZED, DEFAULT_BACKOFF, planReconnect, } from "./backoff.js";
+import { CLOSE_ABNORMAL, CLOSE_NORMAL, CLOSE_RATE_LIMITED, CLOSE_UNAUTHORIZED, DEFAULT_BACKOFF, planReconnect, } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { INBOX_READ_TYPE, } from "./frames.js";
 import { SeenIds } from "./seen.js";
@@ -147,10 +147,18 @@ export class NotifyClient extends Emitter {
             },
             closed: (code, reason) => this.closed(generation, code, reason),
         };
-        this.transport =
-            this.opts.transport === "sse"
-                ? openEventStream(this.opts.fetch ?? globalThis.fetch.bind(globalThis), params, events)
-                : openWebSocket(this.webSocket(), params, events);
+        try {
+            this.transport =
+                this.opts.transport === "sse"
+                    ? openEventStream(this.opts.fetch ?? globalThis.fetch.bind(globalThis), params, events)
+                    : openWebSocket(this.webSocket(), params, events);
+        }
+        catch (err) {
+            // No WebSocket in this runtime, or a malformed URL: retrying cannot help.
+            this.stopped = true;
+            this.setState("closed");
+            this.emit("disconnect", { code: CLOSE_ABNORMAL, reason: String(err), retryInMs: null });
+        }
     }
     webSocket() {
         const ctor = this.opts.WebSocket ?? globalThis.WebSocket;

@@ -2,6 +2,7 @@
 // shutdowns, killed nodes, expired tokens, rate limits. The app sees each notification once.
 
 import {
+  CLOSE_ABNORMAL,
   CLOSE_NORMAL,
   CLOSE_RATE_LIMITED,
   CLOSE_UNAUTHORIZED,
@@ -224,10 +225,17 @@ export class NotifyClient extends Emitter<ClientEvents> {
       },
       closed: (code: number, reason: string) => this.closed(generation, code, reason),
     };
-    this.transport =
-      this.opts.transport === "sse"
-        ? openEventStream(this.opts.fetch ?? globalThis.fetch.bind(globalThis), params, events)
-        : openWebSocket(this.webSocket(), params, events);
+    try {
+      this.transport =
+        this.opts.transport === "sse"
+          ? openEventStream(this.opts.fetch ?? globalThis.fetch.bind(globalThis), params, events)
+          : openWebSocket(this.webSocket(), params, events);
+    } catch (err) {
+      // No WebSocket in this runtime, or a malformed URL: retrying cannot help.
+      this.stopped = true;
+      this.setState("closed");
+      this.emit("disconnect", { code: CLOSE_ABNORMAL, reason: String(err), retryInMs: null });
+    }
   }
 
   private webSocket(): WebSocketConstructor {

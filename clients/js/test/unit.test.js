@@ -93,3 +93,19 @@ test("a repeated notification reaches the app once; inbox.read becomes a read ev
   assert.deepEqual(sent[0], { type: "auth", token: "t", last_id: null, topics: [] });
   assert.deepEqual(sent.slice(1), [{ type: "ack", id: "a" }, { type: "ack", id: "b" }]);
 });
+
+test("a runtime without WebSocket ends the session with the reason instead of retrying", async () => {
+  const client = new NotifyClient({ url: "ws://unused", token: "t" });
+  const ended = new Promise((resolve) => client.on("disconnect", resolve));
+  const saved = globalThis.WebSocket;
+  globalThis.WebSocket = undefined;
+  try {
+    client.connect();
+    const disconnect = await ended;
+    assert.equal(disconnect.retryInMs, null);
+    assert.match(disconnect.reason, /no WebSocket/);
+    assert.equal(client.state, "closed");
+  } finally {
+    globalThis.WebSocket = saved;
+  }
+});
