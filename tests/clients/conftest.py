@@ -10,7 +10,7 @@ from devstack.fleet import Fleet
 from devstack.redis_server import RedisServer, start_redis
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def fleet_redis() -> Iterator[RedisServer]:
     server = start_redis()
     try:
@@ -19,9 +19,10 @@ def fleet_redis() -> Iterator[RedisServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def fleet(fleet_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """Two gateways, router, history, push-worker and the inbox page (its origin allowed)."""
+    """Two gateways, router, history, push-worker and the inbox page (its origin allowed), shared
+    by the SDK and browser tests; a test that kills a node starts it again."""
     running = Fleet(fleet_redis.url, tmp_path_factory.mktemp("fleet"), gateways=2, inbox_page=True).start()
     try:
         yield running

@@ -30,7 +30,14 @@ def chromium_or_skip() -> str:
     return path
 
 
-@pytest.mark.timeout(120)
+def restart_killed_gateways(fleet: Fleet) -> None:
+    """The fleet is shared with the SDK tests: bring back the node the script killed."""
+    for name, proc in fleet.processes.items():
+        if name.startswith("gateway-") and proc.process is not None and proc.process.poll() is not None:
+            proc.start().wait_ready(30)
+
+
+@pytest.mark.timeout(150)
 def test_inbox_page_receives_live_survives_a_killed_node_and_syncs_reads(
     fleet: Fleet, tmp_path: Path
 ) -> None:
@@ -46,10 +53,13 @@ def test_inbox_page_receives_live_survives_a_killed_node_and_syncs_reads(
         "CHROMIUM_PATH": chromium,
         "SCREENSHOT": str(shot),
     }
-    result = subprocess.run(
-        [node, "inbox.mjs"], cwd=BROWSER_DIR, env=env, capture_output=True, text=True, timeout=110
-    )
-    logs = "\n".join(p.tail(15) for n, p in fleet.processes.items() if n != "gateway-1")
+    try:
+        result = subprocess.run(
+            [node, "inbox.mjs"], cwd=BROWSER_DIR, env=env, capture_output=True, text=True, timeout=110
+        )
+    finally:
+        restart_killed_gateways(fleet)
+    logs = "\n".join(p.tail(15) for p in fleet.processes.values())
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:] + "\n" + logs
     assert shot.exists()
     if not SCREENSHOT.exists() or os.environ.get("INBOX_SCREENSHOT") == "update":
