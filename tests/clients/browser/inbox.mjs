@@ -47,20 +47,23 @@ try {
   const [first, second] = [await context.newPage(), await context.newPage()];
   const errors = [];
   for (const tab of [first, second]) tab.on("pageerror", (err) => errors.push(String(err)));
-  // Two older notifications, read from the inbox API when the page opens.
+  // Older notifications, read from the inbox API when the page opens (its first page holds ten;
+  // catch-up replays all eleven, and the oldest must not jump to the top).
+  const oldest = await publish("Earlier update 1", "Older than the first page.");
+  for (let i = 2; i <= 9; i++) await publish(`Earlier update ${i}`, "From the inbox API.");
   await publish("Welcome to the inbox", "Notifications arrive here live.");
   await publish("Your order was confirmed", "Order 1234: 2 items.");
   const url = `${page}?user=${user}&roles=customer`;
   await Promise.all([first.goto(url), second.goto(url)]);
   const nodeBefore = await nodeOf(first);
   await nodeOf(second);
-  await expectText(badge(first), "2");
+  await expectText(badge(first), "11");
 
   // 1. Live.
   const live = await publish("Your order shipped", "Arriving Tuesday.");
   await item(first, live).waitFor({ timeout: STEP_MS });
   await item(second, live).waitFor({ timeout: STEP_MS });
-  await expectText(badge(first), "3");
+  await expectText(badge(first), "12");
 
   // 2. The node both tabs are on is killed: they move to the other node and catch up.
   process.kill(Number(pids[nodeBefore]), "SIGKILL");
@@ -76,14 +79,16 @@ try {
   for (const tab of [first, second]) {
     const ids = await tab.locator("#items li").evaluateAll((lis) => lis.map((li) => li.dataset.id));
     assert.equal(new Set(ids).size, ids.length, `an item is shown twice: ${ids}`);
-    assert.equal(ids.length, 4);
+    assert.equal(ids.length, 12);
+    assert.equal(ids[0], missed);
+    assert.ok(!ids.includes(oldest), "an item of an older page was shown");
   }
-  await expectText(badge(second), "4");
+  await expectText(badge(second), "13");
 
   // 3. Read in one tab, shown in the other (through the server's inbox.read).
   await item(first, live).locator("button.read").click();
   await item(second, live).and(second.locator("li.read")).waitFor({ timeout: STEP_MS });
-  await expectText(badge(second), "3");
+  await expectText(badge(second), "12");
   await item(first, missed).waitFor({ timeout: STEP_MS });
   await first.locator("#presence").filter({ hasText: "online" }).waitFor({ timeout: STEP_MS });
   await first.locator("#register").click();

@@ -63,8 +63,19 @@ function signOut() {
   $("#node").textContent = "";
 }
 
+/** Where an item goes in the newest-first list; null when it belongs to a page not loaded yet. */
+function insertionPoint(createdMs) {
+  for (const li of $("#items").children) {
+    if (shown.get(li.dataset.id).created_ms < createdMs) return li;
+  }
+  return cursor ? null : undefined; // undefined: append at the end
+}
+
+/** Show a notification once, in date order (catch-up can replay ones older than the newest shown). */
 function addItem(n, { prepend }) {
   if (shown.has(n.id)) return false;
+  const before = prepend ? insertionPoint(n.created_ms) : undefined;
+  if (before === null) return false;
   const li = document.createElement("li");
   li.dataset.id = n.id;
   const text = document.createElement("div");
@@ -84,8 +95,7 @@ function addItem(n, { prepend }) {
   const item = { li, created_ms: n.created_ms, read: Boolean(n.read_ms) };
   setRead(item, item.read);
   shown.set(n.id, item);
-  if (prepend) $("#items").prepend(li);
-  else $("#items").append(li);
+  $("#items").insertBefore(li, before ?? null);
   return true;
 }
 
