@@ -31,6 +31,12 @@ class Node:
     close_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     draining: bool = False
     """Set on SIGTERM: refuse new connections, skip per-connection presence writes."""
+    resyncing: bool = False
+    """From a heartbeat finding this node's presence gone until it is announced again and the
+    clients got what they missed (resync.py); /readyz fails meanwhile."""
+    presence_lost: bool = False
+    """Set while Redis has lost this node's presence and it is not yet announced again
+    (resync.py): per-connection presence writes wait for the re-announce; /readyz fails."""
 
     @classmethod
     def create(cls, cfg: GatewayConfig, client: redis_async.Redis) -> Node:

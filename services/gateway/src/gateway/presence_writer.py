@@ -8,6 +8,7 @@ per-user total (`user_connections`) moves the role counts exactly once per 0 -> 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import redis.asyncio as redis_async
 import structlog
@@ -31,6 +32,16 @@ local left = redis.call('DECR', KEYS[2])
 if left <= 0 then redis.call('DEL', KEYS[2]) return 0 end
 return left
 """
+
+# Re-announce: a node adds all its connections of one user at once. Returns the user's total.
+_ANNOUNCE = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('INCRBY', KEYS[2], ARGV[2])
+"""
+
+ANNOUNCE_CHUNK = 500
+"""Users re-announced per round trip: a node of 50,000 sockets writes in 100 pipelines, not one
+reply of 150,000 entries that would hold Redis for everyone else."""
 
 # Drop a whole node's entry for one user. Returns the remaining total, or -1 if already gone.
 _DROP_NODE = """
@@ -80,9 +91,45 @@ async def _count_roles(client: redis_async.Redis, keys: Keys, roles: tuple[str, 
     await pipe.execute()
 
 
-async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> None:
-    """Mark this node alive now (the live-nodes score is the last heartbeat, unix ms)."""
-    await client.zadd(keys.live_nodes, {node_id: now_ms()})
+async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> bool:
+    """Mark this node alive now (the live-nodes score is the last heartbeat, unix ms).
+
+    Returns whether Redis still held this node's marker from the previous heartbeat: False
+    means its presence is gone (Redis restarted empty, failed over to a replica that had not
+    caught up, or a survivor cleaned this node up as dead) and must be announced again. The
+    first heartbeat of a process returns False too.
+    """
+    pipe = client.pipeline(transaction=False)
+    pipe.zadd(keys.live_nodes, {node_id: now_ms()})
+    pipe.set(keys.node_alive(node_id), b"1", get=True)
+    _, previous = await pipe.execute()
+    return previous is not None
+
+
+async def announce(
+    client: redis_async.Redis, keys: Keys, node_id: str, users: Mapping[str, tuple[int, tuple[str, ...]]]
+) -> None:
+    """Write the presence of every user this node holds: user -> (connections, roles).
+
+    Counts are added, as `connected` adds them, so connections opening meanwhile stay counted.
+    """
+    items = list(users.items())
+    for start in range(0, len(items), ANNOUNCE_CHUNK):
+        chunk = items[start : start + ANNOUNCE_CHUNK]
+        pipe = client.pipeline(transaction=False)
+        for user_id, (count, roles) in chunk:
+            presence, connections = keys.user_presence(user_id), keys.user_connections(user_id)
+            pipe.eval(_ANNOUNCE, 2, presence, connections, node_id, count)
+            pipe.hincrby(keys.node_users(node_id), user_id, count)
+            pipe.hset(keys.node_user_roles(node_id), user_id, json.dumps(list(roles)))
+        replies = await pipe.execute()
+        pipe = client.pipeline(transaction=False)
+        for (_, (count, roles)), total in zip(chunk, replies[::3], strict=True):
+            if int(total) == count:  # the user was offline everywhere until now
+                for role in roles:
+                    pipe.hincrby(keys.online_by_role, role, 1)
+        if len(pipe):
+            await pipe.execute()
 
 
 async def remove_node(client: redis_async.Redis, keys: Keys, node_id: str) -> int:
@@ -101,7 +148,7 @@ async def remove_node(client: redis_async.Redis, keys: Keys, node_id: str) -> in
         if int(left) == 0:
             for role in json.loads(roles_by_user.get(user_id.encode(), b"[]")):
                 pipe.hincrby(keys.online_by_role, role, -1)
-    pipe.delete(keys.node_users(node_id), keys.node_user_roles(node_id))
+    pipe.delete(keys.node_users(node_id), keys.node_user_roles(node_id), keys.node_alive(node_id))
     pipe.zrem(keys.live_nodes, node_id)
     await pipe.execute()
     return len(user_ids)
