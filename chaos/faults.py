@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from devstack.fleet import Fleet
 from devstack.postgres_server import PostgresServer
 from devstack.redis_server import RedisServer
+from notify_common.keys import Keys
 
 from chaos import observe
 from chaos.timing import Timing
@@ -79,6 +80,33 @@ async def redis_restart(target: Target) -> float:
     await asyncio.sleep(target.timing.down_s)
     healing = time.monotonic()
     await asyncio.to_thread(target.redis.start)
+    target.fault_window = (started, time.monotonic())
+    return healing
+
+
+async def redis_empty(target: Target) -> float:
+    """SIGKILL redis-server and start it with none of its data: a restart without persistence,
+    or a failover to a replica that had not caught up. Presence, consumer groups, devices and
+    feeds are gone; the services stay up and must notice.
+
+    The publisher is held and the fleet drained first (every stream consumed and acknowledged):
+    what an empty Redis loses unconsumed is lost by definition, and this scenario tests what
+    comes after. Publishing resumes the moment Redis is back, so events are routed while the
+    gateways' presence is still missing: connected clients must get them all the same.
+    """
+    target.publisher.hold.set()
+    keys = Keys(target.fleet.key_prefix)
+    await observe.wait_drained(target.redis.url, keys)
+    started = time.monotonic()
+    await asyncio.to_thread(target.redis.kill)
+    await asyncio.to_thread(target.redis.wipe)
+    await asyncio.sleep(target.timing.down_s)
+    healing = time.monotonic()
+    await asyncio.to_thread(target.redis.start)
+    # Device tokens live in Redis too (docs/reliability.md): apps register theirs at every start,
+    # as the offline users here do once Redis is back, before publishing resumes.
+    await observe.register_devices(target.redis.url, keys, target.publisher.users.everyone())
+    target.publisher.hold.clear()
     target.fault_window = (started, time.monotonic())
     return healing
 
@@ -156,6 +184,7 @@ FAULTS: dict[str, Fault] = {
     "kill-push-worker": sigkill("push-worker"),
     "kill-gateway": sigkill("gateway-1"),
     "redis-restart": redis_restart,
+    "redis-empty": redis_empty,
     "redis-unreachable": redis_unreachable,
     "postgres-down": postgres_down,
     "fcm-unavailable": fcm_unavailable,

@@ -60,6 +60,7 @@ def describe(outcome: Outcome) -> str:
         "kill-push-worker",
         "kill-gateway",
         "redis-restart",
+        "redis-empty",
         "redis-unreachable",
         "postgres-down",
         "fcm-unavailable",
