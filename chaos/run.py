@@ -22,6 +22,7 @@ from chaos import observe
 from chaos.checker import Verdict, check
 from chaos.clients import RecordingClient
 from chaos.faults import FAULTS, Target
+from chaos.partition import Partition
 from chaos.timing import Timing
 from chaos.workload import Publisher, device_token, make_users
 
@@ -52,13 +53,24 @@ class Stack:
     fleet: Fleet
     postgres: PostgresServer | None
     database_url: str
+    partitions: dict[str, Partition]
+
+
+PARTITIONED = {"partition-router": "router", "partition-gateway": "gateway-1"}
+"""Scenarios that put a proxy (chaos.partition) between one service and Redis."""
 
 
 @contextlib.asynccontextmanager
-async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
+async def running_stack(workdir: Path, partitioned: str | None = None) -> AsyncIterator[Stack]:
     """Redis with AOF everysec, a durable PostgreSQL for history (SQLite where PostgreSQL is not
-    installed), and the whole fleet on them; everything is stopped on exit."""
+    installed), and the whole fleet on them; `partitioned` reaches Redis through a proxy that
+    can cut it off. Everything is stopped on exit."""
     server = await asyncio.to_thread(start_redis, appendonly=True)
+    partitions: dict[str, Partition] = {}
+    service_env: dict[str, dict[str, str]] = {}
+    if partitioned is not None:
+        partitions[partitioned] = await Partition(server.port).start()
+        service_env[partitioned] = {"REDIS_URL": partitions[partitioned].url}
     postgres: PostgresServer | None = None
     database_url = f"sqlite:///{workdir / 'history.db'}"
     try:
@@ -70,13 +82,15 @@ async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
         workdir,
         gateways=2,
         extra_env=dict(SERVICE_ENV),
-        service_env={"history": {"DATABASE_URL": database_url}},
+        service_env={**service_env, "history": {"DATABASE_URL": database_url}},
     )
     try:
         await asyncio.to_thread(fleet.start, 60.0)
-        yield Stack(server, fleet, postgres, database_url)
+        yield Stack(server, fleet, postgres, database_url, partitions)
     finally:
         await asyncio.to_thread(fleet.stop)
+        for proxy in partitions.values():
+            await proxy.close()
         await asyncio.to_thread(server.stop)
         if postgres is not None:
             await asyncio.to_thread(postgres.stop)
@@ -84,7 +98,7 @@ async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
 
 async def run_scenario(name: str, timing: Timing, workdir: Path, seed: int = 1) -> Outcome:
     """Run scenario `name` (a key of FAULTS) and check what every client saw."""
-    async with running_stack(workdir) as stack:
+    async with running_stack(workdir, PARTITIONED.get(name)) as stack:
         return await _drive(name, timing, stack, seed)
 
 
@@ -101,7 +115,7 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
     stop_load = asyncio.Event()
     stop_watch = asyncio.Event()
     publisher = Publisher(client, keys, users, random.Random(seed + 1), name, timing.rate_per_s)
-    target = Target(fleet, server, timing, publisher, stack.postgres)
+    target = Target(fleet, server, timing, publisher, stack.postgres, stack.database_url, stack.partitions)
     readiness = observe.Readiness(fleet)
     async with aiohttp.ClientSession() as session:
         clients = [

@@ -22,7 +22,9 @@ class Timing:
     down_s: float = 2.0
     """How long a SIGKILLed process stays dead before it is restarted."""
     outage_s: float = 10.0
-    """Redis unreachable / PostgreSQL down."""
+    """Redis unreachable, full or partitioned from a service / PostgreSQL down or stalled."""
+    frozen_s: float = 20.0
+    """A gateway SIGSTOPped with its clients connected (longer than the node TTL, 15 s)."""
     fcm_unavailable_s: float = 20.0
     """Fake FCM answers 503 this long, then 429 with Retry-After."""
     settle_s: float = 60.0

@@ -248,3 +248,17 @@ def test_ctrl_c_stops_every_service_before_redis_and_none_loses_redis(tmp_path: 
     logs = {log.name: log.read_text() for log in (tmp_path / "logs").glob("*.log")}
     assert {"router.log", "history.log", "push-worker.log", "gateway-1.log"} <= set(logs)
     assert [name for name, text in logs.items() if "redis_unreachable" in text] == []
+
+
+def test_free_ports_are_outside_the_ephemeral_range_and_bindable() -> None:
+    import socket
+    from pathlib import Path
+
+    from devstack.ports import free_port
+
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(20):
+        port = free_port()
+        assert 1024 < port < ephemeral_low
+        with socket.socket() as sock:
+            sock.bind(("0.0.0.0", port))

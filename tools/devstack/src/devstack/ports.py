@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import random
 import socket
+from pathlib import Path
 
 from fcm_fake.runner import DEFAULT_PORT as FCM_FAKE_PORT
 
@@ -19,11 +21,40 @@ class PortBusy(RuntimeError):
     """A fixed port the fleet needs is taken by another process."""
 
 
+LISTEN_RANGE = (20_000, 32_000)
+"""Where free listening ports are looked for: below Linux's ephemeral range (32768-60999 by
+default), so outgoing connections (a load test's tens of thousands of client sockets) never
+take a port between the moment it is picked and the moment a service binds it."""
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago (the OS picks it)."""
+    """A TCP port free on every address a moment ago, outside the ephemeral range."""
+    low, high = _listen_range()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))  # the services bind the wildcard address
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", 0))  # everything taken: let the OS pick, as a last resort
         return int(sock.getsockname()[1])
+
+
+def _listen_range() -> tuple[int, int]:
+    """LISTEN_RANGE, cut below this machine's ephemeral range if it starts lower."""
+    low, high = LISTEN_RANGE
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return low, high
+    if ephemeral_low > 1024 + 1000:
+        high = min(high, ephemeral_low)
+        low = min(low, max(1025, high - 10_000))
+    return low, high
 
 
 def default_port(service: str, variable: str) -> int:
