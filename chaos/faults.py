@@ -20,6 +20,7 @@ from devstack.redis_server import RedisServer
 from notify_common.keys import Keys
 
 from chaos import observe
+from chaos.checker import DeadLetterView
 from chaos.partition import Partition
 from chaos.timing import Timing
 from chaos.workload import Publisher
@@ -36,6 +37,8 @@ class Target:
     postgres: PostgresServer | None = None
     database_url: str = ""
     partitions: dict[str, Partition] = field(default_factory=dict)
+    dead_letters_wiped: list[DeadLetterView] = field(default_factory=list)
+    """Dead letters read just before Redis was wiped (redis-empty): the checker still counts them."""
     """Proxies between a service and Redis, by service (partition scenarios only)."""
     fcm_requests_during_fault: int = 0
     exit_codes: dict[str, int | None] = field(default_factory=dict)
@@ -103,6 +106,7 @@ async def redis_empty(target: Target) -> float:
     target.publisher.hold.set()
     keys = Keys(target.fleet.key_prefix)
     await observe.wait_drained(target.redis.url, keys)
+    target.dead_letters_wiped = await observe.dead_letters_at(target.redis.url, keys)
     started = time.monotonic()
     await asyncio.to_thread(target.redis.kill)
     await asyncio.to_thread(target.redis.wipe)

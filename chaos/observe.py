@@ -82,6 +82,15 @@ async def wait_drained(redis_url: str, keys: Keys, timeout_s: float = 30.0) -> N
         await client.aclose()
 
 
+async def dead_letters_at(redis_url: str, keys: Keys) -> list[DeadLetterView]:
+    """`dead_letters` through a connection of its own."""
+    client = redis_async.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        return await dead_letters(client, keys)
+    finally:
+        await client.aclose()
+
+
 async def register_devices(redis_url: str, keys: Keys, users: Iterable[str]) -> None:
     """Register each user's push token, as the app does at start."""
     client = redis_async.Redis.from_url(redis_url, socket_timeout=2)

@@ -140,7 +140,7 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
             stop_load.set()
             await asyncio.gather(load, churn)
             await _wait_all(c.connected.wait() for c in clients)
-            verdict = await _settle(name, stack, client, keys, publisher, clients, timing, recovery_s)
+            verdict = await _settle(name, stack, target, client, keys, clients, timing, recovery_s)
         finally:
             stop_clients.set()
             stop_load.set()
@@ -210,9 +210,9 @@ async def _canary_arrived(user: str, canary: RecordingClient, push_fleet: Fleet 
 async def _settle(
     name: str,
     stack: Stack,
+    target: Target,
     client: redis_async.Redis,
     keys: Keys,
-    publisher: Publisher,
     clients: list[RecordingClient],
     timing: Timing,
     recovery_s: float | None,
@@ -228,12 +228,12 @@ async def _settle(
         stored = await observe.stored(stack.fleet, stack.database_url)
         verdict = check(
             name,
-            publisher.published,
+            target.publisher.published,
             [c.log for c in clients],
             stored.ids,
             stored.inbox,
             observe.pushed(await observe.fcm_messages(stack.fleet)),
-            await observe.dead_letters(client, keys),
+            [*target.dead_letters_wiped, *await observe.dead_letters(client, keys)],
             recovery_s,
         )
         if (verdict.lost == 0 and verdict.unstored == 0) or time.monotonic() > deadline:

@@ -12,6 +12,7 @@ import msgspec
 import redis.asyncio as redis_async
 from notify_common.consumer import REDIS_DOWN_ERRORS
 from notify_common.keys import Keys
+from redis.exceptions import OutOfMemoryError
 
 DRIVER = "driver"
 CUSTOMER = "customer"
@@ -133,7 +134,7 @@ class Publisher:
             try:
                 reply = await self.client.xadd(self.keys.ingress, {b"event": raw})
                 return (reply.decode() if isinstance(reply, bytes) else str(reply)), attempts
-            except REDIS_DOWN_ERRORS:
+            except (*REDIS_DOWN_ERRORS, OutOfMemoryError):  # down, or full: a publisher retries later
                 self.retries += 1
                 if stop.is_set() and attempts > 50:
                     return None, attempts
