@@ -107,17 +107,26 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
     rng = random.Random(seed)
     keys = Keys(fleet.key_prefix)
     client = redis_async.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=2)
-    users = make_users(rng, timing.online_users, timing.offline_users)
+    users = make_users(rng, timing.online_users, timing.offline_users, timing.driver_share)
     for user in (*users.everyone(), CANARY_PUSH):
         await register_device(client, keys, user, device_token(user), "android")
     urls = [fleet.gateway_url(n) for n in sorted(fleet.gateway_ports)]
     stop_clients = asyncio.Event()
     stop_load = asyncio.Event()
     stop_watch = asyncio.Event()
-    publisher = Publisher(client, keys, users, random.Random(seed + 1), name, timing.rate_per_s)
+    publisher = Publisher(
+        client,
+        keys,
+        users,
+        random.Random(seed + 1),
+        name,
+        timing.rate_per_s,
+        broadcast_share=timing.broadcast_share,
+    )
     target = Target(fleet, server, timing, publisher, stack.postgres, stack.database_url, stack.partitions)
     readiness = observe.Readiness(fleet)
-    async with aiohttp.ClientSession() as session:
+    # No connection cap: every client holds its socket for the whole run (load: 5,000).
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         clients = [
             RecordingClient(session, u, roles, dev_token(u, list(roles)), urls, random.Random(f"{seed}:{u}"))
             for u, roles in users.online.items()
