@@ -30,20 +30,9 @@ RESEND_CONCURRENCY = 64
 async def rebuild(node: Node, since_ms: int) -> None:
     """Announce every connection of this node again, then replay feeds since `since_ms`."""
     started = time.monotonic()
-    cfg = node.cfg
-    node.presence_lost = True
-    # A replica promoted mid-way may hold part of this node's presence: start from none.
-    await presence_writer.remove_node(node.client, node.keys, cfg.node_id)
+    await node.presence.rebuild()
+    await presence_writer.heartbeat(node.client, node.keys, node.cfg.node_id)
     conns = node.sockets.all()
-    users: dict[str, tuple[int, tuple[str, ...]]] = {}
-    for conn in conns:
-        count, _ = users.get(conn.user_id, (0, ()))
-        users[conn.user_id] = (count + 1, conn.principal.roles)
-    # From here connections opening or closing write their own presence again; counts are
-    # added, so their writes and the re-announce below do not overwrite one another.
-    node.presence_lost = False
-    await presence_writer.announce(node.client, node.keys, cfg.node_id, users)
-    await presence_writer.heartbeat(node.client, node.keys, cfg.node_id)
     gate = asyncio.Semaphore(RESEND_CONCURRENCY)
 
     async def resend(conn: Connection) -> int:
@@ -59,7 +48,7 @@ async def rebuild(node: Node, since_ms: int) -> None:
     log.warning(
         "presence_rebuilt",
         connections=len(conns),
-        users=len(users),
+        users=len(node.presence.written),
         resent=sum(sent),
         since_ms=since_ms,
         duration_s=round(time.monotonic() - started, 3),

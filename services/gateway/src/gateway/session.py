@@ -8,9 +8,7 @@ import time
 
 import structlog
 from notify_common.jwt_auth import Principal
-from redis.exceptions import RedisError
 
-from gateway import presence_writer
 from gateway.catchup import read_catchup
 from gateway.connection import CLOSE_UNAUTHORIZED, Connection
 from gateway.frames import control_frame
@@ -33,11 +31,7 @@ async def open_session(node: Node, conn: Connection, topics: list[str]) -> None:
             conn.rooms.append(f"topic:{topic}")
     node.sockets.add(conn)
     arm_expiry(node, conn)
-    if node.presence_lost:
-        return  # the node's re-announce (resync.py) counts this connection with the others
-    await presence_writer.connected(
-        node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
-    )
+    await node.presence.connected(conn.user_id, conn.principal.roles)
 
 
 async def catch_up(node: Node, conn: Connection, last_id: str | None) -> None:
@@ -121,14 +115,9 @@ async def close_session(node: Node, conn: Connection) -> None:
     orphaned = node.sockets.remove(conn)
     if orphaned and not node.draining:
         await node.pubsub.unsubscribe(*[node.keys.location_channel(u) for u in orphaned])
-    if node.draining or node.presence_lost:
-        return  # the node's own cleanup (or re-announce) writes its presence at once
-    try:
-        await presence_writer.disconnected(
-            node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
-        )
-    except (RedisError, OSError) as exc:
-        log.warning("presence_write_failed", user_id=conn.user_id, error=repr(exc))
+    if node.draining:
+        return  # the node's own cleanup removes all its presence at once
+    node.presence.disconnected(conn.user_id, conn.principal.roles)
 
 
 def arm_expiry(node: Node, conn: Connection) -> None:
