@@ -38,14 +38,18 @@ if left <= 0 then redis.call('DEL', KEYS[2]) return 0 end
 return left
 """
 
-# Re-announce: a node adds all its connections of one user at once. Returns the user's total.
-_ANNOUNCE = """
-redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('INCRBY', KEYS[2], ARGV[2])
+# Reconcile: move one user's count on this node by ARGV[2] (either sign). Returns the user's
+# total over all nodes after the move.
+_ADJUST = """
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+local left = redis.call('INCRBY', KEYS[2], ARGV[2])
+if left <= 0 then redis.call('DEL', KEYS[2]) return 0 end
+return left
 """
 
-ANNOUNCE_CHUNK = 500
-"""Users re-announced per round trip: a node of 50,000 sockets writes in 100 pipelines, not one
+RECONCILE_CHUNK = 500
+"""Users reconciled per round trip: a node of 50,000 sockets writes in 100 pipelines, not one
 reply of 150,000 entries that would hold Redis for everyone else."""
 
 # Drop a whole node's entry for one user. Returns the remaining total, or -1 if already gone.
@@ -101,7 +105,7 @@ class PresenceWrites:
     a storm of thousands of closes cannot exhaust the Redis connection pool, and a close is never
     written before its own open. What the writes amount to is mirrored in `written` (user ->
     connections, roles). When a write fails, or Redis lost the node's presence, the node's entries
-    are rebuilt from that mirror (remove, then announce), retried with back-off until it lands:
+    are reconciled with that mirror (each user moved by the difference), retried with back-off:
     a dropped decrement would otherwise leave a user online for ever. The flushing task belongs to
     the node (`owner`, cancelled at shutdown) and ends when nothing is left to write.
     """
@@ -182,9 +186,9 @@ class PresenceWrites:
             self._waiting = []
 
     async def _write_all(self) -> None:
-        await remove_node(self._client, self._keys, self._node_id)
-        await announce(self._client, self._keys, self._node_id, dict(self.written))
+        corrected = await reconcile(self._client, self._keys, self._node_id, dict(self.written))
         self._rebuild = False
+        log.info("presence_reconciled", users=len(self.written), corrected=corrected)
 
 
 def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) -> None:
@@ -214,30 +218,57 @@ async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> bool
     return previous is not None
 
 
-async def announce(
+async def reconcile(
     client: redis_async.Redis, keys: Keys, node_id: str, users: Mapping[str, tuple[int, tuple[str, ...]]]
-) -> None:
-    """Write the presence of every user this node holds: user -> (connections, roles).
-
-    Counts are added, as `connected` adds them, so connections opening meanwhile stay counted.
-    """
-    items = list(users.items())
-    for start in range(0, len(items), ANNOUNCE_CHUNK):
-        chunk = items[start : start + ANNOUNCE_CHUNK]
+) -> int:
+    """Make Redis hold exactly `users` (user -> connections, roles) for this node: each user's
+    count is moved by the difference, so users already right never look offline meanwhile.
+    Returns how many users were corrected."""
+    node_users, node_roles = keys.node_users(node_id), keys.node_user_roles(node_id)
+    stored = await client.hgetall(node_users)
+    stored_roles = await client.hgetall(node_roles)
+    names = sorted({*users, *(u.decode() for u in stored)})
+    corrected = 0
+    for start in range(0, len(names), RECONCILE_CHUNK):
+        chunk = names[start : start + RECONCILE_CHUNK]
         pipe = client.pipeline(transaction=False)
-        for user_id, (count, roles) in chunk:
+        for user_id in chunk:
+            pipe.hget(keys.user_presence(user_id), node_id)
+        held = [int(n or 0) for n in await pipe.execute()]
+        moves: list[tuple[str, int, tuple[str, ...]]] = []
+        for user_id, now in zip(chunk, held, strict=True):
+            want, roles = users.get(user_id, (0, ()))
+            if not roles:
+                roles = tuple(json.loads(stored_roles.get(user_id.encode(), b"[]")))
+            if want != now:
+                moves.append((user_id, want - now, roles))
+        pipe = client.pipeline(transaction=False)
+        for user_id, step, _ in moves:
             presence, connections = keys.user_presence(user_id), keys.user_connections(user_id)
-            pipe.eval(_ANNOUNCE, 2, presence, connections, node_id, count)
-            pipe.hincrby(keys.node_users(node_id), user_id, count)
-            pipe.hset(keys.node_user_roles(node_id), user_id, json.dumps(list(roles)))
-        replies = await pipe.execute()
+            pipe.eval(_ADJUST, 2, presence, connections, node_id, step)
+        totals = [int(t) for t in await pipe.execute()] if moves else []
+        role_steps: Counter[str] = Counter()
+        for (_, step, roles), total in zip(moves, totals, strict=True):
+            before = total - step
+            if before <= 0 < total:
+                role_steps.update(dict.fromkeys(roles, 1))
+            elif total <= 0 < before:
+                role_steps.update(dict.fromkeys(roles, -1))
         pipe = client.pipeline(transaction=False)
-        for (_, (count, roles)), total in zip(chunk, replies[::3], strict=True):
-            if int(total) == count:  # the user was offline everywhere until now
-                for role in roles:
-                    pipe.hincrby(keys.online_by_role, role, 1)
-        if len(pipe):
-            await pipe.execute()
+        for role, step in role_steps.items():
+            if step:
+                pipe.hincrby(keys.online_by_role, role, step)
+        for user_id in chunk:
+            want, roles = users.get(user_id, (0, ()))
+            if want > 0:
+                pipe.hset(node_users, user_id, want)
+                pipe.hset(node_roles, user_id, json.dumps(list(roles)))
+            else:
+                pipe.hdel(node_users, user_id)
+                pipe.hdel(node_roles, user_id)
+        await pipe.execute()
+        corrected += len(moves)
+    return corrected
 
 
 async def remove_node(client: redis_async.Redis, keys: Keys, node_id: str) -> int:
