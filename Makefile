@@ -14,7 +14,7 @@ endif
 UV_STAMP = $(if $(filter $(TOOLS_UV),$(UV)),$(TOOLS_VENV)/.uv-$(UV_VERSION))
 PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src tools/notifyctl/src bench chaos
 
-.PHONY: install run test test-fast lint format typecheck docs bench chaos chaos-long check clean
+.PHONY: install run test test-fast lint format typecheck docs bench chaos chaos-load chaos-long check clean
 
 install: $(UV_STAMP) ## create .venv and install every workspace package (fetches uv into .tools/ if missing)
 	$(UV) sync --all-packages --frozen
@@ -58,6 +58,9 @@ bench: install ## benchmarks (bench/README.md); not part of `make test`
 
 chaos: install ## fault-injection tier, CI durations (docs/reliability.md); not part of `make test`
 	$(UV) run --frozen pytest -m chaos -p no:randomly
+
+chaos-load: install ## the tier at production load: 5,000 clients, 1,000 events/s (docs/reliability.md); ~30 min
+	CHAOS_PROFILE=load $(UV) run --frozen pytest -m chaos -p no:randomly --timeout 1200 tests/chaos/test_faults.py
 
 chaos-long: install ## the same tier with full-length outages (30 s Redis/PostgreSQL, 60 s FCM 503)
 	CHAOS_PROFILE=long $(UV) run --frozen pytest -m chaos -p no:randomly --timeout 900

@@ -6,6 +6,9 @@ Rules (docs/reliability.md):
 - every recipient received it on a socket (live or by catch-up), or it was pushed to the
   recipient's device (the fake FCM's log), or it is in the dead-letter stream with a reason;
   anything else is lost;
+- a recipient whose client held one connection for the whole run must have received it on
+  that socket: a push, or a push-worker's dead letter (no device), means the fleet took a
+  connected user for offline; only the router's own drops (rate limit, preferences) excuse it;
 - an invalid event is dead-lettered with a reason by every group that reads ingress;
 - a client that saw an id twice saw a duplicate that is detectable by id; a notification frame
   without an id would be an undetectable duplicate and counts as such;
@@ -97,6 +100,7 @@ def check(
     seen_by_user: dict[str, set[str]] = {}
     for log in logs:
         seen_by_user.setdefault(log.user_id, set()).update(r.id for r in log.frames)
+    connected_throughout = {log.user_id for log in logs if log.connections == 1}
     dead_by_id: dict[str, list[DeadLetterView]] = {}
     for letter in dead:
         if letter.notification_id is not None:
@@ -125,6 +129,18 @@ def check(
             verdict.recipients += 1
             if event.id in seen_by_user.get(user, ()):
                 verdict.delivered += 1
+            elif user in connected_throughout:
+                if any(
+                    d.reason and d.group in INGRESS_GROUPS and (not d.user_ids or user in d.user_ids)
+                    for d in letters
+                ):
+                    verdict.dead_lettered += 1
+                else:
+                    verdict.lost += 1
+                    verdict.lost_by_reason["connected"] = verdict.lost_by_reason.get("connected", 0) + 1
+                    _example(
+                        verdict, f"{event.id} -> {user}: {event.kind}, connected all along, not received"
+                    )
             elif (user, event.id) in pushed:
                 verdict.pushed += 1
             elif any(d.reason and (not d.user_ids or user in d.user_ids) for d in letters):

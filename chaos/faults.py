@@ -12,11 +12,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import asyncpg
+import redis.asyncio as redis_async
 from devstack.fleet import Fleet
 from devstack.postgres_server import PostgresServer
 from devstack.redis_server import RedisServer
+from notify_common.keys import Keys
 
 from chaos import observe
+from chaos.checker import DeadLetterView
+from chaos.partition import Partition
 from chaos.timing import Timing
 from chaos.workload import Publisher
 
@@ -30,6 +35,11 @@ class Target:
     timing: Timing
     publisher: Publisher
     postgres: PostgresServer | None = None
+    database_url: str = ""
+    partitions: dict[str, Partition] = field(default_factory=dict)
+    dead_letters_wiped: list[DeadLetterView] = field(default_factory=list)
+    """Dead letters read just before Redis was wiped (redis-empty): the checker still counts them."""
+    """Proxies between a service and Redis, by service (partition scenarios only)."""
     fcm_requests_during_fault: int = 0
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     """Exit status of every process the fault stopped with SIGTERM."""
@@ -80,6 +90,102 @@ async def redis_restart(target: Target) -> float:
     healing = time.monotonic()
     await asyncio.to_thread(target.redis.start)
     target.fault_window = (started, time.monotonic())
+    return healing
+
+
+async def redis_empty(target: Target) -> float:
+    """SIGKILL redis-server and start it with none of its data: a restart without persistence,
+    or a failover to a replica that had not caught up. Presence, consumer groups, devices and
+    feeds are gone; the services stay up and must notice.
+
+    The publisher is held and the fleet drained first (every stream consumed and acknowledged):
+    what an empty Redis loses unconsumed is lost by definition, and this scenario tests what
+    comes after. Publishing resumes the moment Redis is back, so events are routed while the
+    gateways' presence is still missing: connected clients must get them all the same.
+    """
+    target.publisher.hold.set()
+    keys = Keys(target.fleet.key_prefix)
+    await observe.wait_drained(target.redis.url, keys)
+    target.dead_letters_wiped = await observe.dead_letters_at(target.redis.url, keys)
+    started = time.monotonic()
+    await asyncio.to_thread(target.redis.kill)
+    await asyncio.to_thread(target.redis.wipe)
+    await asyncio.sleep(target.timing.down_s)
+    healing = time.monotonic()
+    await asyncio.to_thread(target.redis.start)
+    # Device tokens live in Redis too (docs/reliability.md): apps register theirs at every start,
+    # as the offline users here do once Redis is back, before publishing resumes.
+    await observe.register_devices(target.redis.url, keys, target.publisher.users.everyone())
+    target.publisher.hold.clear()
+    target.fault_window = (started, time.monotonic())
+    return healing
+
+
+async def redis_full(target: Target) -> float:
+    """Redis refuses writes for `outage_s` (maxmemory reached with `noeviction`: every write is
+    answered `OOM command not allowed`), then accepts them again."""
+    client = redis_async.Redis.from_url(target.redis.url, socket_timeout=5)
+    try:
+        used = int((await client.info("memory"))["used_memory"])
+        await client.config_set("maxmemory-policy", "noeviction")
+        started = time.monotonic()
+        await client.config_set("maxmemory", str(max(1, used // 2)))
+        await asyncio.sleep(target.timing.outage_s)
+        healing = time.monotonic()
+        await client.config_set("maxmemory", "0")
+    finally:
+        await client.aclose()
+    target.fault_window = (started, healing)
+    return healing
+
+
+def partition(name: str) -> Fault:
+    """Cut one service off Redis for `outage_s` (its connections neither close nor answer), heal."""
+
+    async def fault(target: Target) -> float:
+        cut = target.partitions[name]
+        started = time.monotonic()
+        cut.cut()
+        await asyncio.sleep(target.timing.outage_s)
+        healing = time.monotonic()
+        cut.heal()
+        target.fault_window = (started, healing)
+        return healing
+
+    return fault
+
+
+async def gateway_sigstop(target: Target) -> float:
+    """SIGSTOP gateway-1 for `frozen_s` with its clients connected (longer than NODE_TTL_MS, so
+    routers take it for dead and a survivor cleans its presence up), then SIGCONT."""
+    proc = target.fleet.processes["gateway-1"].process
+    assert proc is not None
+    started = time.monotonic()
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        await asyncio.sleep(target.timing.frozen_s)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    target.fault_window = (started, time.monotonic())
+    return target.fault_window[1]
+
+
+async def history_stalled(target: Target) -> float:
+    """History's database stops answering its writes for `outage_s` (a transaction holds an
+    exclusive lock on its tables): receipts and events pile up in Redis, then drain."""
+    pg = target.postgres
+    if pg is None:
+        raise RuntimeError("history-stalled needs PostgreSQL server binaries (initdb, postgres)")
+    conn = await asyncpg.connect(target.database_url)
+    try:
+        started = time.monotonic()
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE notifications, inbox, deliveries IN ACCESS EXCLUSIVE MODE")
+            await asyncio.sleep(target.timing.outage_s)
+        healing = time.monotonic()
+    finally:
+        await conn.close()
+    target.fault_window = (started, healing)
     return healing
 
 
@@ -156,7 +262,13 @@ FAULTS: dict[str, Fault] = {
     "kill-push-worker": sigkill("push-worker"),
     "kill-gateway": sigkill("gateway-1"),
     "redis-restart": redis_restart,
+    "redis-empty": redis_empty,
     "redis-unreachable": redis_unreachable,
+    "redis-full": redis_full,
+    "partition-router": partition("router"),
+    "partition-gateway": partition("gateway-1"),
+    "gateway-sigstop": gateway_sigstop,
+    "history-stalled": history_stalled,
     "postgres-down": postgres_down,
     "fcm-unavailable": fcm_unavailable,
     "rolling-sigterm": rolling_sigterm,

@@ -16,10 +16,11 @@ import aiohttp
 import asyncpg
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet
+from notify_common.devices import register_device
 from notify_common.keys import Keys
 
 from chaos.checker import DeadLetterView
-from chaos.workload import TOKEN_PREFIX
+from chaos.workload import TOKEN_PREFIX, device_token
 
 NOTIFICATIONS_SQL = "SELECT id FROM notifications"
 INBOX_SQL = "SELECT user_id, notification_id FROM inbox"
@@ -65,6 +66,55 @@ def _stored_sqlite(path: Path) -> Stored:
             return Stored(ids, inbox)
     except sqlite3.OperationalError:
         return Stored(set(), set())  # not created yet, or locked past the timeout: ask again later
+
+
+async def wait_drained(redis_url: str, keys: Keys, timeout_s: float = 30.0) -> None:
+    """Until every consumer group of every stream has read and acknowledged all its entries,
+    and no push retry or scheduled event waits."""
+    client = redis_async.Redis.from_url(redis_url, socket_timeout=2)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not await _drained(client, keys):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"streams not drained in {timeout_s}s")
+            await asyncio.sleep(0.1)
+    finally:
+        await client.aclose()
+
+
+async def dead_letters_at(redis_url: str, keys: Keys) -> list[DeadLetterView]:
+    """`dead_letters` through a connection of its own."""
+    client = redis_async.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        return await dead_letters(client, keys)
+    finally:
+        await client.aclose()
+
+
+async def register_devices(redis_url: str, keys: Keys, users: Iterable[str]) -> None:
+    """Register each user's push token, as the app does at start."""
+    client = redis_async.Redis.from_url(redis_url, socket_timeout=2)
+    try:
+        for user in users:
+            await register_device(client, keys, user, device_token(user), "android")
+    finally:
+        await client.aclose()
+
+
+def _entry_id(raw: bytes | str) -> tuple[int, int]:
+    ms, _, seq = (raw.decode() if isinstance(raw, bytes) else raw).partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def _drained(client: redis_async.Redis, keys: Keys) -> bool:
+    if await client.zcard(keys.push_retry_schedule) or await client.zcard(keys.scheduled):
+        return False
+    async for stream in client.scan_iter(match=f"{keys.prefix}:*", _type="STREAM"):
+        last = _entry_id((await client.xinfo_stream(stream))["last-generated-id"])
+        for group in await client.xinfo_groups(stream):
+            if group["pending"] or _entry_id(group["last-delivered-id"]) < last:
+                return False
+    return True
 
 
 async def dead_letters(client: redis_async.Redis, keys: Keys) -> list[DeadLetterView]:

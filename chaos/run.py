@@ -22,6 +22,7 @@ from chaos import observe
 from chaos.checker import Verdict, check
 from chaos.clients import RecordingClient
 from chaos.faults import FAULTS, Target
+from chaos.partition import Partition
 from chaos.timing import Timing
 from chaos.workload import Publisher, device_token, make_users
 
@@ -52,13 +53,24 @@ class Stack:
     fleet: Fleet
     postgres: PostgresServer | None
     database_url: str
+    partitions: dict[str, Partition]
+
+
+PARTITIONED = {"partition-router": "router", "partition-gateway": "gateway-1"}
+"""Scenarios that put a proxy (chaos.partition) between one service and Redis."""
 
 
 @contextlib.asynccontextmanager
-async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
+async def running_stack(workdir: Path, partitioned: str | None = None) -> AsyncIterator[Stack]:
     """Redis with AOF everysec, a durable PostgreSQL for history (SQLite where PostgreSQL is not
-    installed), and the whole fleet on them; everything is stopped on exit."""
+    installed), and the whole fleet on them; `partitioned` reaches Redis through a proxy that
+    can cut it off. Everything is stopped on exit."""
     server = await asyncio.to_thread(start_redis, appendonly=True)
+    partitions: dict[str, Partition] = {}
+    service_env: dict[str, dict[str, str]] = {}
+    if partitioned is not None:
+        partitions[partitioned] = await Partition(server.port).start()
+        service_env[partitioned] = {"REDIS_URL": partitions[partitioned].url}
     postgres: PostgresServer | None = None
     database_url = f"sqlite:///{workdir / 'history.db'}"
     try:
@@ -70,13 +82,15 @@ async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
         workdir,
         gateways=2,
         extra_env=dict(SERVICE_ENV),
-        service_env={"history": {"DATABASE_URL": database_url}},
+        service_env={**service_env, "history": {"DATABASE_URL": database_url}},
     )
     try:
         await asyncio.to_thread(fleet.start, 60.0)
-        yield Stack(server, fleet, postgres, database_url)
+        yield Stack(server, fleet, postgres, database_url, partitions)
     finally:
         await asyncio.to_thread(fleet.stop)
+        for proxy in partitions.values():
+            await proxy.close()
         await asyncio.to_thread(server.stop)
         if postgres is not None:
             await asyncio.to_thread(postgres.stop)
@@ -84,7 +98,7 @@ async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
 
 async def run_scenario(name: str, timing: Timing, workdir: Path, seed: int = 1) -> Outcome:
     """Run scenario `name` (a key of FAULTS) and check what every client saw."""
-    async with running_stack(workdir) as stack:
+    async with running_stack(workdir, PARTITIONED.get(name)) as stack:
         return await _drive(name, timing, stack, seed)
 
 
@@ -93,17 +107,26 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
     rng = random.Random(seed)
     keys = Keys(fleet.key_prefix)
     client = redis_async.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=2)
-    users = make_users(rng, timing.online_users, timing.offline_users)
+    users = make_users(rng, timing.online_users, timing.offline_users, timing.driver_share)
     for user in (*users.everyone(), CANARY_PUSH):
         await register_device(client, keys, user, device_token(user), "android")
     urls = [fleet.gateway_url(n) for n in sorted(fleet.gateway_ports)]
     stop_clients = asyncio.Event()
     stop_load = asyncio.Event()
     stop_watch = asyncio.Event()
-    publisher = Publisher(client, keys, users, random.Random(seed + 1), name, timing.rate_per_s)
-    target = Target(fleet, server, timing, publisher, stack.postgres)
+    publisher = Publisher(
+        client,
+        keys,
+        users,
+        random.Random(seed + 1),
+        name,
+        timing.rate_per_s,
+        broadcast_share=timing.broadcast_share,
+    )
+    target = Target(fleet, server, timing, publisher, stack.postgres, stack.database_url, stack.partitions)
     readiness = observe.Readiness(fleet)
-    async with aiohttp.ClientSession() as session:
+    # No connection cap: every client holds its socket for the whole run (load: 5,000).
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         clients = [
             RecordingClient(session, u, roles, dev_token(u, list(roles)), urls, random.Random(f"{seed}:{u}"))
             for u, roles in users.online.items()
@@ -126,7 +149,7 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
             stop_load.set()
             await asyncio.gather(load, churn)
             await _wait_all(c.connected.wait() for c in clients)
-            verdict = await _settle(name, stack, client, keys, publisher, clients, timing, recovery_s)
+            verdict = await _settle(name, stack, target, client, keys, clients, timing, recovery_s)
         finally:
             stop_clients.set()
             stop_load.set()
@@ -196,9 +219,9 @@ async def _canary_arrived(user: str, canary: RecordingClient, push_fleet: Fleet 
 async def _settle(
     name: str,
     stack: Stack,
+    target: Target,
     client: redis_async.Redis,
     keys: Keys,
-    publisher: Publisher,
     clients: list[RecordingClient],
     timing: Timing,
     recovery_s: float | None,
@@ -214,12 +237,12 @@ async def _settle(
         stored = await observe.stored(stack.fleet, stack.database_url)
         verdict = check(
             name,
-            publisher.published,
+            target.publisher.published,
             [c.log for c in clients],
             stored.ids,
             stored.inbox,
             observe.pushed(await observe.fcm_messages(stack.fleet)),
-            await observe.dead_letters(client, keys),
+            [*target.dead_letters_wiped, *await observe.dead_letters(client, keys)],
             recovery_s,
         )
         if (verdict.lost == 0 and verdict.unstored == 0) or time.monotonic() > deadline:

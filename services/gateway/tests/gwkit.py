@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import jwt
 from aiohttp import web
-from gateway import location
+from gateway import location, presence_writer
 from gateway.app import build_app, heartbeat_loop, shutdown
 from gateway.config import GatewayConfig
 from gateway.delivery import deliver
@@ -83,14 +83,13 @@ async def start_gateway(
         key_prefix=keys.prefix,
         node_id=node_id,
         jwt_secret=SECRET,
-        consumer_block_ms=200,
-        heartbeat_ms=200,
-        **settings,
+        **{"consumer_block_ms": 200, "heartbeat_ms": 200, **settings},
     )
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
     node = Node.create(cfg, client)
     stream = node.keys.node_deliveries(node_id)
     await ensure_group(client, stream, GROUP_GATEWAY, "$")
+    await presence_writer.heartbeat(client, node.keys, node_id)  # as app.main: announced before serving
     consumer = StreamConsumer(
         client,
         ConsumerSettings(

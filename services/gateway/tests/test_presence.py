@@ -69,7 +69,7 @@ async def test_survivor_removes_a_silent_node_and_fixes_role_counts(
     gw = await gateway_factory("gw-alive", node_ttl_ms=500)
     keys = gw.keys
     # A node that announced one driver and then went silent (its heartbeat is a minute old).
-    await presence_writer.connected(rclient, keys, "gw-dead", "7", ("driver",))
+    await presence_writer.write_changes(rclient, keys, "gw-dead", [(1, "7", ("driver",))])
     await rclient.zadd(keys.live_nodes, {"gw-dead": 1})
 
     async def cleaned() -> bool:

@@ -264,3 +264,16 @@ def test_banner_starts_with_the_inbox_page_which_mints_dev_tokens(stack: Devstac
     with urllib.request.urlopen(req, timeout=5) as resp:
         token = json.loads(resp.read())["token"]
     assert jwt.decode(token, DEV_JWT_SECRET, algorithms=["HS256"])["sub"] == "42"
+
+
+def test_free_ports_are_below_the_ephemeral_range_and_bindable() -> None:
+    import socket
+
+    from devstack.ports import ephemeral_range, free_port
+
+    low, _ = ephemeral_range()
+    for _ in range(20):
+        port = free_port()
+        assert 1024 < port < low
+        with socket.socket() as sock:
+            sock.bind(("0.0.0.0", port))

@@ -67,6 +67,10 @@ class Keys:
         """Hash user_id -> connection count on one node; lets a survivor clean up a dead node."""
         return f"{self.prefix}:node:{{n:{node_id}}}:users"
 
+    def node_alive(self, node_id: str) -> str:
+        """Marker a gateway sets with every heartbeat; missing means Redis lost the node's presence."""
+        return f"{self.prefix}:node:{{n:{node_id}}}:alive"
+
     def user_connections(self, user_id: str) -> str:
         """Counter: a user's open connections over all nodes (0 -> 1 and 1 -> 0 move role counts)."""
         return f"{self.prefix}:conns:{{u:{user_id}}}"

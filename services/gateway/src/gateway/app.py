@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import time
 
 import structlog
 from aiohttp import web
@@ -13,13 +12,14 @@ from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_grou
 from notify_common.cors import enable_cors
 from notify_common.keys import GROUP_GATEWAY
 from notify_common.ops import start_site
+from notify_common.presence import now_ms
 from notify_common.redis_conn import connect
 from notify_common.service import redis_check, run_service
 from notify_common.trim import trim_loop
 from prometheus_client import Gauge
 from redis.exceptions import RedisError
 
-from gateway import location, presence_writer
+from gateway import location, presence_writer, resync
 from gateway.config import GatewayConfig
 from gateway.connection import CLOSE_GOING_AWAY, close
 from gateway.delivery import deliver
@@ -41,32 +41,37 @@ def build_app(node: Node) -> web.Application:
     return app
 
 
+HEARTBEAT_RETRY_S = 0.5
+"""After a failed heartbeat, try again this soon: a Redis that came back empty is noticed at
+once, not a whole heartbeat later, while the router finds this node's users offline."""
+
+
 async def heartbeat_loop(node: Node, stop: asyncio.Event) -> None:
-    """Refresh this node's liveness, re-announce its users if it was presumed dead, sweep others."""
+    """Refresh this node's liveness, announce its users again if Redis lost them, sweep others."""
     cfg = node.cfg
-    last_ok = time.monotonic()
+    intact_ms = now_ms()  # when a heartbeat last found this node's presence: resync replays from there
+    resync_since: int | None = None
     while not stop.is_set():
+        interval = cfg.heartbeat_ms / 1000
         try:
-            await presence_writer.heartbeat(node.client, node.keys, cfg.node_id)
-            if (time.monotonic() - last_ok) * 1000 > cfg.node_ttl_ms:
-                await _reannounce(node)
-            last_ok = time.monotonic()
+            sent_ms = now_ms()
+            if not await presence_writer.heartbeat(node.client, node.keys, cfg.node_id):
+                if resync_since is None:
+                    resync_since = intact_ms
+                    log.warning("presence_lost", since_ms=intact_ms, connections=len(node.sockets))
+                node.resyncing = True
+            if resync_since is not None:
+                await resync.rebuild(node, resync_since)
+                resync_since = None
+                node.resyncing = False
+            intact_ms = sent_ms
             await presence_writer.sweep_dead_nodes(node.client, node.keys, cfg.node_id, cfg.node_ttl_ms)
         except (RedisError, OSError) as exc:
             log.warning("heartbeat_failed", error=repr(exc))
+            interval = min(interval, HEARTBEAT_RETRY_S)
         CONNECTIONS.set(len(node.sockets))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), cfg.heartbeat_ms / 1000)
-
-
-async def _reannounce(node: Node) -> None:
-    """A survivor may have cleaned this node up while it was cut off: write its presence again."""
-    conns = node.sockets.all()
-    log.warning("presence_reannounced", connections=len(conns))
-    for conn in conns:
-        await presence_writer.connected(
-            node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
-        )
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 async def shutdown(node: Node) -> None:
@@ -117,6 +122,7 @@ async def main(cfg: GatewayConfig) -> int:
             ],
             {
                 "redis": redis_check(client),
+                "presence": lambda: not node.resyncing,
                 "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
             },
         )

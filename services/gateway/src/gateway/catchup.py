@@ -65,16 +65,18 @@ async def read_catchup(
     *,
     window_s: int,
     max_entries: int,
+    since_ms: int | None = None,
 ) -> CatchUp:
     """The notifications after `last_id` (or the user's own window if None), oldest first.
 
     `gap` is True when `last_id` was given but is no longer in the window: the client may have
-    missed more than the window holds and should refresh from the inbox API.
+    missed more than the window holds and should refresh from the inbox API. With `since_ms`,
+    the user's and rooms' entries written since then (a connected client's resync).
     """
     feeds = [keys.user_feed(user_id)]
-    if last_id is not None:
+    if last_id is not None or since_ms is not None:
         feeds += [keys.room_feed(room) for room in rooms]
-    oldest = now_ms() - window_s * 1000
+    oldest = now_ms() - window_s * 1000 if since_ms is None else since_ms
     pipe = client.pipeline(transaction=False)
     for feed in feeds:
         pipe.xrevrange(feed, "+", oldest, count=max_entries)

@@ -13,6 +13,7 @@ from redis.asyncio.client import PubSub
 
 from gateway.config import GatewayConfig
 from gateway.pings import PingWheel
+from gateway.presence_writer import PresenceWrites
 from gateway.sockets import LocalSockets
 
 
@@ -27,20 +28,28 @@ class Node:
     jwks: JwksCache | None
     pubsub: PubSub
     pings: PingWheel
+    presence: PresenceWrites
+    close_tasks: set[asyncio.Task[Any]]
     sockets: LocalSockets = field(default_factory=LocalSockets)
-    close_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     draining: bool = False
     """Set on SIGTERM: refuse new connections, skip per-connection presence writes."""
+    resyncing: bool = False
+    """From a heartbeat finding this node's presence gone until it is announced again and the
+    clients got what they missed (resync.py); /readyz fails meanwhile."""
 
     @classmethod
     def create(cls, cfg: GatewayConfig, client: redis_async.Redis) -> Node:
         jwks = cfg.jwks_cache()
+        keys = Keys(cfg.key_prefix)
+        close_tasks: set[asyncio.Task[Any]] = set()
         return cls(
             cfg=cfg,
             client=client,
-            keys=Keys(cfg.key_prefix),
+            keys=keys,
             jwt=cfg.jwt_settings(),
             jwks=jwks,
             pubsub=client.pubsub(ignore_subscribe_messages=True),
             pings=PingWheel(cfg.ping_interval_s),
+            presence=PresenceWrites(client, keys, cfg.node_id, close_tasks),
+            close_tasks=close_tasks,
         )

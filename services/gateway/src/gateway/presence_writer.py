@@ -7,12 +7,18 @@ per-user total (`user_connections`) moves the role counts exactly once per 0 -> 
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 import redis.asyncio as redis_async
 import structlog
+from notify_common.backoff import backoff_delay
 from notify_common.keys import Keys
 from notify_common.presence import now_ms
+from redis.exceptions import RedisError
 
 log = structlog.get_logger("gateway.presence")
 
@@ -32,57 +38,237 @@ if left <= 0 then redis.call('DEL', KEYS[2]) return 0 end
 return left
 """
 
+# Reconcile: move one user's count on this node by ARGV[2] (either sign). Returns the user's
+# total over all nodes after the move.
+_ADJUST = """
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+local left = redis.call('INCRBY', KEYS[2], ARGV[2])
+if left <= 0 then redis.call('DEL', KEYS[2]) return 0 end
+return left
+"""
+
+RECONCILE_CHUNK = 500
+"""Users reconciled per round trip: a node of 50,000 sockets writes in 100 pipelines, not one
+reply of 150,000 entries that would hold Redis for everyone else."""
+
 # Drop a whole node's entry for one user. Returns the remaining total, or -1 if already gone.
+# Every script here writes with a command Redis refuses when full (maxmemory) first, so a refused
+# script has changed nothing: a retry is exact.
 _DROP_NODE = """
 local c = redis.call('HGET', KEYS[1], ARGV[1])
 if not c then return -1 end
-redis.call('HDEL', KEYS[1], ARGV[1])
 local left = redis.call('DECRBY', KEYS[2], tonumber(c))
+redis.call('HDEL', KEYS[1], ARGV[1])
 if left <= 0 then redis.call('DEL', KEYS[2]) return 0 end
 return left
 """
 
 
-async def connected(
-    client: redis_async.Redis, keys: Keys, node_id: str, user_id: str, roles: tuple[str, ...]
-) -> None:
-    pipe = client.pipeline(transaction=False)
-    pipe.eval(_CONNECT, 2, keys.user_presence(user_id), keys.user_connections(user_id), node_id)
-    pipe.hincrby(keys.node_users(node_id), user_id, 1)
-    pipe.hset(keys.node_user_roles(node_id), user_id, json.dumps(list(roles)))
-    total, _, _ = await pipe.execute()
-    if int(total) == 1 and roles:
-        await _count_roles(client, keys, roles, 1)
+Change = tuple[int, str, tuple[str, ...]]
+"""+1 (a connection opened) or -1 (closed), the user, the user's roles."""
 
 
-async def disconnected(
-    client: redis_async.Redis, keys: Keys, node_id: str, user_id: str, roles: tuple[str, ...]
-) -> None:
+async def write_changes(client: redis_async.Redis, keys: Keys, node_id: str, changes: list[Change]) -> None:
+    """Connections opened and closed, in order: one round trip, one more for role counts."""
+    node_users, node_roles = keys.node_users(node_id), keys.node_user_roles(node_id)
     pipe = client.pipeline(transaction=False)
-    pipe.eval(_DISCONNECT, 2, keys.user_presence(user_id), keys.user_connections(user_id), node_id)
-    pipe.hincrby(keys.node_users(node_id), user_id, -1)
-    left, on_node = await pipe.execute()
+    for step, user_id, roles in changes:
+        script = _CONNECT if step > 0 else _DISCONNECT
+        pipe.eval(script, 2, keys.user_presence(user_id), keys.user_connections(user_id), node_id)
+        pipe.hincrby(node_users, user_id, step)
+        pipe.hset(node_roles, user_id, json.dumps(list(roles)))
+    replies = await pipe.execute()
+    role_steps: Counter[str] = Counter()
+    on_node: dict[str, int] = {}
+    for (step, user_id, roles), total, count in zip(changes, replies[::3], replies[1::3], strict=True):
+        on_node[user_id] = int(count)
+        if (step > 0 and int(total) == 1) or (step < 0 and int(total) == 0):
+            for role in roles:
+                role_steps[role] += step
     pipe = client.pipeline(transaction=False)
-    if int(on_node) <= 0:
-        pipe.hdel(keys.node_users(node_id), user_id)
-        pipe.hdel(keys.node_user_roles(node_id), user_id)
-    if int(left) == 0:
-        for role in roles:
-            pipe.hincrby(keys.online_by_role, role, -1)
+    for role, step in role_steps.items():
+        if step:
+            pipe.hincrby(keys.online_by_role, role, step)
+    gone = [user_id for user_id, count in on_node.items() if count <= 0]
+    if gone:
+        pipe.hdel(node_users, *gone)
+        pipe.hdel(node_roles, *gone)
     if len(pipe):
         await pipe.execute()
 
 
-async def _count_roles(client: redis_async.Redis, keys: Keys, roles: tuple[str, ...], step: int) -> None:
+class PresenceWrites:
+    """Every presence change of this node, written in order by one flusher (group commit).
+
+    Connections opening and closing together go out in one round trip, one pipeline at a time:
+    a storm of thousands of closes cannot exhaust the Redis connection pool, and a close is never
+    written before its own open. What the writes amount to is mirrored in `written` (user ->
+    connections, roles). When a write fails, or Redis lost the node's presence, the node's entries
+    are reconciled with that mirror (each user moved by the difference), retried with back-off:
+    a dropped decrement would otherwise leave a user online for ever. The flushing task belongs to
+    the node (`owner`, cancelled at shutdown) and ends when nothing is left to write.
+    """
+
+    def __init__(
+        self, client: redis_async.Redis, keys: Keys, node_id: str, owner: set[asyncio.Task[Any]]
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._node_id = node_id
+        self._owner = owner
+        self._queue: list[Change] = []
+        self._waiting: list[asyncio.Future[None]] = []
+        self._rebuild = False
+        self._flusher: asyncio.Task[None] | None = None
+        self.written: dict[str, tuple[int, tuple[str, ...]]] = {}
+
+    async def connected(self, user_id: str, roles: tuple[str, ...]) -> None:
+        """Returns once this connection's presence is written (raises what the write raised)."""
+        self._queue.append((1, user_id, roles))
+        await self._wait()
+
+    def disconnected(self, user_id: str, roles: tuple[str, ...]) -> None:
+        """Queue the close; nobody waits for it (a closed socket has nothing left to do)."""
+        self._queue.append((-1, user_id, roles))
+        self._kick()
+
+    async def rebuild(self) -> None:
+        """Write this node's presence again from the mirror (Redis lost it); returns when done."""
+        self._rebuild = True
+        await self._wait()
+
+    async def _wait(self) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append(done)
+        self._kick()
+        await done
+
+    def _kick(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._owner.add(self._flusher)
+            self._flusher.add_done_callback(self._owner.discard)
+
+    def _mirror(self, changes: list[Change]) -> None:
+        for step, user_id, roles in changes:
+            count = self.written.get(user_id, (0, roles))[0] + step
+            if count > 0:
+                self.written[user_id] = (count, roles)
+            else:
+                self.written.pop(user_id, None)
+
+    async def _flush(self) -> None:
+        failures = 0
+        try:
+            while self._queue or self._rebuild:
+                batch, self._queue = self._queue, []
+                waiting, self._waiting = self._waiting, []
+                self._mirror(batch)
+                try:
+                    if self._rebuild:
+                        await self._write_all()
+                    else:
+                        await write_changes(self._client, self._keys, self._node_id, batch)
+                except (RedisError, OSError) as exc:
+                    # Part of the batch may have landed: only a rebuild from the mirror is exact.
+                    self._rebuild = True
+                    failures += 1
+                    log.warning("presence_write_failed", changes=len(batch), error=repr(exc))
+                    _settle(waiting, exc)
+                    await asyncio.sleep(backoff_delay(failures, base=0.1, cap=5.0))
+                    continue
+                failures = 0
+                _settle(waiting, None)
+        finally:
+            self._flusher = None
+            _settle(self._waiting, asyncio.CancelledError())
+            self._waiting = []
+
+    async def _write_all(self) -> None:
+        corrected = await reconcile(self._client, self._keys, self._node_id, dict(self.written))
+        self._rebuild = False
+        log.info("presence_reconciled", users=len(self.written), corrected=corrected)
+
+
+def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for done in waiting:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        elif isinstance(error, asyncio.CancelledError):
+            done.cancel()
+        else:
+            done.set_exception(error)
+
+
+async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> bool:
+    """Mark this node alive now (the live-nodes score is the last heartbeat, unix ms).
+
+    Returns whether Redis still held this node's marker from the previous heartbeat: False
+    means its presence is gone (Redis restarted empty, failed over to a replica that had not
+    caught up, or a survivor cleaned this node up as dead) and must be announced again. The
+    first heartbeat of a process returns False too.
+    """
     pipe = client.pipeline(transaction=False)
-    for role in roles:
-        pipe.hincrby(keys.online_by_role, role, step)
-    await pipe.execute()
+    pipe.zadd(keys.live_nodes, {node_id: now_ms()})
+    pipe.set(keys.node_alive(node_id), b"1", get=True)
+    _, previous = await pipe.execute()
+    return previous is not None
 
 
-async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> None:
-    """Mark this node alive now (the live-nodes score is the last heartbeat, unix ms)."""
-    await client.zadd(keys.live_nodes, {node_id: now_ms()})
+async def reconcile(
+    client: redis_async.Redis, keys: Keys, node_id: str, users: Mapping[str, tuple[int, tuple[str, ...]]]
+) -> int:
+    """Make Redis hold exactly `users` (user -> connections, roles) for this node: each user's
+    count is moved by the difference, so users already right never look offline meanwhile.
+    Returns how many users were corrected."""
+    node_users, node_roles = keys.node_users(node_id), keys.node_user_roles(node_id)
+    stored = await client.hgetall(node_users)
+    stored_roles = await client.hgetall(node_roles)
+    names = sorted({*users, *(u.decode() for u in stored)})
+    corrected = 0
+    for start in range(0, len(names), RECONCILE_CHUNK):
+        chunk = names[start : start + RECONCILE_CHUNK]
+        pipe = client.pipeline(transaction=False)
+        for user_id in chunk:
+            pipe.hget(keys.user_presence(user_id), node_id)
+        held = [int(n or 0) for n in await pipe.execute()]
+        moves: list[tuple[str, int, tuple[str, ...]]] = []
+        for user_id, now in zip(chunk, held, strict=True):
+            want, roles = users.get(user_id, (0, ()))
+            if not roles:
+                roles = tuple(json.loads(stored_roles.get(user_id.encode(), b"[]")))
+            if want != now:
+                moves.append((user_id, want - now, roles))
+        pipe = client.pipeline(transaction=False)
+        for user_id, step, _ in moves:
+            presence, connections = keys.user_presence(user_id), keys.user_connections(user_id)
+            pipe.eval(_ADJUST, 2, presence, connections, node_id, step)
+        totals = [int(t) for t in await pipe.execute()] if moves else []
+        role_steps: Counter[str] = Counter()
+        for (_, step, roles), total in zip(moves, totals, strict=True):
+            before = total - step
+            if before <= 0 < total:
+                role_steps.update(dict.fromkeys(roles, 1))
+            elif total <= 0 < before:
+                role_steps.update(dict.fromkeys(roles, -1))
+        pipe = client.pipeline(transaction=False)
+        for role, step in role_steps.items():
+            if step:
+                pipe.hincrby(keys.online_by_role, role, step)
+        for user_id in chunk:
+            want, roles = users.get(user_id, (0, ()))
+            if want > 0:
+                pipe.hset(node_users, user_id, want)
+                pipe.hset(node_roles, user_id, json.dumps(list(roles)))
+            else:
+                pipe.hdel(node_users, user_id)
+                pipe.hdel(node_roles, user_id)
+        await pipe.execute()
+        corrected += len(moves)
+    return corrected
 
 
 async def remove_node(client: redis_async.Redis, keys: Keys, node_id: str) -> int:
@@ -101,7 +287,11 @@ async def remove_node(client: redis_async.Redis, keys: Keys, node_id: str) -> in
         if int(left) == 0:
             for role in json.loads(roles_by_user.get(user_id.encode(), b"[]")):
                 pipe.hincrby(keys.online_by_role, role, -1)
-    pipe.delete(keys.node_users(node_id), keys.node_user_roles(node_id))
+    if len(pipe):
+        await pipe.execute()
+    # Deleting is allowed when Redis is full, counting is not: delete only once counted.
+    pipe = client.pipeline(transaction=False)
+    pipe.delete(keys.node_users(node_id), keys.node_user_roles(node_id), keys.node_alive(node_id))
     pipe.zrem(keys.live_nodes, node_id)
     await pipe.execute()
     return len(user_ids)

@@ -8,9 +8,7 @@ import time
 
 import structlog
 from notify_common.jwt_auth import Principal
-from redis.exceptions import RedisError
 
-from gateway import presence_writer
 from gateway.catchup import read_catchup
 from gateway.connection import CLOSE_UNAUTHORIZED, Connection
 from gateway.frames import control_frame
@@ -33,9 +31,7 @@ async def open_session(node: Node, conn: Connection, topics: list[str]) -> None:
             conn.rooms.append(f"topic:{topic}")
     node.sockets.add(conn)
     arm_expiry(node, conn)
-    await presence_writer.connected(
-        node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
-    )
+    await node.presence.connected(conn.user_id, conn.principal.roles)
 
 
 async def catch_up(node: Node, conn: Connection, last_id: str | None) -> None:
@@ -56,6 +52,40 @@ async def catch_up(node: Node, conn: Connection, last_id: str | None) -> None:
         sent.add(nid)
     marker = control_frame("catchup.done", count=len(result.frames), gap=result.gap)
     await conn.send(marker, cfg.send_buffer_bytes)
+    await _go_live(node, conn, sent)
+
+
+async def resend_since(node: Node, conn: Connection, since_ms: int) -> int:
+    """Send a connected client what its feeds got since `since_ms` (live frames held meanwhile,
+    as during catch-up); ids it already has repeat and are dropped by the client. Returns the
+    number sent. A connection still in its own catch-up is left to it."""
+    if conn.buffer is not None or conn.closing:
+        return 0
+    cfg = node.cfg
+    conn.buffer = []
+    sent: set[str] = set()
+    try:
+        result = await read_catchup(
+            node.client,
+            node.keys,
+            conn.user_id,
+            conn.rooms,
+            None,
+            window_s=cfg.catchup_window_s,
+            max_entries=cfg.catchup_max,
+            since_ms=since_ms,
+        )
+        for nid, frame in result.frames:
+            await conn.send(frame, cfg.send_buffer_bytes, nid)
+            sent.add(nid)
+    finally:
+        await _go_live(node, conn, sent)
+    return len(sent)
+
+
+async def _go_live(node: Node, conn: Connection, sent: set[str]) -> None:
+    """Flush the live frames held while replaying, then deliver live again."""
+    cfg = node.cfg
     # Flush until the buffer is found empty; going live happens with no await in between,
     # so no live frame can overtake one still held.
     while True:
@@ -87,12 +117,7 @@ async def close_session(node: Node, conn: Connection) -> None:
         await node.pubsub.unsubscribe(*[node.keys.location_channel(u) for u in orphaned])
     if node.draining:
         return  # the node's own cleanup removes all its presence at once
-    try:
-        await presence_writer.disconnected(
-            node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
-        )
-    except (RedisError, OSError) as exc:
-        log.warning("presence_write_failed", user_id=conn.user_id, error=repr(exc))
+    node.presence.disconnected(conn.user_id, conn.principal.roles)
 
 
 def arm_expiry(node: Node, conn: Connection) -> None:

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import time
 
+import structlog
 from aiohttp import web
 from notify_common.http_auth import unauthorized
 from notify_common.jwt_auth import AuthError
+from redis.exceptions import RedisError
 
 from gateway import session
-from gateway.connection import Connection
+from gateway.connection import CLOSE_TRY_LATER, TRY_LATER, Connection, close
 from gateway.frames import control_frame
 from gateway.handshake import (
     authenticate,
@@ -21,6 +23,8 @@ from gateway.handshake import (
     topics_from,
 )
 from gateway.node import Node
+
+log = structlog.get_logger("gateway.sse")
 
 POLL_S = 1.0
 """How often a stream checks that its client is still there (SSE has no reads to notice it)."""
@@ -50,9 +54,16 @@ async def events(node: Node, request: web.Request) -> web.StreamResponse:
     last_id = request.headers.get("Last-Event-ID") or request.query.get("last_id")
     conn = Connection(response, transport, principal, node.close_tasks)
     try:
-        await session.open_session(node, conn, topics_from(request))
-        await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
-        await session.catch_up(node, conn, last_id)
+        try:
+            await session.open_session(node, conn, topics_from(request))
+            await conn.send(
+                control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes
+            )
+            await session.catch_up(node, conn, last_id)
+        except (RedisError, OSError) as exc:
+            log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
+            await close(conn, CLOSE_TRY_LATER, TRY_LATER)
+            return response
         quiet_since = time.monotonic()
         while not conn.closing and transport is not None and not transport.is_closing():
             with contextlib.suppress(TimeoutError):

@@ -7,9 +7,10 @@ import time
 import structlog
 from aiohttp import WSMsgType, web
 from notify_common.jwt_auth import AuthError
+from redis.exceptions import RedisError
 
 from gateway import client_frames, session
-from gateway.connection import CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, Connection
+from gateway.connection import CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, TRY_LATER, Connection
 from gateway.frames import control_frame, error_frame
 from gateway.handshake import (
     MISSING_TOKEN,
@@ -72,9 +73,17 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     conn = Connection(ws, transport, principal, node.close_tasks)
     node.pings.add(conn)
     try:
-        await session.open_session(node, conn, topics)
-        await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
-        await session.catch_up(node, conn, last_id)
+        try:
+            await session.open_session(node, conn, topics)
+            await conn.send(
+                control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes
+            )
+            await session.catch_up(node, conn, last_id)
+        except (RedisError, OSError) as exc:
+            # Redis down or refusing writes (full): the session cannot start; say so, don't crash.
+            log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
+            await ws.close(code=CLOSE_TRY_LATER, message=TRY_LATER.encode())
+            return ws
         async for msg in ws:
             conn.seen_at = time.monotonic()
             if msg.type == WSMsgType.PING:

@@ -111,6 +111,15 @@ class RedisServer:
         if self._owns_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def wipe(self) -> None:
+        """Delete the data files of a stopped server: its next start is empty."""
+        for name in ("appendonlydir", "dump.rdb"):
+            path = self.workdir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
     def restart(self) -> None:
         """Kill and start again on the same port and data directory (AOF survives)."""
         self.kill()
