@@ -20,9 +20,13 @@ class PortBusy(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port that was free a moment ago (the OS picks it)."""
+    """A TCP port that was free a moment ago (the OS picks it).
+
+    Picked on every interface: services bind 0.0.0.0 (ops, device API), and on some kernels a
+    port just picked on 127.0.0.1 refuses a bind on 0.0.0.0 for a while (EADDRINUSE most times).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("0.0.0.0", 0))
         return int(sock.getsockname()[1])
 
 
