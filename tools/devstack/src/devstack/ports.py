@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import random
 import socket
+from pathlib import Path
 
 from fcm_fake.runner import DEFAULT_PORT as FCM_FAKE_PORT
 
@@ -12,6 +14,9 @@ from devstack.configref import service_fields
 __all__ = ["FCM_FAKE_PORT", "PortBusy", "default_port", "free_port", "gateway_ports", "require_free"]
 
 GATEWAY_OPS_STEP = 10
+
+FREE_PORT_FLOOR = 20_000
+"""free_port() picks from here up to the ephemeral range (the fixed ports lie below)."""
 """The n-th gateway node of `make run` takes PORT + n-1 and OPS_PORT + 10(n-1)."""
 
 
@@ -20,14 +25,37 @@ class PortBusy(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port that was free a moment ago (the OS picks it).
+    """A TCP port that was free a moment ago, below the kernel's ephemeral range.
 
-    Picked on every interface: services bind 0.0.0.0 (ops, device API), and on some kernels a
-    port just picked on 127.0.0.1 refuses a bind on 0.0.0.0 for a while (EADDRINUSE most times).
+    The OS's own pick (bind to port 0) lies inside the ephemeral range, which every outgoing
+    connection on the machine draws from: on a busy machine one of them took the port before
+    the service bound it (EADDRINUSE at start-up). Below the range only listeners compete.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    low, _ = _ephemeral_range()
+    for _ in range(100):
+        port = random.randrange(FREE_PORT_FLOOR, low)
+        if _bindable(port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # no luck: any free port
         sock.bind(("0.0.0.0", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 def default_port(service: str, variable: str) -> int:
