@@ -121,11 +121,22 @@ class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
         ),
     ] = 20
     breaker_open_s: Annotated[
-        float, msgspec.Meta(gt=0, description="First pause when the circuit opens; doubles per failed probe.")
-    ] = 5.0
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="First pause when the circuit opens; doubles per failed probe up to "
+            "BREAKER_MAX_OPEN_S. A longer Retry-After from FCM is honoured.",
+        ),
+    ] = 1.0
     breaker_max_open_s: Annotated[
-        float, msgspec.Meta(gt=0, description="Longest pause of an open circuit, seconds.")
-    ] = 120.0
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="Longest pause of an open circuit, seconds: at most this long after FCM recovers "
+            "(unless it asked for a longer Retry-After), one probe message finds out. A probe is a single "
+            "message, so a short pause costs one request per pause during an outage.",
+        ),
+    ] = 5.0
     auth_retry_s: Annotated[
         float,
         msgspec.Meta(
