@@ -45,8 +45,9 @@ class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
         bool,
         _describe(
             "Send over HTTP/2, many requests multiplexed on FCM_CONNECTIONS connections (FCM speaks it; "
-            "over an http:// FCM_BASE_URL with prior knowledge). false: HTTP/1.1, one request per "
-            "connection, about twice the CPU per push."
+            "over an http:// FCM_BASE_URL with prior knowledge). false: HTTP/1.1, one connection per "
+            "request in flight and 2-3 times the CPU per push; httpcore scans every connection per "
+            "request, so keep FCM_BATCH_SIZE x FCM_MAX_IN_FLIGHT at or below 100 then."
         ),
     ] = True
     fcm_connections: Annotated[
