@@ -23,7 +23,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=240,  # S4 starts four small fleets (HTTP/1.1, HTTP/2, two processes, backlog)
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
