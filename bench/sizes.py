@@ -19,6 +19,8 @@ class Sizes:
     s4_pushes: int
     s4_window_s: float
     """S4 stops waiting for first attempts after this long (a bounded run even when slow)."""
+    s4_backlog_pushes: int
+    """Pushes queued at once for S4's backlog run (rounds of one notification to every device)."""
     s5_events: int
     s5_users_per_event: int
     s5_inbox_rows: int
@@ -48,6 +50,7 @@ FULL = Sizes(
     s3_connections=10_000,
     s4_pushes=10_000,
     s4_window_s=45.0,
+    s4_backlog_pushes=100_000,
     s5_events=2_000,
     s5_users_per_event=50,
     s5_inbox_rows=1_000_000,
@@ -75,6 +78,7 @@ SMOKE = Sizes(
     s3_connections=60,
     s4_pushes=200,
     s4_window_s=30.0,
+    s4_backlog_pushes=1_000,
     s5_events=50,
     s5_users_per_event=4,
     s5_inbox_rows=2_000,

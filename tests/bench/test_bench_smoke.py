@@ -23,7 +23,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=240,  # S4 starts four small fleets (HTTP/1.1, HTTP/2, two processes, backlog)
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -74,11 +74,22 @@ def test_s3_measures_gateway_memory_per_idle_connection(smoke: Path) -> None:
 
 def test_s4_pushes_every_device_once_retries_503_and_drops_unregistered_tokens(smoke: Path) -> None:
     s4 = result(smoke, "s4")
-    assert s4["completed"] and s4["retries_done"]
-    assert s4["fake_outcomes"]["outcome:ok"] == s4["devices"] - s4["unregistered"]
-    assert s4["fake_outcomes"]["outcome:unavailable"] == s4["flaky_503_once"]
-    assert s4["unregistered_tokens_left"] == 0
-    assert s4["pushes_per_s"] > 0
+    for name, http2_share in (("h1", 0.0), ("h2", 1.0), ("h2_2_processes", 1.0)):
+        run = s4["runs"][name]
+        assert run["completed"] and run["retries_done"], name
+        assert run["fake_outcomes"]["outcome:ok"] == s4["devices"] - s4["unregistered"], name
+        assert run["fake_outcomes"]["outcome:unavailable"] == s4["flaky_503_once"], name
+        assert run["unregistered_tokens_left"] == 0, name
+        assert run["http2_share"] == http2_share, name
+    assert s4["pushes_per_s_h1"] > 0 and s4["pushes_per_s_h2"] > 0 and s4["pushes_per_s_2_processes"] > 0
+    assert s4["pushes_per_s"] == s4["pushes_per_s_h2"]
+
+
+def test_s4_drains_a_backlog_of_every_device_times_several_notifications(smoke: Path) -> None:
+    s4 = result(smoke, "s4")
+    backlog = s4["runs"]["backlog"]
+    assert s4["backlog_completed"] and backlog["fake_outcomes"] == {"outcome:ok": s4["backlog_pushes"]}
+    assert s4["backlog_100k_s"] > 0
 
 
 def test_s5_stores_one_row_per_recipient_in_sqlite_and_postgresql(smoke: Path) -> None:

@@ -207,6 +207,26 @@ async def test_circuit_opens_when_fcm_is_down_and_resumes_by_itself(
     assert worker.sender.breaker.state == "closed"
 
 
+async def test_open_circuit_probes_with_one_message_and_the_rest_follows(
+    redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
+) -> None:
+    for i in range(8):
+        await register_device(redis, keys, f"u{i}", f"tok-{i}", "android")
+    fcm.script("unavailable")
+    users = [f"u{i}" for i in range(8)]
+    await worker.handle(job_entry("1-0", PushJob(notification=notification("n1"), user_ids=users[:4])))
+    assert worker.sender.breaker.state == "open"
+    sent_while_closed = fcm.requests_seen()
+    worker.sender.breaker.reopen_at = 0.0  # the pause is over: the next batch is the probe
+    await worker.handle(job_entry("2-0", PushJob(notification=notification("n2"), user_ids=users[4:])))
+    assert fcm.requests_seen() == sent_while_closed + 1  # one message, not the batch of 2
+    assert worker.sender.breaker.state == "open"
+    fcm.script("ok")
+    worker.sender.breaker.reopen_at = 0.0
+    await worker.run_retries_until(lambda: len(fcm.tokens_received()) == 8)
+    assert worker.sender.breaker.state == "closed"
+
+
 async def test_redelivered_job_is_not_pushed_twice(
     redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
 ) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from firebase_admin import messaging
 from notify_common.schemas import Notification
-from push_worker.payload import PayloadError, PayloadSettings, build_message
+from push_worker.payload import MessageTemplates, PayloadError, PayloadSettings, build_message
 
 SETTINGS = PayloadSettings(android_channel_id="general", sound="default")
 NOW = 1_800_000_000_000
@@ -126,3 +126,25 @@ def test_reserved_data_key_is_refused() -> None:
 def test_invalid_topic_name_is_refused() -> None:
     with pytest.raises(PayloadError, match="invalid FCM topic name"):
         build_message(note(), topic="role driver", settings=SETTINGS, now_ms=NOW)
+
+
+def test_templates_build_once_per_notification_and_platform_and_copy_per_token() -> None:
+    templates = MessageTemplates(SETTINGS, NOW)
+    first = templates.message(note(), token="a", platform="android")
+    second = templates.message(note(), token="b", platform="android")
+    ios = templates.message(note(), token="c", platform="ios")
+    assert len(templates.built) == 2
+    assert (first.token, second.token) == ("a", "b")
+    direct = build_message(note(), token="b", platform="android", settings=SETTINGS, now_ms=NOW)
+    assert encoded(second) == encoded(direct)
+    assert encoded(ios) == encoded(
+        build_message(note(), token="c", platform="ios", settings=SETTINGS, now_ms=NOW)
+    )
+
+
+def test_templates_give_every_device_the_payload_error() -> None:
+    templates = MessageTemplates(SETTINGS, NOW)
+    bad = note(data={"from": "x"})
+    for token in ("a", "b"):
+        with pytest.raises(PayloadError, match="reserved"):
+            templates.message(bad, token=token, platform="android")

@@ -41,17 +41,36 @@ class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
         float, msgspec.Meta(gt=0, le=300, description="HTTP timeout of one FCM request, seconds.")
     ] = 10.0
 
+    fcm_http2: Annotated[
+        bool,
+        _describe(
+            "Send over HTTP/2, many requests multiplexed on FCM_CONNECTIONS connections (FCM speaks it; "
+            "over an http:// FCM_BASE_URL with prior knowledge). false: HTTP/1.1, one connection per "
+            "request in flight and 2-3 times the CPU per push; httpcore scans every connection per "
+            "request, so keep FCM_BATCH_SIZE x FCM_MAX_IN_FLIGHT at or below 100 then."
+        ),
+    ] = True
+    fcm_connections: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=64,
+            description="HTTP/2 connections to FCM per process. Each carries up to the server's concurrent "
+            "stream limit (100 at FCM): keep FCM_BATCH_SIZE x FCM_MAX_IN_FLIGHT at or below 100 per "
+            "connection. With FCM_HTTP2=false the pool has one connection per request in flight instead.",
+        ),
+    ] = 2
+
     # --- batching -------------------------------------------------------------------------
     fcm_batch_size: Annotated[
         int,
         msgspec.Meta(
             ge=1,
             le=500,
-            description="Messages per send_each_async call (FCM's limit: 500). The SDK sends a batch's "
-            "messages all at once on a pool of 100 connections whose queue costs grow with the square "
-            "of its length: keep FCM_BATCH_SIZE x FCM_MAX_IN_FLIGHT at or below 100.",
+            description="Messages per send_each_async call (FCM's limit: 500); the SDK starts all of a "
+            "batch's requests at once.",
         ),
-    ] = 50
+    ] = 100
     fcm_max_in_flight: Annotated[
         int, msgspec.Meta(ge=1, le=64, description="FCM batches sent concurrently by one process.")
     ] = 2
@@ -103,11 +122,22 @@ class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
         ),
     ] = 20
     breaker_open_s: Annotated[
-        float, msgspec.Meta(gt=0, description="First pause when the circuit opens; doubles per failed probe.")
-    ] = 5.0
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="First pause when the circuit opens; doubles per failed probe up to "
+            "BREAKER_MAX_OPEN_S. A longer Retry-After from FCM is honoured.",
+        ),
+    ] = 1.0
     breaker_max_open_s: Annotated[
-        float, msgspec.Meta(gt=0, description="Longest pause of an open circuit, seconds.")
-    ] = 120.0
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="Longest pause of an open circuit, seconds: at most this long after FCM recovers "
+            "(unless it asked for a longer Retry-After), one probe message finds out. A probe is a single "
+            "message, so a short pause costs one request per pause during an outage.",
+        ),
+    ] = 5.0
     auth_retry_s: Annotated[
         float,
         msgspec.Meta(
@@ -146,6 +176,11 @@ class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
         super().validate()
         if self.fcm_base_url and not self.fcm_base_url.startswith(("http://", "https://")):
             raise ConfigError("FCM_BASE_URL: must start with http:// or https://")
+
+    @property
+    def fcm_requests_in_flight(self) -> int:
+        """Most FCM requests one process has open at once (every message is one request)."""
+        return self.fcm_batch_size * self.fcm_max_in_flight
 
     @property
     def device_stale_ms(self) -> int:

@@ -1,13 +1,16 @@
-"""The firebase-admin SDK (unmodified), set up once: credentials, endpoint, no hidden retries.
+"""The firebase-admin SDK (unmodified), set up once: credentials, endpoint, HTTP client.
 
-Three private SDK names are used, all here and guarded by tests/test_fcm_setup.py, which fails
-loudly if firebase-admin moves them (the version is pinned to 7.x in pyproject.toml):
+Private SDK names are used only here and guarded by tests/test_fcm_setup.py, which fails loudly if
+firebase-admin moves them (the version is pinned to 7.x in pyproject.toml):
 - `messaging._get_messaging_service(app)` to reach the app's service instance;
 - its `_fcm_url`, pointed at FCM_BASE_URL (the local fake; no emulator exists for FCM);
-- its `_async_client`, rebuilt with the SDK's own HttpxAsyncClient and `HttpxRetry(max_retries=0)`:
-  the async path retries 500/503 four times over ~7 s, ignores Retry-After and never retries 429,
-  which would hide FCM outages from the circuit breaker and hold batch slots. The worker owns
-  its retry policy instead (durable, with Retry-After).
+- its `_async_client`, and inside it the httpx client, in `sdk_http_client` only. The SDK offers
+  no option for the HTTP client of `send_each_async`: it builds one with a 100-connection pool,
+  HTTP/2 only over TLS, and retries 500/503 four times over ~7 s ignoring Retry-After (never
+  429), which would hide FCM outages from the circuit breaker and hold batch slots. The worker
+  keeps the SDK's client class and auth flow, and gives it an httpx transport (httpx's public
+  API) sized to the requests it keeps in flight, without retries: the worker owns its retry
+  policy (durable, with Retry-After).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import firebase_admin
 import google.auth
+import httpx
 import structlog
 from firebase_admin import _http_client, _retry, credentials, exceptions, messaging
 from google.auth import exceptions as auth_exceptions
@@ -79,12 +83,46 @@ def init_app(cfg: PushConfig, credential: credentials.Base) -> firebase_admin.Ap
     if cfg.fcm_base_url:
         service._fcm_url = f"{cfg.fcm_base_url.rstrip('/')}/v1/projects/{service._project_id}/messages:send"
         log.warning("fcm_base_url_in_use", url=cfg.fcm_base_url, note="development/test only")
-    service._async_client = _http_client.HttpxAsyncClient(
-        credential=service._credential,
-        timeout=cfg.fcm_timeout_s,
-        retry_config=_retry.HttpxRetry(max_retries=0),
-    )
+    service._async_client = sdk_http_client(service._credential, cfg)
     return app
+
+
+def fcm_transport(cfg: PushConfig) -> httpx.AsyncHTTPTransport:
+    """One pool for every FCM request of the process, as large as what is kept in flight.
+
+    HTTP/2 multiplexes requests on FCM_CONNECTIONS connections; over plain http:// (the local
+    fake) it needs prior knowledge, so HTTP/1.1 is turned off there. HTTP/1.1 carries one request
+    per connection, so its pool has one per request in flight: none waits in httpcore's queue,
+    whose scheduling cost grows with its length (bench/FINDINGS.md F6).
+    """
+    in_flight = cfg.fcm_requests_in_flight
+    if cfg.fcm_http2:
+        plain = cfg.fcm_base_url.startswith("http://")
+        limits = httpx.Limits(
+            max_connections=cfg.fcm_connections, max_keepalive_connections=cfg.fcm_connections
+        )
+        return httpx.AsyncHTTPTransport(http1=not plain, http2=True, limits=limits, retries=0)
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    return httpx.AsyncHTTPTransport(http1=True, http2=False, limits=limits, retries=0)
+
+
+def sdk_http_client(credential: Any, cfg: PushConfig) -> _http_client.HttpxAsyncClient:
+    """The SDK's async HTTP client with our transport (the one place that reaches inside it).
+
+    `HttpxAsyncClient` sends every request through its `_async_client` (an httpx.AsyncClient);
+    it is rebuilt with the same headers and the SDK's own auth flow (OAuth token, refresh on 401).
+    """
+    client = _http_client.HttpxAsyncClient(
+        credential=credential, timeout=cfg.fcm_timeout_s, retry_config=_retry.HttpxRetry(max_retries=0)
+    )
+    built_by_sdk: httpx.AsyncClient = client._async_client
+    client._async_client = httpx.AsyncClient(
+        timeout=cfg.fcm_timeout_s,
+        headers=built_by_sdk.headers,
+        auth=_http_client.GoogleAuthCredentialFlow(credential),
+        transport=fcm_transport(cfg),
+    )
+    return client
 
 
 async def close_app(app: firebase_admin.App) -> None:

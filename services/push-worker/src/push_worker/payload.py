@@ -6,9 +6,10 @@ carry all three, since a topic's subscribers can be on any platform.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 from firebase_admin import messaging
@@ -96,6 +97,39 @@ def build_message(
     # not give us; setting the attribute sends the same `token` field without the warning.
     message.token = token or None
     return message
+
+
+@dataclass
+class MessageTemplates:
+    """Messages of one send pass: built once per notification and platform, copied per token.
+
+    A notification to many devices of one platform differs only in the token, so the mapping,
+    the data checks and the size check run once; each device gets a shallow copy (the SDK only
+    reads a message's parts). A payload error is remembered too: every device gets it.
+    """
+
+    settings: PayloadSettings
+    now_ms: int
+    built: dict[tuple[str, str, str], messaging.Message | PayloadError] = field(default_factory=dict)
+
+    def message(
+        self, notification: Notification, *, token: str = "", platform: str = "", topic: str = ""
+    ) -> messaging.Message:
+        key = (notification.id, "" if topic else platform, topic)
+        template = self.built.get(key)
+        if template is None:
+            try:
+                template = build_message(
+                    notification, platform=platform, topic=topic, settings=self.settings, now_ms=self.now_ms
+                )
+            except PayloadError as exc:
+                template = exc
+            self.built[key] = template
+        if isinstance(template, PayloadError):
+            raise PayloadError(str(template))
+        message = copy.copy(template)
+        message.token = token or None
+        return message
 
 
 def _android(

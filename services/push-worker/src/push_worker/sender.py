@@ -26,7 +26,7 @@ from push_worker.classify import Classified, classify
 from push_worker.config import PushConfig
 from push_worker.fcm import Fcm
 from push_worker.ledger import USER_FIELD, Ledger, now_ms
-from push_worker.payload import PayloadError, PayloadSettings, build_message
+from push_worker.payload import MessageTemplates, PayloadError, PayloadSettings
 from push_worker.sends import Send
 
 log = structlog.get_logger("push_worker.sender")
@@ -119,6 +119,7 @@ class Sender:
         """Send `sends`; returns when every outcome (and whatever `ledger` holds) is durable."""
         now = now_ms()
         ready: list[tuple[Send, messaging.Message]] = []
+        templates = MessageTemplates(self.payload, now)
         for send in sends:
             expires_ms = send.notification.expires_ms
             if expires_ms is not None and expires_ms <= now:
@@ -127,13 +128,8 @@ class Sender:
                 ledger.schedule(send, self._resume_ms(self.alarm.wait_s(alarm_scope(send))), deferred=True)
             else:
                 try:
-                    message = build_message(
-                        send.notification,
-                        token=send.token,
-                        platform=send.platform,
-                        topic=send.topic,
-                        settings=self.payload,
-                        now_ms=now,
+                    message = templates.message(
+                        send.notification, token=send.token, platform=send.platform, topic=send.topic
                     )
                 except PayloadError as exc:
                     ledger.dead.append((send, str(exc)))
@@ -156,6 +152,12 @@ class Sender:
                     ledger.schedule(send, due, deferred=True)
                 await ledger.commit(self.client)
                 return
+            if self.breaker.state == "half_open" and len(batch) > 1:
+                # One message tells whether FCM is back; the rest is due again at once and goes
+                # out (or is held back) once the probe answered: an outage costs one request per pause.
+                batch, held = batch[:1], batch[1:]
+                for send, _ in held:
+                    ledger.schedule(send, now_ms(), deferred=True)
             metrics.IN_FLIGHT.inc()
             started = time.perf_counter()
             try:

@@ -16,16 +16,16 @@ async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner, port = await serve(FakeState(keep_messages=args.keep_messages), args.host, args.port)
+    serving = await serve(FakeState(keep_messages=args.keep_messages), args.host, args.port)
     try:
-        base_url = f"http://{args.host}:{port}"
+        base_url = f"http://{args.host}:{serving.port}"
         if args.service_account_out:
             write_service_account(args.service_account_out, base_url, args.project)
         # The one line scripts wait for: the service account (if asked for) is written by now.
         print(f"fcm-fake listening on {base_url}", flush=True)
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await serving.close()
 
 
 def parse() -> argparse.Namespace:

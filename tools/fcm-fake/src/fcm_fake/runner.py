@@ -9,6 +9,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from fcm_fake.h2server import H2Protocol, SniffingProtocol
 from fcm_fake.server import FakeState, build_app
 
 DEFAULT_PORT = 9099
@@ -53,17 +54,37 @@ class FakeHandle:
         self.stop()
 
 
-async def serve(state: FakeState, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start serving the fake; returns the runner (call `cleanup()` to stop) and the bound port."""
+class Serving:
+    """A listening fake: `port`, and `close()` to stop (connections included)."""
+
+    def __init__(self, runner: web.AppRunner, server: asyncio.Server, h2: set[H2Protocol]) -> None:
+        self.runner = runner
+        self.server = server
+        self.h2 = h2
+        self.port = int(server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        self.server.close()
+        for connection in list(self.h2):
+            connection.close()
+        await self.runner.cleanup()  # closes the HTTP/1.1 connections aiohttp tracks
+
+
+async def serve(state: FakeState, host: str, port: int) -> Serving:
+    """Start serving the fake (HTTP/1.1, and HTTP/2 with prior knowledge on the same port)."""
     runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    http1 = runner.server
+    assert http1 is not None
+    h2: set[H2Protocol] = set()
     try:
-        await site.start()
+        server = await asyncio.get_running_loop().create_server(
+            lambda: SniffingProtocol(http1, state, h2), host, port
+        )
     except BaseException:
         await runner.cleanup()
         raise
-    return runner, int(runner.addresses[0][1])
+    return Serving(runner, server, h2)
 
 
 def start_in_thread(host: str = "127.0.0.1", port: int = 0, keep_messages: int = 10_000) -> FakeHandle:
@@ -77,17 +98,17 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0, keep_messages: int =
 
     async def run() -> None:
         try:
-            runner, bound_port = await serve(state, host, port)
+            serving = await serve(state, host, port)
         except BaseException as exc:  # e.g. the port is taken: handed to the caller below
             failure.append(exc)
             ready.set()
             return
-        bound.append(bound_port)
+        bound.append(serving.port)
         ready.set()
         try:
             await stopped.wait()
         finally:
-            await runner.cleanup()
+            await serving.close()
 
     def main() -> None:
         asyncio.set_event_loop(loop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import secrets
 import threading
 import time
@@ -89,6 +90,58 @@ def target_of(message: dict[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the fake answers to one messages:send request, whichever HTTP version carried it."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    drop: bool = False
+    """Answer nothing: break the connection (HTTP/1.1) or reset the stream (HTTP/2)."""
+
+
+def _json_answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Answer:
+    return Answer(status, json.dumps(body).encode(), headers or {})
+
+
+def answer_send(state: FakeState, authorization: str, body: bytes, project: str) -> Answer:
+    """Check the bearer token, parse the message, record it and decide the scripted answer."""
+    bearer = authorization.removeprefix("Bearer ").strip()
+    with state.lock:
+        known = bearer in state.access_tokens
+    if not known:
+        state.count("unauthenticated")
+        return _json_answer(
+            401, plain_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        )
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    message = payload.get("message") if isinstance(payload, dict) else None
+    target = target_of(message) if isinstance(message, dict) else None
+    if not isinstance(payload, dict) or not isinstance(message, dict) or target is None:
+        state.count("invalid_requests")
+        text = "Invalid payload: a message with exactly one of token, topic or condition is required."
+        return _json_answer(400, plain_error(400, "INVALID_ARGUMENT", text))
+    behaviour = state.script.decide(target)
+    state.record(Received(target, message, bool(payload.get("validate_only")), behaviour.kind, time.time()))
+    delay_s = behaviour.delay_ms / 1000
+    if behaviour.kind == "drop":
+        return Answer(0, b"", delay_s=delay_s, drop=True)
+    if behaviour.kind in ("ok", "slow"):
+        name = f"projects/{project}/messages/{secrets.token_hex(8)}"
+        return Answer(200, b'{"name": "%s"}' % name.encode(), delay_s=delay_s)
+    status, error = error_body(behaviour.kind, f"scripted {behaviour.kind} for {target}")
+    headers: dict[str, str] = {}
+    if behaviour.kind == "quota" or (behaviour.kind == "unavailable" and behaviour.retry_after_s > 0):
+        headers["Retry-After"] = str(behaviour.retry_after_s)
+    answer = _json_answer(status, error, headers)
+    return Answer(answer.status, answer.body, answer.headers, delay_s=delay_s)
+
+
 def build_app(state: FakeState) -> web.Application:
     """The aiohttp application serving one FakeState."""
 
@@ -117,41 +170,22 @@ def build_app(state: FakeState) -> web.Application:
         return web.json_response({"access_token": access, "expires_in": 3599, "token_type": "Bearer"})
 
     async def send(request: web.Request) -> web.StreamResponse:
-        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        with state.lock:
-            known = bearer in state.access_tokens
-        if not known:
-            state.count("unauthenticated")
-            body = plain_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
-            return web.json_response(body, status=401)
-        try:
-            payload = await request.json()
-        except ValueError:
-            payload = None
-        message = payload.get("message") if isinstance(payload, dict) else None
-        target = target_of(message) if isinstance(message, dict) else None
-        if message is None or target is None:
-            state.count("invalid_requests")
-            text = "Invalid payload: a message with exactly one of token, topic or condition is required."
-            return web.json_response(plain_error(400, "INVALID_ARGUMENT", text), status=400)
-        behaviour = state.script.decide(target)
-        item = Received(target, message, bool(payload.get("validate_only")), behaviour.kind, time.time())
-        state.record(item)
-        if behaviour.delay_ms:
-            await asyncio.sleep(behaviour.delay_ms / 1000)
-        if behaviour.kind == "drop":
+        answer = answer_send(
+            state,
+            request.headers.get("Authorization", ""),
+            await request.read(),
+            request.match_info["project"],
+        )
+        if answer.delay_s:
+            await asyncio.sleep(answer.delay_s)
+        if answer.drop:
             assert request.transport is not None
             request.transport.abort()  # no status line at all: the client sees a broken connection
             # Ends the handler; aiohttp sees a closed connection and writes and logs nothing.
             raise asyncio.CancelledError
-        if behaviour.kind in ("ok", "slow"):
-            project = request.match_info["project"]
-            return web.json_response({"name": f"projects/{project}/messages/{secrets.token_hex(8)}"})
-        status, body = error_body(behaviour.kind, f"scripted {behaviour.kind} for {target}")
-        headers: dict[str, str] = {}
-        if behaviour.kind == "quota" or (behaviour.kind == "unavailable" and behaviour.retry_after_s > 0):
-            headers["Retry-After"] = str(behaviour.retry_after_s)
-        return web.json_response(body, status=status, headers=headers)
+        return web.Response(
+            body=answer.body, status=answer.status, headers=answer.headers, content_type="application/json"
+        )
 
     async def set_behaviours(request: web.Request) -> web.Response:
         """{"default": {...}, "tokens": {"<token>": {...}}, "prefixes": {"<prefix>": {...}}}"""
