@@ -11,6 +11,7 @@ from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
 from redis.asyncio.client import PubSub
 
+from gateway.catchup import RoomFeedReads
 from gateway.config import GatewayConfig
 from gateway.pings import PingWheel
 from gateway.sockets import LocalSockets
@@ -27,6 +28,7 @@ class Node:
     jwks: JwksCache | None
     pubsub: PubSub
     pings: PingWheel
+    room_reads: RoomFeedReads
     sockets: LocalSockets = field(default_factory=LocalSockets)
     close_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     draining: bool = False
@@ -43,4 +45,5 @@ class Node:
             jwks=jwks,
             pubsub=client.pubsub(ignore_subscribe_messages=True),
             pings=PingWheel(cfg.ping_interval_s),
+            room_reads=RoomFeedReads(client),
         )

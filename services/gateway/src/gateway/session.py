@@ -26,19 +26,24 @@ def allowed_topic(principal: Principal, topic: str) -> bool:
     return "*" in principal.topics or topic in principal.topics
 
 
-async def open_session(node: Node, conn: Connection, topics: list[str]) -> None:
-    """Index the connection (live frames are held in its buffer until catch-up is done)."""
+async def open_session(node: Node, conn: Connection, topics: list[str]) -> int:
+    """Index the connection (live frames are held in its buffer until catch-up is done).
+
+    Returns the registration mark `catch_up` needs: room-feed reads issued after it are safe to
+    share with this connection (catchup.RoomFeedReads)."""
     for topic in topics:
         if allowed_topic(conn.principal, topic):
             conn.rooms.append(f"topic:{topic}")
     node.sockets.add(conn)
+    live_from = node.room_reads.mark()
     arm_expiry(node, conn)
     await presence_writer.connected(
         node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
     )
+    return live_from
 
 
-async def catch_up(node: Node, conn: Connection, last_id: str | None) -> None:
+async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from: int) -> None:
     """Replay what the client missed, send the marker, then flush live frames held meanwhile."""
     cfg = node.cfg
     result = await read_catchup(
@@ -49,6 +54,8 @@ async def catch_up(node: Node, conn: Connection, last_id: str | None) -> None:
         last_id,
         window_s=cfg.catchup_window_s,
         max_entries=cfg.catchup_max,
+        room_reads=node.room_reads,
+        live_from=live_from,
     )
     sent: set[str] = set()
     for nid, frame in result.frames:

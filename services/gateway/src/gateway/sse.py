@@ -50,9 +50,9 @@ async def events(node: Node, request: web.Request) -> web.StreamResponse:
     last_id = request.headers.get("Last-Event-ID") or request.query.get("last_id")
     conn = Connection(response, transport, principal, node.close_tasks)
     try:
-        await session.open_session(node, conn, topics_from(request))
+        live_from = await session.open_session(node, conn, topics_from(request))
         await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
-        await session.catch_up(node, conn, last_id)
+        await session.catch_up(node, conn, last_id, live_from)
         quiet_since = time.monotonic()
         while not conn.closing and transport is not None and not transport.is_closing():
             with contextlib.suppress(TimeoutError):

@@ -72,9 +72,9 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     conn = Connection(ws, transport, principal, node.close_tasks)
     node.pings.add(conn)
     try:
-        await session.open_session(node, conn, topics)
+        live_from = await session.open_session(node, conn, topics)
         await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
-        await session.catch_up(node, conn, last_id)
+        await session.catch_up(node, conn, last_id, live_from)
         async for msg in ws:
             conn.seen_at = time.monotonic()
             if msg.type == WSMsgType.PING:
