@@ -14,6 +14,7 @@ from redis.asyncio.client import PubSub
 from gateway.catchup import RoomFeedReads
 from gateway.config import GatewayConfig
 from gateway.pings import PingWheel
+from gateway.presence_writer import ConnectWrites
 from gateway.sockets import LocalSockets
 
 
@@ -29,21 +30,26 @@ class Node:
     pubsub: PubSub
     pings: PingWheel
     room_reads: RoomFeedReads
+    connect_writes: ConnectWrites
+    close_tasks: set[asyncio.Task[Any]]
     sockets: LocalSockets = field(default_factory=LocalSockets)
-    close_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     draining: bool = False
     """Set on SIGTERM: refuse new connections, skip per-connection presence writes."""
 
     @classmethod
     def create(cls, cfg: GatewayConfig, client: redis_async.Redis) -> Node:
         jwks = cfg.jwks_cache()
+        keys = Keys(cfg.key_prefix)
+        close_tasks: set[asyncio.Task[Any]] = set()
         return cls(
             cfg=cfg,
             client=client,
-            keys=Keys(cfg.key_prefix),
+            keys=keys,
             jwt=cfg.jwt_settings(),
             jwks=jwks,
             pubsub=client.pubsub(ignore_subscribe_messages=True),
             pings=PingWheel(cfg.ping_interval_s),
             room_reads=RoomFeedReads(client),
+            connect_writes=ConnectWrites(client, keys, cfg.node_id, close_tasks),
+            close_tasks=close_tasks,
         )

@@ -7,7 +7,10 @@ per-user total (`user_connections`) moves the role counts exactly once per 0 -> 
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import Counter
+from typing import Any
 
 import redis.asyncio as redis_async
 import structlog
@@ -46,13 +49,82 @@ return left
 async def connected(
     client: redis_async.Redis, keys: Keys, node_id: str, user_id: str, roles: tuple[str, ...]
 ) -> None:
+    await write_connects(client, keys, node_id, [(user_id, roles)])
+
+
+async def write_connects(
+    client: redis_async.Redis, keys: Keys, node_id: str, connects: list[tuple[str, tuple[str, ...]]]
+) -> None:
+    """Presence of new connections: one round trip, and one more if any moved a role count."""
     pipe = client.pipeline(transaction=False)
-    pipe.eval(_CONNECT, 2, keys.user_presence(user_id), keys.user_connections(user_id), node_id)
-    pipe.hincrby(keys.node_users(node_id), user_id, 1)
-    pipe.hset(keys.node_user_roles(node_id), user_id, json.dumps(list(roles)))
-    total, _, _ = await pipe.execute()
-    if int(total) == 1 and roles:
-        await _count_roles(client, keys, roles, 1)
+    for user_id, roles in connects:
+        pipe.eval(_CONNECT, 2, keys.user_presence(user_id), keys.user_connections(user_id), node_id)
+        pipe.hincrby(keys.node_users(node_id), user_id, 1)
+        pipe.hset(keys.node_user_roles(node_id), user_id, json.dumps(list(roles)))
+    replies = await pipe.execute()
+    online: Counter[str] = Counter()
+    for (_, roles), total in zip(connects, replies[::3], strict=True):
+        if int(total) == 1:
+            online.update(roles)
+    if online:
+        pipe = client.pipeline(transaction=False)
+        for role, count in online.items():
+            pipe.hincrby(keys.online_by_role, role, count)
+        await pipe.execute()
+
+
+class ConnectWrites:
+    """Presence writes of connections arriving together, sent together (group commit).
+
+    While one batch is being written, connections arriving meanwhile queue up; the next batch
+    takes them all. Idle, a connect is written at once; in a reconnect storm a few round trips
+    carry hundreds of connects instead of one or two round trips each. The flushing task is
+    the node's (`owner`, cancelled at shutdown) and ends when the queue is empty.
+    """
+
+    def __init__(
+        self, client: redis_async.Redis, keys: Keys, node_id: str, owner: set[asyncio.Task[Any]]
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._node_id = node_id
+        self._owner = owner
+        self._queue: list[tuple[str, tuple[str, ...], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def connected(self, user_id: str, roles: tuple[str, ...]) -> None:
+        """Returns once this connection's presence is written (raises what the write raised)."""
+        written = asyncio.get_running_loop().create_future()
+        self._queue.append((user_id, roles, written))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._owner.add(self._flusher)
+            self._flusher.add_done_callback(self._owner.discard)
+        await written
+
+    async def _flush(self) -> None:
+        batch: list[tuple[str, tuple[str, ...], asyncio.Future[None]]] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    await write_connects(
+                        self._client, self._keys, self._node_id, [(u, r) for u, r, _ in batch]
+                    )
+                except Exception as exc:  # each waiter raises it, as its own write would have
+                    for _, _, written in batch:
+                        if not written.done():
+                            written.set_exception(exc)
+                else:
+                    for _, _, written in batch:
+                        if not written.done():
+                            written.set_result(None)
+                batch = []
+        finally:
+            self._flusher = None
+            for _, _, written in batch + self._queue:  # cancelled at shutdown: nobody waits long
+                written.cancel()
+            self._queue = []
 
 
 async def disconnected(
@@ -71,13 +143,6 @@ async def disconnected(
             pipe.hincrby(keys.online_by_role, role, -1)
     if len(pipe):
         await pipe.execute()
-
-
-async def _count_roles(client: redis_async.Redis, keys: Keys, roles: tuple[str, ...], step: int) -> None:
-    pipe = client.pipeline(transaction=False)
-    for role in roles:
-        pipe.hincrby(keys.online_by_role, role, step)
-    await pipe.execute()
 
 
 async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> None:

@@ -37,9 +37,7 @@ async def open_session(node: Node, conn: Connection, topics: list[str]) -> int:
     node.sockets.add(conn)
     live_from = node.room_reads.mark()
     arm_expiry(node, conn)
-    await presence_writer.connected(
-        node.client, node.keys, node.cfg.node_id, conn.user_id, conn.principal.roles
-    )
+    await node.connect_writes.connected(conn.user_id, conn.principal.roles)
     return live_from
 
 
