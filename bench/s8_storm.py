@@ -104,7 +104,7 @@ def run_storm(fr: FleetRun, sizes: Sizes, specs: list[ClientSpec], profiler: Pro
     pool.reset()
     reads_before, xrevrange_before = catchup_reads(fr), xrevrange_calls(fr.client)
     meter = CpuMeter(fr.pids()).start()
-    with profiler.attach("s8", fr.fleet.pids(), sizes.s8_storm_s + 2, ("gateway-1", "gateway-2")):
+    with profiler.attach("s8", fr.fleet.pids(), sizes.s8_storm_s * 3, ("gateway-1", "gateway-2")):
         storm = pool.storm(specs, sizes.s8_storm_s)
         wait_for_catchups(fr, len(specs))
     cpu = meter.stop()

@@ -7,14 +7,16 @@ import asyncio
 import itertools
 import json
 import time
+from typing import Any
 
 import aiohttp
 import redis.asyncio as redis_async
-from gateway.catchup import RoomFeedReads, read_catchup
+from gateway.catchup import FeedReads, read_catchup
 from gwkit import RunningGateway, make_token, next_frame
 from notify_common.keys import Keys
 from notify_common.redis_conn import connect
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN, Notification, encode
+from redis.exceptions import ResponseError
 from test_catchup import publish
 
 WINDOW_S = 3600
@@ -45,20 +47,20 @@ async def test_concurrent_catchups_of_one_role_make_one_read_of_each_room_feed(
     for user in range(20):
         await write_feed(redis, keys.user_feed(f"u{user}"), f"own-{user}")
     client = connect(redis_url)
-    reads = RoomFeedReads(client)
+    owner: set[asyncio.Task[Any]] = set()
+    reads = FeedReads(client, owner)
     marks = [reads.mark() for _ in range(20)]  # every connection registered before any read
     before = await xrevrange_calls(redis)
     results = await asyncio.gather(
         *(
             read_catchup(
-                client,
+                reads,
                 keys,
                 f"u{user}",
                 ["role:driver", "all"],
                 f"b-{user % 10}",
                 window_s=WINDOW_S,
                 max_entries=200,
-                room_reads=reads,
                 live_from=marks[user],
             )
             for user in range(20)
@@ -67,49 +69,59 @@ async def test_concurrent_catchups_of_one_role_make_one_read_of_each_room_feed(
     calls = await xrevrange_calls(redis) - before
     await client.aclose()
     assert calls == 20 + 2  # each user's own feed, then role:driver and all once
+    assert not owner  # the batch task ended with its queue
     for user, result in enumerate(results):
         # own-<user> was written after every broadcast: it follows them in write order
         assert frame_ids(result.frames) == [f"b-{i}" for i in range(user % 10 + 1, 10)] + [f"own-{user}"]
         assert result.gap is False
 
 
-async def test_a_read_is_shared_only_with_connections_registered_before_it_was_issued(
+async def test_a_sent_read_is_shared_only_with_connections_registered_before_it_was_sent(
     redis: redis_async.Redis, redis_url: str, keys: Keys
 ) -> None:
     feed = keys.room_feed("role:driver")
     await write_feed(redis, feed, "b-0")
     client = connect(redis_url)
-    reads = RoomFeedReads(client)
+    reads = FeedReads(client, set())
     early = reads.mark()
     oldest = int(time.time() * 1000) - WINDOW_S * 1000
-    first = asyncio.create_task(reads.read(feed, oldest, 200, early))
-    await asyncio.sleep(0)  # the first read is issued and now in flight
-    assert not first.done()
-    late = reads.mark()  # registered after the read was issued: its reply may miss late entries
-    joined = asyncio.create_task(reads.read(feed, oldest, 200, early))
-    own = asyncio.create_task(reads.read(feed, oldest, 200, late))
-    shared, early_reply, late_reply = await asyncio.gather(first, joined, own)
+    first = reads.room_feed(feed, oldest, 200, early)
+    joined_queued = reads.room_feed(feed, oldest, 200, early)
+    for _ in range(10):  # the batch task sends within a loop turn or two
+        if reads.sending(feed):
+            break
+        await asyncio.sleep(0)
+    assert reads.sending(feed) and not first.done()
+    late = reads.mark()  # registered after the read was sent: its reply may miss later entries
+    joined_sent = reads.room_feed(feed, oldest, 200, early)
+    own = reads.room_feed(feed, oldest, 200, late)
+    shared, queued_reply, sent_reply, late_reply = await asyncio.gather(
+        first, joined_queued, joined_sent, own
+    )
     await client.aclose()
-    assert early_reply is shared
+    assert queued_reply is shared and sent_reply is shared
     assert late_reply is not shared
     assert [e.id for e in late_reply.entries] == ["b-0"]
 
 
-async def test_a_failed_owner_read_lets_waiters_read_on_their_own(
+async def test_a_failed_batch_fails_each_read_in_it_and_the_next_batch_reads_again(
     redis: redis_async.Redis, redis_url: str, keys: Keys
 ) -> None:
     feed = keys.room_feed("role:driver")
-    await write_feed(redis, feed, "b-0")
+    await redis.set(feed, "not a stream")
     client = connect(redis_url)
-    reads = RoomFeedReads(client)
+    reads = FeedReads(client, set())
     mark = reads.mark()
     oldest = int(time.time() * 1000) - WINDOW_S * 1000
-    owner = asyncio.create_task(reads.read(feed, oldest, 200, mark))
-    await asyncio.sleep(0)
-    waiter = asyncio.create_task(reads.read(feed, oldest, 200, mark))
-    await asyncio.sleep(0)
-    owner.cancel()  # e.g. the owner's connection went away at shutdown
-    reply = await waiter
+    failed = await asyncio.gather(
+        reads.room_feed(feed, oldest, 200, mark),
+        reads.user_feed(keys.user_feed("u1"), oldest, 200),
+        return_exceptions=True,
+    )
+    assert all(isinstance(f, ResponseError) for f in failed), failed
+    await redis.delete(feed)
+    await write_feed(redis, feed, "b-0")
+    reply = await reads.room_feed(feed, oldest, 200, reads.mark())
     await client.aclose()
     assert [e.id for e in reply.entries] == ["b-0"]
 

@@ -10,8 +10,9 @@ on their ids, and only the ingress id says which event came first. (The millisec
 a scheduled event is routed long after its ingress id was assigned.)
 
 Room feeds are shared by every member of the room: in a reconnect storm thousands of clients of
-one role ask for the same feed within milliseconds. `RoomFeedReads` serves the reads that are in
-flight at once with one XREVRANGE (single flight), decoded and framed once.
+one role ask for the same feed within milliseconds. `FeedReads` batches the reads of concurrent
+catch-ups into one pipeline and serves a room feed asked for at once with one XREVRANGE (single
+flight), decoded and framed once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import redis.asyncio as redis_async
@@ -108,18 +110,21 @@ def decode_feed(reply: list[tuple[bytes, dict[bytes, bytes]]]) -> FeedRead:
     return FeedRead(entries, [e.key for e in entries], first)
 
 
-async def read_feed(client: redis_async.Redis, feed: str, oldest: int, count: int) -> FeedRead:
-    return decode_feed(await client.xrevrange(feed, "+", oldest, count=count))
-
-
 @dataclass(slots=True)
-class _Flight:
-    mark: int
+class _Wanted:
+    feed: str
+    oldest: int
+    count: int
     reply: asyncio.Future[FeedRead]
 
 
-class RoomFeedReads:
-    """Single flight for room-feed reads on one node.
+class FeedReads:
+    """The catch-up reads of one node, batched and, for room feeds, single-flighted.
+
+    Reads asked for while a batch is on its way to Redis queue up and go out together in the
+    next pipeline (group commit): in a reconnect storm a few round trips carry hundreds of
+    reads. A room feed asked for twice in a batch is read once, and a room read already sent is
+    reused by whoever may reuse it:
 
     Why a shared reply loses nothing: a connection is registered in the node's socket index (its
     live frames held in its buffer) before its catch-up starts, and the router writes a room's
@@ -127,56 +132,104 @@ class RoomFeedReads:
     a notification missing from a reply was written to the feed after Redis ran the read, and its
     delivery reaches this node later still: every connection registered before the read was sent
     holds it in its buffer. A reply is therefore reused only by connections registered before
-    the read was issued (`live_from < flight.mark`, marks from one counter); a connection
-    registered later issues its own read.
+    its batch was sent (`live_from < mark`, marks from one counter); a connection registered
+    later waits for the next batch. A read still queued has not been sent: anyone may join it.
+
+    The flushing task is the node's (`owner`, cancelled at shutdown) and ends when the queue is
+    empty. User feeds are one user's each: never shared.
     """
 
-    def __init__(self, client: redis_async.Redis) -> None:
+    def __init__(self, client: redis_async.Redis, owner: set[asyncio.Task[Any]]) -> None:
         self._client = client
+        self._owner = owner
         self._clock = 0
-        self._in_flight: dict[tuple[str, int], _Flight] = {}
+        self._queued_rooms: dict[tuple[str, int], _Wanted] = {}
+        self._queued_users: list[_Wanted] = []
+        self._sent_rooms: dict[tuple[str, int], _Wanted] = {}
+        self._sent_mark = 0
+        self._flusher: asyncio.Task[None] | None = None
 
     def mark(self) -> int:
-        """A point in this node's order of registrations and reads."""
+        """A point in this node's order of registrations and sent batches."""
         self._clock += 1
         return self._clock
 
-    async def read(self, feed: str, oldest: int, count: int, live_from: int) -> FeedRead:
-        """`feed`'s newest `count` entries; may be a reply issued up to now, never one issued
-        before `live_from` (the caller drops entries older than its own `oldest`)."""
+    def sending(self, feed: str) -> bool:
+        """Whether a read of `feed` is on its way to Redis now."""
+        return any(slot[0] == feed for slot in self._sent_rooms)
+
+    def user_feed(self, feed: str, oldest: int, count: int) -> asyncio.Future[FeedRead]:
+        CATCHUP_READS.labels(feed="user", shared="false").inc()
+        wanted = _Wanted(feed, oldest, count, asyncio.get_running_loop().create_future())
+        self._queued_users.append(wanted)
+        self._start()
+        return wanted.reply
+
+    def room_feed(self, feed: str, oldest: int, count: int, live_from: int) -> asyncio.Future[FeedRead]:
+        """`feed`'s newest `count` entries from a read sent after `live_from`, or still queued
+        (the caller drops entries older than its own `oldest`)."""
         slot = (feed, count)
-        flight = self._in_flight.get(slot)
-        if flight is not None and live_from < flight.mark:
-            try:
-                shared = await asyncio.shield(flight.reply)
-            except asyncio.CancelledError:
-                if not flight.reply.cancelled():
-                    raise  # this caller was cancelled, not the read it waited for
-            else:
-                CATCHUP_READS.labels(feed="room", shared="true").inc()
-                return shared
-        flight = _Flight(self.mark(), asyncio.get_running_loop().create_future())
-        # Waiters retrieve the outcome; with none, this keeps an error from being reported unseen.
-        flight.reply.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._in_flight[slot] = flight
+        sent = self._sent_rooms.get(slot)
+        if sent is not None and live_from < self._sent_mark:
+            CATCHUP_READS.labels(feed="room", shared="true").inc()
+            return sent.reply
+        queued = self._queued_rooms.get(slot)
+        if queued is not None:
+            CATCHUP_READS.labels(feed="room", shared="true").inc()
+            return queued.reply
         CATCHUP_READS.labels(feed="room", shared="false").inc()
+        wanted = _Wanted(feed, oldest, count, asyncio.get_running_loop().create_future())
+        self._queued_rooms[slot] = wanted
+        self._start()
+        return wanted.reply
+
+    def _start(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._owner.add(self._flusher)
+            self._flusher.add_done_callback(self._owner.discard)
+
+    async def _flush(self) -> None:
+        batch: list[_Wanted] = []
         try:
-            result = await read_feed(self._client, feed, oldest, count)
-        except asyncio.CancelledError:
-            flight.reply.cancel()  # waiters read on their own
-            raise
-        except Exception as exc:
-            flight.reply.set_exception(exc)
-            raise
+            while self._queued_rooms or self._queued_users:
+                self._sent_rooms, self._queued_rooms = self._queued_rooms, {}
+                batch = [*self._sent_rooms.values(), *self._queued_users]
+                self._queued_users = []
+                self._sent_mark = self.mark()
+                pipe = self._client.pipeline(transaction=False)
+                for wanted in batch:
+                    pipe.xrevrange(wanted.feed, "+", wanted.oldest, count=wanted.count)
+                try:
+                    replies = await pipe.execute()
+                except Exception as exc:  # each waiter raises it, as its own read would have
+                    for wanted in batch:
+                        _settle(wanted.reply, exc)
+                else:
+                    for wanted, reply in zip(batch, replies, strict=True):
+                        _settle(wanted.reply, decode_feed(reply))
+                self._sent_rooms = {}
+                batch = []
         finally:
-            if self._in_flight.get(slot) is flight:
-                del self._in_flight[slot]
-        flight.reply.set_result(result)
-        return result
+            self._flusher = None
+            self._sent_rooms = {}
+            for wanted in [*batch, *self._queued_rooms.values(), *self._queued_users]:
+                wanted.reply.cancel()  # cancelled at shutdown: nobody waits long
+            self._queued_rooms, self._queued_users = {}, []
+
+
+def _settle(reply: asyncio.Future[FeedRead], outcome: FeedRead | Exception) -> None:
+    if reply.done():
+        return
+    if isinstance(outcome, Exception):
+        reply.set_exception(outcome)
+        reply.exception()  # retrieved here too: waiters that gave up must not leave it unseen
+    else:
+        reply.set_result(outcome)
 
 
 async def read_catchup(
-    client: redis_async.Redis,
+    reads: FeedReads,
     keys: Keys,
     user_id: str,
     rooms: list[str],
@@ -184,30 +237,20 @@ async def read_catchup(
     *,
     window_s: int,
     max_entries: int,
-    room_reads: RoomFeedReads | None = None,
-    live_from: int = 0,
+    live_from: int,
 ) -> CatchUp:
     """The notifications after `last_id` (or the user's own window if None), oldest first.
 
     `gap` is True when `last_id` was given but is no longer in the window: the client may have
-    missed more than the window holds and should refresh from the inbox API. Room feeds go
-    through `room_reads` when given (`live_from`: the connection's registration mark).
+    missed more than the window holds and should refresh from the inbox API. `live_from`: the
+    connection's registration mark (FeedReads).
     """
     oldest = now_ms() - window_s * 1000
-    CATCHUP_READS.labels(feed="user", shared="false").inc()
-    user_read = read_feed(client, keys.user_feed(user_id), oldest, max_entries)
-    if last_id is None:
-        feeds = [await user_read]
-    elif room_reads is None:
-        feeds = list(
-            await asyncio.gather(
-                user_read, *(read_feed(client, keys.room_feed(r), oldest, max_entries) for r in rooms)
-            )
-        )
-        CATCHUP_READS.labels(feed="room", shared="false").inc(len(rooms))
-    else:
-        room_feeds = [room_reads.read(keys.room_feed(r), oldest, max_entries, live_from) for r in rooms]
-        feeds = list(await asyncio.gather(user_read, *room_feeds))
+    wanted = [reads.user_feed(keys.user_feed(user_id), oldest, max_entries)]
+    if last_id is not None:
+        wanted += [reads.room_feed(keys.room_feed(r), oldest, max_entries, live_from) for r in rooms]
+    # shielded: replies may be shared, and one waiter giving up must not cancel them for all
+    feeds = [await asyncio.shield(reply) for reply in wanted]
     now = now_ms()
     cut = _cut(feeds, last_id, oldest)
     if last_id is not None and cut is None:

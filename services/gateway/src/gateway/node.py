@@ -11,7 +11,7 @@ from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
 from redis.asyncio.client import PubSub
 
-from gateway.catchup import RoomFeedReads
+from gateway.catchup import FeedReads
 from gateway.config import GatewayConfig
 from gateway.pings import PingWheel
 from gateway.presence_writer import ConnectWrites
@@ -29,7 +29,7 @@ class Node:
     jwks: JwksCache | None
     pubsub: PubSub
     pings: PingWheel
-    room_reads: RoomFeedReads
+    feed_reads: FeedReads
     connect_writes: ConnectWrites
     close_tasks: set[asyncio.Task[Any]]
     sockets: LocalSockets = field(default_factory=LocalSockets)
@@ -49,7 +49,7 @@ class Node:
             jwks=jwks,
             pubsub=client.pubsub(ignore_subscribe_messages=True),
             pings=PingWheel(cfg.ping_interval_s),
-            room_reads=RoomFeedReads(client),
+            feed_reads=FeedReads(client, close_tasks),
             connect_writes=ConnectWrites(client, keys, cfg.node_id, close_tasks),
             close_tasks=close_tasks,
         )

@@ -30,12 +30,12 @@ async def open_session(node: Node, conn: Connection, topics: list[str]) -> int:
     """Index the connection (live frames are held in its buffer until catch-up is done).
 
     Returns the registration mark `catch_up` needs: room-feed reads issued after it are safe to
-    share with this connection (catchup.RoomFeedReads)."""
+    share with this connection (catchup.FeedReads)."""
     for topic in topics:
         if allowed_topic(conn.principal, topic):
             conn.rooms.append(f"topic:{topic}")
     node.sockets.add(conn)
-    live_from = node.room_reads.mark()
+    live_from = node.feed_reads.mark()
     arm_expiry(node, conn)
     await node.connect_writes.connected(conn.user_id, conn.principal.roles)
     return live_from
@@ -45,14 +45,13 @@ async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from:
     """Replay what the client missed, send the marker, then flush live frames held meanwhile."""
     cfg = node.cfg
     result = await read_catchup(
-        node.client,
+        node.feed_reads,
         node.keys,
         conn.user_id,
         conn.rooms,
         last_id,
         window_s=cfg.catchup_window_s,
         max_entries=cfg.catchup_max,
-        room_reads=node.room_reads,
         live_from=live_from,
     )
     sent: set[str] = set()
