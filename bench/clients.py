@@ -32,19 +32,16 @@ CLOSE_TIMEOUT_S = 10.0
 CLOSE_GOING_AWAY = 1001
 RECONNECT_ATTEMPTS = 3
 RECONNECT_BACKOFF_S = 0.5
-# A reconnect hint in a 1001 close reason: "... reconnect within 2500 ms", "retry after 3 s".
-# The number is the window the client spreads its reconnect over (uniform jitter); without a
-# hint the client reconnects at once, as docs/protocol.md has said until paced drains.
-_HINT = re.compile(r"(?:reconnect|retry)\D{0,40}?(\d+(?:\.\d+)?)\s*(ms|s)\b", re.IGNORECASE)
+# The reconnect hint of a 1001 close reason (docs/protocol.md, close codes): "...; retry_ms=5000".
+# The client waits a uniformly random 0..retry_ms ms. A reason without a hint (a gateway without
+# the paced drain) is answered as that gateway's protocol said: reconnect at once.
+_HINT = re.compile(r"retry_ms=(\d+)")
 
 
 def reconnect_delay_s(reason: str, rng: random.Random) -> float:
     """Seconds to wait before reconnecting after a server's 1001 with `reason`."""
     hint = _HINT.search(reason)
-    if hint is None:
-        return 0.0
-    window_s = float(hint.group(1)) / (1000 if hint.group(2).lower() == "ms" else 1)
-    return rng.uniform(0, window_s)
+    return rng.uniform(0, int(hint.group(1)) / 1000) if hint else 0.0
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,7 @@ class Worker:
         self.last_ids: dict[str, str] = {}
         """The last notification id each user received: its `last_id` when it reconnects."""
         self.reconnecting: set[asyncio.Task[None]] = set()
-        self.rng = random.Random(len(self.sockets))
+        self.rng = random.Random()
 
     async def connect(self, specs: list[ClientSpec]) -> dict[str, Any]:
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)

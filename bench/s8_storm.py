@@ -11,9 +11,10 @@ Measured: connect start to `catchup.done` (p50/p99), lost, duplicates, gaps, and
 the catch-ups made (XREVRANGE calls) against those single flight saved.
 
 Drain: SIGTERM gateway-1 while unicasts keep going to its clients; each client reconnects to
-gateway-2 after a 1001, at once or after the jittered delay the close reason hints (see
-clients.reconnect_delay_s). Measured: gateway-2's peak reconnects per second, the reconnects'
-catch-up p99, and lost/duplicated notifications of the drain.
+gateway-2 after a 1001: at once when the reason has no hint (a gateway without the paced drain),
+else after a random 0..retry_ms wait (clients.reconnect_delay_s, docs/protocol.md). Measured:
+gateway-2's peak reconnects per second, the reconnects' catch-up p99, and lost/duplicated
+notifications of the drain.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def run_drain(fr: FleetRun, sizes: Sizes, specs: list[ClientSpec]) -> dict[str, 
     exit_code = process.process.wait(DEADLINE_S) if process.process is not None else None
     stopped_s = time.time() - sent_at
     settled = pool.settle(DEADLINE_S)
+    wait_for_catchups(fr, len(moving))
     wait_routed(fr.client, fr.keys)
     wait_for_frames(pool, len(plan), sizes.drain_quiet_s)
     got = pool.report()
