@@ -75,6 +75,8 @@ class Received:
     gaps: int = 0
     connected_at: list[float] = field(default_factory=list)
     """Wall clock of every `catchup.done` (connects per second)."""
+    opened_at: list[float] = field(default_factory=list)
+    """Wall clock of every connect attempt's start (the rate offered to the nodes)."""
     reconnect_failures: int = 0
 
 
@@ -160,6 +162,7 @@ class Worker:
             path += "?last_id=" + quote(last_id, safe="")
         loop = asyncio.get_running_loop()
         started = time.monotonic()
+        self.received.opened_at.append(time.time())
 
         def on_text(payload: bytes, now_ns: int) -> None:
             frame = self.decoder.decode(payload)
@@ -398,6 +401,7 @@ class ClientPool:
             merged.replayed += part.replayed
             merged.gaps += part.gaps
             merged.connected_at += part.connected_at
+            merged.opened_at += part.opened_at
             merged.reconnect_failures += part.reconnect_failures
             merged.last_frame_ns = max(merged.last_frame_ns, part.last_frame_ns)
         return merged

@@ -13,8 +13,9 @@ the catch-ups made (XREVRANGE calls) against those single flight saved.
 Drain: SIGTERM gateway-1 while unicasts keep going to its clients; each client reconnects to
 gateway-2 after a 1001: at once when the reason has no hint (a gateway without the paced drain),
 else after a random 0..retry_ms wait (clients.reconnect_delay_s, docs/protocol.md). Measured:
-gateway-2's peak reconnects per second, the reconnects' catch-up p99, and lost/duplicated
-notifications of the drain.
+gateway-2's peak reconnect attempts per second (what the clients offer: the drain's pacing) and
+peak connects served per second (to `catchup.done`), the reconnects' catch-up p99, and
+lost/duplicated notifications of the drain.
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ def run_drain(fr: FleetRun, sizes: Sizes, specs: list[ClientSpec]) -> dict[str, 
         "drained_exit_code": exit_code,
         "drained_stop_s": round(stopped_s, 2),
         "survivor_peak_connects_per_s": peak_per_second(got.connected_at),
+        "survivor_peak_attempts_per_s": peak_per_second(got.opened_at),
         "reconnect_span_s": round(max(got.connected_at) - sent_at, 2) if got.connected_at else None,
         "catchup_p50_ms": got.catchup.quantile_ms(0.5),
         "catchup_p99_ms": got.catchup.quantile_ms(0.99),

@@ -48,6 +48,7 @@ TARGETS = (
     Target("s8.lost", "<=", 0),
     Target("s8.duplicates", "<=", 0),
     Target("s8.room_reads_saved", "", None),
+    Target("s8.drain.survivor_peak_attempts_per_s", "", None),
     Target("s8.drain.survivor_peak_connects_per_s", "", None),
     Target("s8.drain.catchup_p99_ms", "", None),
     Target("s8.drain.lost", "<=", 0),
