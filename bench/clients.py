@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import random
+import re
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import msgspec
 
@@ -27,6 +29,19 @@ from bench.wsclient import WsClient
 CONNECT_CONCURRENCY = 24
 HELLO_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 10.0
+CLOSE_GOING_AWAY = 1001
+RECONNECT_ATTEMPTS = 3
+RECONNECT_BACKOFF_S = 0.5
+# The reconnect hint of a 1001 close reason (docs/protocol.md, close codes): "...; retry_ms=5000".
+# The client waits a uniformly random 0..retry_ms ms. A reason without a hint (a gateway without
+# the paced drain) is answered as that gateway's protocol said: reconnect at once.
+_HINT = re.compile(r"retry_ms=(\d+)")
+
+
+def reconnect_delay_s(reason: str, rng: random.Random) -> float:
+    """Seconds to wait before reconnecting after a server's 1001 with `reason`."""
+    hint = _HINT.search(reason)
+    return rng.uniform(0, int(hint.group(1)) / 1000) if hint else 0.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,8 @@ class ClientSpec:
     user_id: str
     url: str
     token: str
+    fallback_url: str = ""
+    """Where to reconnect when the server closes with 1001 (a draining node); "" = stay closed."""
 
 
 @dataclass
@@ -50,6 +67,17 @@ class Received:
     duplicates: int = 0
     frames: int = 0
     last_frame_ns: int = 0
+    catchup: Histogram = field(default_factory=Histogram)
+    """Connect start to `catchup.done`, per connection opened since the last reset (µs)."""
+    catchups: int = 0
+    replayed: int = 0
+    """Sum of the `count` of every `catchup.done` marker."""
+    gaps: int = 0
+    connected_at: list[float] = field(default_factory=list)
+    """Wall clock of every `catchup.done` (connects per second)."""
+    opened_at: list[float] = field(default_factory=list)
+    """Wall clock of every connect attempt's start (the rate offered to the nodes)."""
+    reconnect_failures: int = 0
 
 
 # Only the fields the load generator reads; msgspec skips the rest without building objects.
@@ -65,6 +93,8 @@ class _Notification(msgspec.Struct):
 class _Frame(msgspec.Struct):
     type: str
     notification: _Notification | None = None
+    count: int = 0
+    gap: bool = False
 
 
 class Worker:
@@ -75,6 +105,10 @@ class Worker:
         self.received = Received()
         self.seen: set[tuple[str, str]] = set()
         self.decoder = msgspec.json.Decoder(_Frame)
+        self.last_ids: dict[str, str] = {}
+        """The last notification id each user received: its `last_id` when it reconnects."""
+        self.reconnecting: set[asyncio.Task[None]] = set()
+        self.rng = random.Random()
 
     async def connect(self, specs: list[ClientSpec]) -> dict[str, Any]:
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
@@ -97,30 +131,96 @@ class Worker:
             "seconds": round(time.monotonic() - started, 3),
         }
 
+    async def storm(self, specs: list[ClientSpec], seconds: float) -> dict[str, Any]:
+        """Open `specs` spread evenly over `seconds` (no concurrency cap), each with its user's
+        `last_id`: the reconnect storm of S8."""
+        failures: list[str] = []
+        started = time.monotonic()
+        pace = seconds / max(1, len(specs))
+
+        async def one(spec: ClientSpec, at: float) -> None:
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            try:
+                await self._open(spec)
+            except (OSError, TimeoutError, AssertionError) as exc:
+                failures.append(f"{spec.user_id}: {exc!r}")
+
+        await asyncio.gather(*(one(s, started + i * pace) for i, s in enumerate(specs)))
+        return {
+            "connected": len(self.sockets),
+            "failures": len(failures),
+            "first_failures": failures[:3],
+            "seconds": round(time.monotonic() - started, 3),
+        }
+
     async def _open(self, spec: ClientSpec) -> None:
         url = urlsplit(spec.url)
         host, port = url.hostname or "127.0.0.1", url.port or 80
+        path = url.path or "/"
+        last_id = self.last_ids.get(spec.user_id)
+        if last_id is not None:
+            path += "?last_id=" + quote(last_id, safe="")
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        self.received.opened_at.append(time.time())
 
         def on_text(payload: bytes, now_ns: int) -> None:
             frame = self.decoder.decode(payload)
             if frame.type == "notification" and frame.notification is not None:
                 self._record(spec.user_id, frame.notification, now_ns)
+            elif frame.type == "catchup.done":
+                r = self.received
+                r.catchup.record((time.monotonic() - started) * 1e6)
+                r.catchups += 1
+                r.replayed += frame.count
+                r.gaps += frame.gap
+                r.connected_at.append(time.time())
 
         _, client = await loop.create_connection(
-            lambda: WsClient(f"{host}:{port}", url.path or "/", spec.token, on_text), host, port
+            lambda: WsClient(f"{host}:{port}", path, spec.token, on_text), host, port
         )
         hello = await asyncio.wait_for(client.first_text, HELLO_TIMEOUT_S)
         if b'"hello"' not in hello:
             client.close()
             raise AssertionError(f"expected hello, got {hello[:120]!r}")
         self.sockets[spec.user_id] = client
+        if spec.fallback_url:
+            client.closed.add_done_callback(lambda _: self._on_closed(spec, client))
+
+    def _on_closed(self, spec: ClientSpec, client: WsClient) -> None:
+        """A draining node closed the socket (1001): reconnect to the other node, as told."""
+        if client.closed_by_us or client.close_code != CLOSE_GOING_AWAY:
+            return
+        if self.sockets.get(spec.user_id) is client:
+            del self.sockets[spec.user_id]
+        delay_s = reconnect_delay_s(client.close_reason, self.rng)
+        moved = ClientSpec(spec.user_id, spec.fallback_url, spec.token, fallback_url=spec.url)
+        task = asyncio.get_running_loop().create_task(self._reconnect(moved, delay_s))
+        self.reconnecting.add(task)
+        task.add_done_callback(self.reconnecting.discard)
+
+    async def _reconnect(self, spec: ClientSpec, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        for attempt in range(RECONNECT_ATTEMPTS):
+            try:
+                await self._open(spec)
+                return
+            except (OSError, TimeoutError, AssertionError):
+                await asyncio.sleep(RECONNECT_BACKOFF_S * 2**attempt)
+        self.received.reconnect_failures += 1
+
+    async def settle(self, timeout_s: float) -> dict[str, Any]:
+        """Wait for the reconnects under way (a drain's) to finish."""
+        if self.reconnecting:
+            await asyncio.wait(set(self.reconnecting), timeout=timeout_s)
+        return {"connected": len(self.sockets), "reconnecting": len(self.reconnecting)}
 
     def _record(self, user_id: str, notification: _Notification, now_ns: int) -> None:
         r = self.received
         r.frames += 1
         r.last_frame_ns = now_ns
         nid = notification.id
+        self.last_ids[user_id] = nid
         key = (user_id, nid)
         if key in self.seen:
             r.duplicates += 1
@@ -153,9 +253,18 @@ class Worker:
         return {"connected": len(self.sockets)}
 
     def progress(self) -> dict[str, Any]:
-        return {"frames": self.received.frames, "last_frame_ns": self.received.last_frame_ns}
+        r = self.received
+        return {
+            "frames": r.frames,
+            "last_frame_ns": r.last_frame_ns,
+            "catchups": r.catchups,
+            "connected": len(self.sockets),
+        }
 
     async def close(self) -> None:
+        for task in list(self.reconnecting):
+            task.cancel()
+        await asyncio.gather(*self.reconnecting, return_exceptions=True)
         await self.disconnect(None)
 
 
@@ -169,6 +278,10 @@ async def _serve(conn: Connection) -> None:
             match command:
                 case "connect":
                     reply = await worker.connect(arg)
+                case "storm":
+                    reply = await worker.storm(*arg)
+                case "settle":
+                    reply = await worker.settle(arg)
                 case "disconnect":
                     reply = await worker.disconnect(arg)
                 case "reset":
@@ -238,6 +351,29 @@ class ClientPool:
             "seconds": max(r["seconds"] for r in replies),
         }
 
+    def storm(self, specs: list[ClientSpec], seconds: float) -> dict[str, Any]:
+        """Open `specs` (each with its user's last_id) spread over `seconds` in every worker at once."""
+        shares: list[list[ClientSpec]] = [[] for _ in self.pipes]
+        for i, spec in enumerate(specs):
+            shares[i % len(self.pipes)].append(spec)
+        replies = self._ask_all("storm", [(share, seconds) for share in shares])
+        self.connected += [s.user_id for s in specs]
+        return {
+            "connected": sum(r["connected"] for r in replies),
+            "failures": sum(r["failures"] for r in replies),
+            "first_failures": [f for r in replies for f in r["first_failures"]][:3],
+            "seconds": max(r["seconds"] for r in replies),
+        }
+
+    def settle(self, timeout_s: float) -> dict[str, int]:
+        """Wait for every worker's reconnects under way; totals of connected and still reconnecting."""
+        replies = self._same("settle", timeout_s)
+        return {k: sum(int(r[k]) for r in replies) for k in ("connected", "reconnecting")}
+
+    def progress(self) -> dict[str, int]:
+        replies = self._same("progress")
+        return {k: sum(int(r[k]) for r in replies) for k in ("frames", "catchups", "connected")}
+
     def disconnect(self, user_ids: list[str]) -> int:
         replies = self._same("disconnect", user_ids)
         gone = set(user_ids)
@@ -260,6 +396,13 @@ class ClientPool:
                 merged.last_receive_ns[nid] = max(ns, merged.last_receive_ns.get(nid, 0))
             merged.duplicates += part.duplicates
             merged.frames += part.frames
+            merged.catchup.merge(part.catchup)
+            merged.catchups += part.catchups
+            merged.replayed += part.replayed
+            merged.gaps += part.gaps
+            merged.connected_at += part.connected_at
+            merged.opened_at += part.opened_at
+            merged.reconnect_failures += part.reconnect_failures
             merged.last_frame_ns = max(merged.last_frame_ns, part.last_frame_ns)
         return merged
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.targets import TARGETS
 
-CURVE_KEYS = ("latency_curve", "last_client_curve")
+CURVE_KEYS = ("latency_curve", "last_client_curve", "catchup_curve")
 
 
 def lookup(results: dict[str, Any], dotted: str) -> Any:

@@ -12,13 +12,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import report, s1_unicast, s2_broadcast, s3_idle, s4_push, s5_history, s6_router, s7_saturation
+from bench import (
+    report,
+    s1_unicast,
+    s2_broadcast,
+    s3_idle,
+    s4_push,
+    s5_history,
+    s6_router,
+    s7_saturation,
+    s8_storm,
+)
 from bench.fleetrun import fleet_run
 from bench.procstats import machine, raise_nofile_limit
 from bench.profiling import Profiler
 from bench.sizes import BY_NAME, Sizes
 
-ALL = ("s1", "s2", "s3", "s4", "s5", "s6", "s7")
+ALL = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8")
 # S2 and S3 run the delivery path only (router + gateways): history and push-worker read their
 # own consumer groups, are measured in S4/S5, and would take the cores of the path under test.
 DELIVERY_PATH = ("router",)
@@ -34,7 +44,7 @@ LATEST_PLOT = REPO / "bench" / "results" / "latest.png"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--size", choices=sorted(BY_NAME), default="full", help="full = the issue's sizes")
-    p.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of s1…s7")
+    p.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of s1…s8")
     p.add_argument("--out", type=Path, default=None, help="result folder (default bench/out/<time>)")
     p.add_argument(
         "--wait-load",
@@ -44,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="first wait (up to 5 min) until the 1-minute load average is at most LOAD (shared machines)",
     )
     p.add_argument(
-        "--profile", action="store_true", help="py-spy the services under load (S1, S2, S4, S5, S6)"
+        "--profile", action="store_true", help="py-spy the services under load (S1, S2, S4, S5, S6, S8)"
     )
     p.add_argument(
         "--record",
@@ -110,6 +120,8 @@ def run_scenarios(sizes: Sizes, chosen: list[str], workdir: Path, profiler: Prof
         results["s5"] = _guarded("s5", lambda: s5_history.run(sizes, workdir / "s5", profiler))
     if "s6" in chosen:
         results["s6"] = _guarded("s6", lambda: s6_router.run(sizes, workdir / "s6", profiler))
+    if "s8" in chosen:
+        results["s8"] = _guarded("s8", lambda: s8_storm.run(sizes, workdir / "s8", profiler))
     return {name: results[name] for name in ALL if name in results}
 
 

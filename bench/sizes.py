@@ -36,6 +36,15 @@ class Sizes:
     s7_step_s: float
     drain_quiet_s: float
     """Stop waiting for stragglers after this long without a new frame."""
+    s8_clients: int
+    s8_storm_s: float
+    """S8 reconnects every client within this many seconds."""
+    s8_missed_unicasts: int
+    """Unicasts each S8 client misses while disconnected (plus the broadcasts, for drivers)."""
+    s8_missed_broadcasts: int
+    s8_drain_rate_per_s: int
+    """Unicasts per second to the drained node's clients while it drains."""
+    s8_drain_publish_s: float
 
 
 FULL = Sizes(
@@ -64,6 +73,12 @@ FULL = Sizes(
     s7_rates=(1000, 2000, 4000, 8000, 16_000),
     s7_step_s=10.0,
     drain_quiet_s=5.0,
+    s8_clients=10_000,
+    s8_storm_s=5.0,
+    s8_missed_unicasts=2,
+    s8_missed_broadcasts=3,
+    s8_drain_rate_per_s=500,
+    s8_drain_publish_s=6.0,
 )
 
 SMOKE = Sizes(
@@ -92,6 +107,12 @@ SMOKE = Sizes(
     s7_rates=(100, 200),
     s7_step_s=2.0,
     drain_quiet_s=3.0,
+    s8_clients=200,
+    s8_storm_s=1.0,
+    s8_missed_unicasts=2,
+    s8_missed_broadcasts=2,
+    s8_drain_rate_per_s=100,
+    s8_drain_publish_s=1.0,
 )
 
 BY_NAME = {s.name: s for s in (FULL, SMOKE)}

@@ -43,4 +43,13 @@ TARGETS = (
     Target("s6.events_per_s", "", None),
     Target("s6.deliveries_per_s", ">=", 20_000),
     Target("s7.max_rate_per_s", ">=", 8000),
+    Target("s8.catchup_p50_ms", "", None),
+    Target("s8.catchup_p99_ms", "<=", 1000.0),
+    Target("s8.lost", "<=", 0),
+    Target("s8.duplicates", "<=", 0),
+    Target("s8.room_reads_saved", "", None),
+    Target("s8.drain.survivor_peak_attempts_per_s", "", None),
+    Target("s8.drain.survivor_peak_connects_per_s", "", None),
+    Target("s8.drain.catchup_p99_ms", "", None),
+    Target("s8.drain.lost", "<=", 0),
 )

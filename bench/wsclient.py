@@ -46,6 +46,10 @@ class WsClient(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.first_text: asyncio.Future[bytes] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
+        self.close_code: int | None = None
+        """The code of the server's close frame (None: we closed, or no close frame came)."""
+        self.close_reason = ""
+        self.closed_by_us = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -101,6 +105,9 @@ class WsClient(asyncio.Protocol):
         elif opcode == OP_PING:
             self._send(_masked_frame(OP_PONG, payload))
         elif opcode == OP_CLOSE:
+            if not self.closed_by_us and len(payload) >= 2:
+                self.close_code = int.from_bytes(payload[:2], "big")
+                self.close_reason = payload[2:].decode("utf-8", "replace")
             self._send(_masked_frame(OP_CLOSE, payload[:2]))
             if self.transport is not None:
                 self.transport.close()
@@ -117,6 +124,7 @@ class WsClient(asyncio.Protocol):
 
     def close(self) -> None:
         """Send a normal close (1000) and drop the connection."""
+        self.closed_by_us = True
         self._send(_masked_frame(OP_CLOSE, (1000).to_bytes(2, "big")))
         if self.transport is not None:
             self.transport.close()

@@ -132,5 +132,24 @@ def test_s7_steps_up_the_rate_and_delivers_every_step(smoke: Path) -> None:
     assert s7["max_rate_per_s"] == max((step["rate_per_s"] for step in steps if step["held"]), default=0)
 
 
+def test_s8_storm_replays_exactly_what_each_client_missed_with_shared_room_reads(smoke: Path) -> None:
+    s8 = result(smoke, "s8")
+    assert s8["catchups"] == s8["clients"] and s8["connect_failures"] == 0
+    assert (s8["lost"], s8["duplicates"], s8["gaps"], s8["replayed_already_seen"]) == (0, 0, 0, 0)
+    assert s8["replayed"] == s8["missed_deliveries_expected"]
+    assert 0 < s8["catchup_p50_ms"] <= s8["catchup_p99_ms"]
+    # every catch-up reads its user's feed; the room feeds are read at most once per catch-up
+    assert s8["catchup_reads"]["user/read"] == s8["clients"]
+    assert s8["redis_xrevrange_calls"] <= 3 * s8["clients"] - s8["room_reads_saved"]
+
+
+def test_s8_drain_moves_the_stopped_nodes_clients_without_loss(smoke: Path) -> None:
+    drain = result(smoke, "s8")["drain"]
+    assert drain["drained_exit_code"] == 0
+    assert drain["reconnected"] == drain["moved_clients"] and drain["reconnect_failures"] == 0
+    assert (drain["lost"], drain["duplicates"]) == (0, 0)
+    assert drain["survivor_peak_connects_per_s"] > 0
+
+
 def test_latency_plot_is_written(smoke: Path) -> None:
     assert (smoke / "latency.png").stat().st_size > 1000

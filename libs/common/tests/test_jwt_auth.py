@@ -77,6 +77,33 @@ def test_wrong_signature_is_refused() -> None:
         verify_token(token, HS)
 
 
+def test_payload_changed_after_signing_is_refused() -> None:
+    header, _, signature = jwt.encode(claims(), SECRET, algorithm="HS256").split(".")
+    forged = jwt.encode(claims(sub="1", roles=["admin"]), "x" * 32, algorithm="HS256").split(".")[1]
+    with pytest.raises(AuthError, match="Signature verification failed"):
+        verify_token(f"{header}.{forged}.{signature}", HS)
+
+
+def test_garbled_signature_is_refused() -> None:
+    token = jwt.encode(claims(), SECRET, algorithm="HS256")
+    with pytest.raises(AuthError, match="invalid token"):
+        verify_token(token[:-2] + "*", HS)
+
+
+@pytest.mark.parametrize("alg", ["HS384", "HS512"])
+def test_longer_hmac_algorithms_verify_when_allowed(alg: str) -> None:
+    settings = JwtSettings(secret=SECRET * 2, algorithms=(alg,), issuer=HS.issuer, audience=HS.audience)
+    assert verify_token(jwt.encode(claims(), SECRET * 2, algorithm=alg), settings).user_id == "42"
+    with pytest.raises(AuthError, match="Signature verification failed"):
+        verify_token(jwt.encode(claims(), "y" * 64, algorithm=alg), settings)
+
+
+def test_non_numeric_issued_at_is_refused() -> None:
+    token = jwt.encode(claims(iat="yesterday"), SECRET, algorithm="HS256")
+    with pytest.raises(AuthError, match="invalid token"):
+        verify_token(token, HS)
+
+
 def test_wrong_audience_is_refused() -> None:
     token = jwt.encode(claims(aud="billing"), SECRET, algorithm="HS256")
     with pytest.raises(AuthError, match="audience must be 'notify'"):

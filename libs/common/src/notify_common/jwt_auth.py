@@ -9,6 +9,10 @@ and `none` is never accepted.
 from __future__ import annotations
 
 import asyncio
+import binascii
+import functools
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +24,7 @@ import msgspec
 
 ALLOWED_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "ES256"})
 _HMAC = frozenset({"HS256", "HS384", "HS512"})
+_HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
 
 class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,12 +62,18 @@ def read_public_key(path: str) -> str:
     return Path(path).read_text() if path else ""
 
 
+@functools.lru_cache(maxsize=64)
+def _header_alg(segment: str) -> str:
+    """The `alg` of a token's header segment: every token of one issuer has the same header, so
+    it is parsed once (the signature and claims of every token are still verified)."""
+    return str(jwt.get_unverified_header(segment + "..").get("alg", ""))
+
+
 def _header_algorithm(token: str, settings: JwtSettings) -> str:
     try:
-        header = jwt.get_unverified_header(token)
+        alg = _header_alg(token.partition(".")[0])
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token: {exc}") from None
-    alg = str(header.get("alg", ""))
     allowed = [a for a in settings.algorithms if a in ALLOWED_ALGORITHMS]
     if alg not in allowed:
         raise AuthError(f"invalid token: algorithm {alg!r} is not allowed (allowed: {', '.join(allowed)})")
@@ -79,7 +90,43 @@ def _static_key(alg: str, settings: JwtSettings) -> Any:
     return settings.public_key
 
 
-def _decode(token: str, key: Any, alg: str, settings: JwtSettings) -> Principal:
+@functools.lru_cache(maxsize=8)
+def _hmac_key(secret: str, alg: str) -> hmac.HMAC:
+    """The keyed HMAC state, built once per secret (copied for each token)."""
+    return hmac.new(secret.encode(), digestmod=_HMAC_HASHES[alg])
+
+
+def _verify_hmac(token: str, alg: str, secret: str) -> None:
+    """The HS256/384/512 signature, checked without PyJWT's per-call key preparation (its PEM
+    and SSH look-alike checks cost most of a verify): a reconnect storm verifies thousands a
+    second. Constant-time comparison, as PyJWT's."""
+    signing_input, _, signature = token.rpartition(".")
+    try:
+        given = jwt.utils.base64url_decode(signature)
+    except (binascii.Error, ValueError):
+        raise AuthError("invalid token: Invalid crypto padding") from None
+    mac = _hmac_key(secret, alg).copy()
+    mac.update(signing_input.encode())
+    if not hmac.compare_digest(mac.digest(), given):
+        raise AuthError("invalid token: Signature verification failed")
+
+
+def _verify_static(token: str, alg: str, settings: JwtSettings) -> Principal:
+    key = _static_key(alg, settings)
+    if alg in _HMAC:
+        _verify_hmac(token, alg, key)
+        return _decode(token, key, alg, settings, signature_checked=True)
+    return _decode(token, key, alg, settings)
+
+
+def _decode(
+    token: str, key: Any, alg: str, settings: JwtSettings, *, signature_checked: bool = False
+) -> Principal:
+    options: dict[str, Any] = {"require": ["sub", "exp"], "verify_aud": bool(settings.audience)}
+    if signature_checked:
+        # PyJWT turns every claim check off with the signature check unless told otherwise.
+        options |= {"verify_signature": False, "verify_exp": True, "verify_nbf": True}
+        options |= {"verify_iat": True, "verify_iss": True, "verify_sub": True, "verify_jti": True}
     try:
         claims = jwt.decode(
             token,
@@ -88,7 +135,7 @@ def _decode(token: str, key: Any, alg: str, settings: JwtSettings) -> Principal:
             leeway=settings.leeway_s,
             issuer=settings.issuer or None,
             audience=settings.audience or None,
-            options={"require": ["sub", "exp"], "verify_aud": bool(settings.audience)},
+            options=options,  # type: ignore[arg-type]
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired") from None
@@ -119,7 +166,7 @@ def _names(value: Any, claim: str) -> tuple[str, ...]:
 def verify_token(token: str, settings: JwtSettings) -> Principal:
     """Check algorithm allow-list, signature (secret or public key), exp, nbf, iss, aud."""
     alg = _header_algorithm(token, settings)
-    return _decode(token, _static_key(alg, settings), alg, settings)
+    return _verify_static(token, alg, settings)
 
 
 class JwksCache:
@@ -173,7 +220,7 @@ async def verify_token_async(token: str, settings: JwtSettings, jwks: JwksCache 
     """`verify_token`, taking RS256/ES256 keys from `jwks` when a JWKS URL is configured."""
     alg = _header_algorithm(token, settings)
     if jwks is None or alg in _HMAC or settings.public_key:
-        return _decode(token, _static_key(alg, settings), alg, settings)
+        return _verify_static(token, alg, settings)
     kid = str(jwt.get_unverified_header(token).get("kid", ""))
     jwk = await jwks.key(kid)
     return _decode(token, jwk.key, alg, settings)

@@ -48,13 +48,17 @@ def ops_app(checks: Mapping[str, ReadinessCheck], metrics_token: str = "") -> we
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start serving `app`; returns the runner (for cleanup) and the bound port (port 0 = any)."""
+async def start_site(
+    app: web.Application, host: str, port: int, backlog: int = 128
+) -> tuple[web.AppRunner, int]:
+    """Start serving `app`; returns the runner (for cleanup) and the bound port (port 0 = any).
+
+    `backlog`: connections the kernel queues before they are accepted (capped by somaxconn)."""
     # No access log: one line per request (and per WebSocket) is volume without insight next to
     # the metrics; if one is turned on, notify_common.logging masks `?token=` and Bearer values.
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, backlog=backlog)
     await site.start()
     sockets = getattr(site._server, "sockets", None)
     bound = int(sockets[0].getsockname()[1]) if sockets else port

@@ -100,7 +100,7 @@ async def main(cfg: GatewayConfig) -> int:
     await presence_writer.heartbeat(client, keys, cfg.node_id)
     settings = ConsumerSettings.from_config(cfg, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
     consumer = StreamConsumer(client, settings, functools.partial(deliver, node))
-    runner, port = await start_site(build_app(node), cfg.host, cfg.port)
+    runner, port = await start_site(build_app(node), cfg.host, cfg.port, cfg.listen_backlog)
     log.info("gateway_listening", port=port, paths=["/ws", "/events"])
 
     async def consume(stop: asyncio.Event) -> None:

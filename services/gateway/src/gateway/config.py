@@ -15,6 +15,17 @@ class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
         int,
         msgspec.Meta(description="Port of the WebSocket (/ws) and SSE (/events) listener.", ge=0, le=65535),
     ] = 8080
+    listen_backlog: Annotated[
+        int,
+        msgspec.Meta(
+            description=(
+                "Connections the kernel queues before the node accepts them (capped by"
+                " net.core.somaxconn). A reconnect storm overflows a small queue: dropped SYNs are"
+                " retried after 1, 3, 7 s."
+            ),
+            gt=0,
+        ),
+    ] = 4096
     ops_port: Annotated[
         int, msgspec.Meta(description="Port of /healthz, /readyz and /metrics.", ge=0, le=65535)
     ] = 9101

@@ -11,6 +11,7 @@ from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
 from redis.asyncio.client import PubSub
 
+from gateway.catchup import FeedReads
 from gateway.config import GatewayConfig
 from gateway.pings import PingWheel
 from gateway.presence_writer import PresenceWrites
@@ -28,6 +29,7 @@ class Node:
     jwks: JwksCache | None
     pubsub: PubSub
     pings: PingWheel
+    feed_reads: FeedReads
     presence: PresenceWrites
     close_tasks: set[asyncio.Task[Any]]
     sockets: LocalSockets = field(default_factory=LocalSockets)
@@ -50,6 +52,7 @@ class Node:
             jwks=jwks,
             pubsub=client.pubsub(ignore_subscribe_messages=True),
             pings=PingWheel(cfg.ping_interval_s),
+            feed_reads=FeedReads(client, close_tasks),
             presence=PresenceWrites(client, keys, cfg.node_id, close_tasks),
             close_tasks=close_tasks,
         )

@@ -24,27 +24,33 @@ def allowed_topic(principal: Principal, topic: str) -> bool:
     return "*" in principal.topics or topic in principal.topics
 
 
-async def open_session(node: Node, conn: Connection, topics: list[str]) -> None:
-    """Index the connection (live frames are held in its buffer until catch-up is done)."""
+async def open_session(node: Node, conn: Connection, topics: list[str]) -> int:
+    """Index the connection (live frames are held in its buffer until catch-up is done).
+
+    Returns the registration mark `catch_up` needs: room-feed reads issued after it are safe to
+    share with this connection (catchup.FeedReads)."""
     for topic in topics:
         if allowed_topic(conn.principal, topic):
             conn.rooms.append(f"topic:{topic}")
     node.sockets.add(conn)
+    live_from = node.feed_reads.mark()
     arm_expiry(node, conn)
     await node.presence.connected(conn.user_id, conn.principal.roles)
+    return live_from
 
 
-async def catch_up(node: Node, conn: Connection, last_id: str | None) -> None:
+async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from: int) -> None:
     """Replay what the client missed, send the marker, then flush live frames held meanwhile."""
     cfg = node.cfg
     result = await read_catchup(
-        node.client,
+        node.feed_reads,
         node.keys,
         conn.user_id,
         conn.rooms,
         last_id,
         window_s=cfg.catchup_window_s,
         max_entries=cfg.catchup_max,
+        live_from=live_from,
     )
     sent: set[str] = set()
     for nid, frame in result.frames:
@@ -63,16 +69,18 @@ async def resend_since(node: Node, conn: Connection, since_ms: int) -> int:
         return 0
     cfg = node.cfg
     conn.buffer = []
+    live_from = node.feed_reads.mark()  # live frames are held from here on
     sent: set[str] = set()
     try:
         result = await read_catchup(
-            node.client,
+            node.feed_reads,
             node.keys,
             conn.user_id,
             conn.rooms,
             None,
             window_s=cfg.catchup_window_s,
             max_entries=cfg.catchup_max,
+            live_from=live_from,
             since_ms=since_ms,
         )
         for nid, frame in result.frames:

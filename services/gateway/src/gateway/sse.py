@@ -55,11 +55,11 @@ async def events(node: Node, request: web.Request) -> web.StreamResponse:
     conn = Connection(response, transport, principal, node.close_tasks)
     try:
         try:
-            await session.open_session(node, conn, topics_from(request))
+            live_from = await session.open_session(node, conn, topics_from(request))
             await conn.send(
                 control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes
             )
-            await session.catch_up(node, conn, last_id)
+            await session.catch_up(node, conn, last_id, live_from)
         except (RedisError, OSError) as exc:
             log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
             await close(conn, CLOSE_TRY_LATER, TRY_LATER)

@@ -74,11 +74,11 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     node.pings.add(conn)
     try:
         try:
-            await session.open_session(node, conn, topics)
+            live_from = await session.open_session(node, conn, topics)
             await conn.send(
                 control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes
             )
-            await session.catch_up(node, conn, last_id)
+            await session.catch_up(node, conn, last_id, live_from)
         except (RedisError, OSError) as exc:
             # Redis down or refusing writes (full): the session cannot start; say so, don't crash.
             log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
