@@ -83,6 +83,7 @@ async def running_stack(workdir: Path, partitioned: str | None = None) -> AsyncI
         gateways=2,
         extra_env=dict(SERVICE_ENV),
         service_env={**service_env, "history": {"DATABASE_URL": database_url}},
+        fcm_keep_messages=1_000_000,  # the checker reads every push (load profile: ~15,000)
     )
     try:
         await asyncio.to_thread(fleet.start, 60.0)

@@ -61,6 +61,8 @@ class Fleet:
     router_http_port: int = 0
     """Port of the router's publishing and preferences API (free port chosen at start when 0)."""
     fake_fcm: bool = True
+    fcm_keep_messages: int = 10_000
+    """Messages the fake FCM keeps for inspection (a load test needs them all)."""
     """Run the push-worker against a local fake FCM (its own process, generated service account).
     False when real credentials are given (FIREBASE_CREDENTIALS in the environment)."""
     fcm_port: int = 0
@@ -216,7 +218,14 @@ class Fleet:
             {},
             self.fcm_port,
             self.workdir / "logs" / "fcm-fake.log",
-            args=("--port", str(self.fcm_port), "--service-account-out", str(account)),
+            args=(
+                "--port",
+                str(self.fcm_port),
+                "--service-account-out",
+                str(account),
+                "--keep-messages",
+                str(self.fcm_keep_messages),
+            ),
             ready_path="/healthz",
         )
         try:
