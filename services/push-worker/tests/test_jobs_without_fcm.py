@@ -12,7 +12,9 @@ from notify_common.keys import Keys
 from notify_common.schemas import DeadLetter, PushJob
 from push_testkit import dead_letters, job_entry, notification, push_config, receipts
 from push_worker.jobs import JobHandler
+from push_worker.schedule import queue_schedule
 from push_worker.sender import build_sender
+from push_worker.sends import Send
 
 
 def handler(redis: redis_async.Redis, keys: Keys) -> JobHandler:
@@ -73,3 +75,20 @@ async def test_topic_payload_over_2048_bytes_is_dead_lettered(redis: redis_async
     await handler(redis, keys)([job_entry("1-0", job)])
     [dead] = await dead_letters(redis, keys)
     assert "limit for topic messages is 2048" in msgspec.json.decode(dead[b"meta"], type=DeadLetter).reason
+
+
+async def test_a_job_read_again_leaves_its_scheduled_retries_to_the_schedule(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
+    # Its first attempt failed and scheduled a retry, then the worker died before the job's
+    # acknowledgement went out: the job is read again, and must not push a second time.
+    await register_device(redis, keys, "u1", "tok-1", "android")
+    n = notification()
+    pipe = redis.pipeline(transaction=True)
+    queue_schedule(pipe, keys, Send(notification=n, user_id="u1", token="tok-1", platform="android"), 1)
+    await pipe.execute()
+    # No FCM app in this handler: a send would raise, so reaching the end means none was tried.
+    outcome = await handler(redis, keys)([job_entry("1-0", PushJob(notification=n, user_ids=["u1"]))])
+    assert outcome.dead == {}
+    assert await receipts(redis, keys) == []
+    assert await redis.zcard(keys.push_retry_schedule) == 1

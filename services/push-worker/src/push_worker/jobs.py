@@ -17,6 +17,7 @@ from notify_common.devices import DeviceError, check_device, devices_for_users
 from notify_common.schemas import BadEntry, PushJob, decode_push_job
 
 from push_worker.ledger import FIELD_PLATFORM, FIELD_TOKEN
+from push_worker.schedule import split_scheduled
 from push_worker.sender import Sender, pushed_targets, reported_users, split_pushed
 from push_worker.sends import Send
 
@@ -108,6 +109,9 @@ class JobHandler:
         unique = list({send.retry_id: send for send in sends}.values())
         fresh, done = split_pushed(unique, pushed)
         ledger.duplicates.extend(done)
+        fresh, scheduled = await split_scheduled(sender.client, sender.keys, fresh)
+        if scheduled:
+            log.info("push_already_scheduled", sends=len(scheduled))
         await sender.push(fresh, ledger)
         return outcome
 

@@ -38,6 +38,20 @@ def queue_complete(pipe: Pipeline, keys: Keys, send: Send) -> None:
     pipe.hdel(keys.push_retry_items, send.retry_id)
 
 
+async def split_scheduled(
+    client: redis_async.Redis, keys: Keys, sends: list[Send]
+) -> tuple[list[Send], list[Send]]:
+    """(sends not on the retry schedule, sends already on it). A job whose first attempt
+    scheduled retries and was then killed before its acknowledgement went out is read again;
+    its scheduled sends belong to the schedule, or the target would get the push twice."""
+    if not sends:
+        return [], []
+    present = await client.hmget(keys.push_retry_items, [send.retry_id for send in sends])
+    fresh = [send for send, item in zip(sends, present, strict=True) if item is None]
+    scheduled = [send for send, item in zip(sends, present, strict=True) if item is not None]
+    return fresh, scheduled
+
+
 async def claim_due(
     client: redis_async.Redis, keys: Keys, now_ms: int, limit: int, lease_ms: int
 ) -> list[Send]:
