@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.connection import Connection
+from gateway.connection import Connection, room_name
 
 
 class LocalSockets:
@@ -23,12 +23,13 @@ class LocalSockets:
 
     def join(self, conn: Connection, room: str) -> None:
         if room not in conn.rooms:
-            conn.rooms.append(room)
+            room = room_name(room)
+            conn.rooms = (*conn.rooms, room)
             self.by_room.setdefault(room, set()).add(conn)
 
     def leave(self, conn: Connection, room: str) -> None:
         if room in conn.rooms:
-            conn.rooms.remove(room)
+            conn.rooms = tuple(r for r in conn.rooms if r != room)
             _discard(self.by_room, room, conn)
 
     def remove(self, conn: Connection) -> list[str]:

@@ -21,6 +21,7 @@ from gateway.handshake import (
     topics_from,
 )
 from gateway.node import Node
+from gateway.request_release import release_upgrade_request
 
 log = structlog.get_logger("gateway.websocket")
 
@@ -58,6 +59,7 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     token = token_from(request)
     last_id = request.query.get("last_id")
     topics = topics_from(request)
+    release_upgrade_request(request)
     if token is None:
         frame = await first_auth_frame(node, ws)
         if frame is None:
