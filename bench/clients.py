@@ -36,6 +36,8 @@ class ClientSpec:
     user_id: str
     url: str
     token: str
+    local_host: str | None = None
+    """Source address to bind (127.0.0.2, …): one address has ~28k ports towards one listener."""
 
 
 @dataclass
@@ -108,7 +110,10 @@ class Worker:
                 self._record(spec.user_id, frame.notification, now_ns)
 
         _, client = await loop.create_connection(
-            lambda: WsClient(f"{host}:{port}", url.path or "/", spec.token, on_text), host, port
+            lambda: WsClient(f"{host}:{port}", url.path or "/", spec.token, on_text),
+            host,
+            port,
+            local_addr=(spec.local_host, 0) if spec.local_host else None,
         )
         hello = await asyncio.wait_for(client.first_text, HELLO_TIMEOUT_S)
         if b'"hello"' not in hello:
