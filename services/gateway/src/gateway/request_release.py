@@ -1,40 +1,23 @@
-"""Let go of what aiohttp keeps of a WebSocket's upgrade request once the socket is open.
+"""Let go of what aiohttp keeps of a WebSocket's upgrade once the socket is open.
 
-aiohttp holds the parsed request for the whole life of the connection (its handler tasks' frames
-keep it): every header as str and as bytes, the URL with its query (a `?token=` among them) and
-the HTTP parser, about 3.7 KB a connection that nothing reads after the upgrade (bench/FINDINGS.md
-F10). aiohttp has no public way to release them, so this one function touches its internals;
-tests/test_request_release.py fails loudly when an aiohttp upgrade renames or moves them.
+aiohttp keeps the upgrade request for the whole life of the connection: its request loop's
+frame holds the parsed message (every header as str and bytes; ~2 KB that nothing public can
+release, bench/FINDINGS.md F10). What can go: the HTTP parser (~760 bytes, idle once frames
+are read), the request's cached properties (the parsed query) and the response's headers (sent
+with the 101). The parser is an aiohttp internal, so this one function touches it, and
+tests/test_request_release.py fails loudly when an aiohttp upgrade renames or moves it.
 """
 
 from __future__ import annotations
 
-import functools
-
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
-
-_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
 
-@functools.lru_cache(maxsize=64)
-def _bare_url(path: str) -> URL:
-    """One URL per route path, shared by its connections."""
-    return URL.build(path=path)
-
-
-def release_upgrade_request(request: web.Request) -> None:
-    """Replace the request's headers, URL and parser by shared empty stand-ins.
-
-    Call after the upgrade response is sent and everything needed from the request is read:
-    `request.headers` and `request.query` are empty afterwards; `request.path` stays."""
-    url = _bare_url(request._message.url.path)
-    bare = request._message._replace(path=url.path, headers=_NO_HEADERS, raw_headers=(), url=url)
-    request._message = bare
-    request._headers = bare.headers
-    request._rel_url = url
-    request._cache.clear()
-    # The HTTP parser is not used once the protocol reads WebSocket frames (aiohttp sets the
-    # same to None itself when the connection is lost).
+def release_upgrade(request: web.Request, response: web.StreamResponse) -> None:
+    """Call after the upgrade response is sent and everything needed from the request is read
+    (`request.query` is parsed again if read afterwards)."""
+    response.headers.clear()  # public: they went out with the 101
+    request._cache.clear()  # the reified properties, parsed query among them
+    # aiohttp sets the same to None itself when the connection is lost; until then the parser
+    # is unused once the protocol feeds WebSocket frames to the frame reader.
     request.protocol._parser = None

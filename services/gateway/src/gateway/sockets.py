@@ -9,15 +9,22 @@ class LocalSockets:
     """user -> connections, room -> connections, tracked user -> trackers; this node only."""
 
     def __init__(self) -> None:
-        self.by_user: dict[str, set[Connection]] = {}
+        self.by_user: dict[str, Connection | set[Connection]] = {}
+        """A user's one connection as is (most users have one; a set costs ~220 bytes), or a set."""
         self.by_room: dict[str, set[Connection]] = {}
         self.trackers: dict[str, set[Connection]] = {}
 
     def __len__(self) -> int:
-        return sum(len(conns) for conns in self.by_user.values())
+        return sum(len(_members(conns)) for conns in self.by_user.values())
 
     def add(self, conn: Connection) -> None:
-        self.by_user.setdefault(conn.user_id, set()).add(conn)
+        held = self.by_user.get(conn.user_id)
+        if held is None:
+            self.by_user[conn.user_id] = conn
+        elif isinstance(held, Connection):
+            self.by_user[conn.user_id] = {held, conn}
+        else:
+            held.add(conn)
         for room in conn.rooms:
             self.by_room.setdefault(room, set()).add(conn)
 
@@ -34,7 +41,16 @@ class LocalSockets:
 
     def remove(self, conn: Connection) -> list[str]:
         """Forget `conn`; returns the users it tracked that no local connection tracks any more."""
-        _discard(self.by_user, conn.user_id, conn)
+        held = self.by_user.get(conn.user_id)
+        if held is conn:
+            del self.by_user[conn.user_id]
+        elif isinstance(held, set):
+            held.discard(conn)
+            if len(held) <= 1:
+                if held:
+                    self.by_user[conn.user_id] = held.pop()
+                else:
+                    del self.by_user[conn.user_id]
         for room in conn.rooms:
             _discard(self.by_room, room, conn)
         orphaned = []
@@ -64,13 +80,19 @@ class LocalSockets:
             return list(self.by_room.get(rooms[0], ()))
         found: dict[Connection, None] = {}
         for user_id in user_ids:
-            found.update(dict.fromkeys(self.by_user.get(user_id, ())))
+            found.update(dict.fromkeys(_members(self.by_user.get(user_id))))
         for room in rooms:
             found.update(dict.fromkeys(self.by_room.get(room, ())))
         return list(found)
 
     def all(self) -> list[Connection]:
-        return [conn for conns in self.by_user.values() for conn in conns]
+        return [conn for conns in self.by_user.values() for conn in _members(conns)]
+
+
+def _members(held: Connection | set[Connection] | None) -> set[Connection] | tuple[Connection, ...]:
+    if held is None:
+        return ()
+    return (held,) if isinstance(held, Connection) else held
 
 
 def _discard(index: dict[str, set[Connection]], key: str, conn: Connection) -> bool:
