@@ -47,7 +47,7 @@ async def wait_listening(port: int) -> None:
     raise RuntimeError("gateway did not start")
 
 
-async def probe(connections: int, workers: int, top: int) -> dict[str, Any]:
+async def probe(connections: int, workers: int, top: int, idle_s: float) -> dict[str, Any]:
     server = start_redis()
     port = free_port()
     cfg = GatewayConfig(
@@ -72,16 +72,19 @@ async def probe(connections: int, workers: int, top: int) -> dict[str, Any]:
         await asyncio.sleep(2)
         gc.unfreeze()
         counts0, tasks0 = type_counts(), len(asyncio.all_tasks())
-        snap0 = tracemalloc.take_snapshot()
+        snap0 = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
         rss0 = psutil.Process().memory_info().rss
         report = await loop.run_in_executor(None, pool.connect, specs(WARM, connections - WARM))
         await asyncio.sleep(5)
         gc.unfreeze()
         counts1, tasks1 = type_counts(), len(asyncio.all_tasks())
-        snap1 = tracemalloc.take_snapshot()
+        snap1 = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
         rss1 = psutil.Process().memory_info().rss
         n = report["connected"] - WARM
-        stats = snap1.compare_to(snap0, "lineno")
+        cpu_before, idle_started = sum(psutil.Process().cpu_times()[:2]), loop.time()
+        await asyncio.sleep(idle_s)
+        idle_pct = (sum(psutil.Process().cpu_times()[:2]) - cpu_before) / (loop.time() - idle_started) * 100
+        stats = snap1.compare_to(snap0, "lineno") if snap0 and snap1 else []
         traced = sum(s.size_diff for s in stats)
         lines = [(round(s.size_diff / n), s.count_diff / n, str(s.traceback)) for s in stats[:top]]
         grown = {t: counts1[t] - counts0[t] for t in counts1}
@@ -91,6 +94,7 @@ async def probe(connections: int, workers: int, top: int) -> dict[str, Any]:
             "rss_bytes_per_connection": round((rss1 - rss0) / n),
             "traced_bytes_per_connection": round(traced / n),
             "tasks_per_connection": round((tasks1 - tasks0) / n, 2),
+            "idle_cpu_pct": round(idle_pct, 2),
             "lines": lines,
             "objects": sorted(objects, key=lambda x: -x[1]),
         }
@@ -107,16 +111,18 @@ def main_cli() -> None:
     p.add_argument("--connections", type=int, default=10_000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--idle-s", type=float, default=0.0, help="then read this process's CPU while idle")
     p.add_argument("--frames", type=int, default=1, help="tracemalloc frames kept per allocation")
     args = p.parse_args()
     raise_nofile_limit()
     configure_logging("gateway", "gateway-probe", "json", "warning")
     if os.environ.get("CONNMEM_TRACE", "1") == "1":
         tracemalloc.start(args.frames)
-    result = asyncio.run(probe(args.connections, args.workers, args.top))
+    result = asyncio.run(probe(args.connections, args.workers, args.top, args.idle_s))
     for key in ("connections", "rss_bytes_per_connection", "traced_bytes_per_connection"):
         print(f"{key}: {result[key]}")
     print(f"tasks_per_connection: {result['tasks_per_connection']}")
+    print(f"idle_cpu_pct: {result['idle_cpu_pct']}")
     print("\nbytes/conn  blocks/conn  line")
     for size, count, where in result["lines"]:
         print(f"{size:>9}  {count:>10.2f}  {where}")

@@ -64,7 +64,7 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
     pool = ClientPool(max(2, math.ceil(large / PER_WORKER)))
     try:
         before = run.gateway_rss()[NODE]
-        meter = CpuMeter(run.pids()).start()
+        meter = CpuMeter({**run.pids(), **pool.pids}).start()
         report = connect(run, pool, 0, sizes.s3_connections)
         cpu = meter.stop()
         settled_s = run.settle()

@@ -11,20 +11,25 @@ class LocalSockets:
     def __init__(self) -> None:
         self.by_user: dict[str, Connection | set[Connection]] = {}
         """A user's one connection as is (most users have one; a set costs ~220 bytes), or a set."""
+        self.count = 0
+        """Connections held: read by the heartbeat's gauge, so not counted by walking the index."""
         self.by_room: dict[str, set[Connection]] = {}
         self.trackers: dict[str, set[Connection]] = {}
 
     def __len__(self) -> int:
-        return sum(len(_members(conns)) for conns in self.by_user.values())
+        return self.count
 
     def add(self, conn: Connection) -> None:
         held = self.by_user.get(conn.user_id)
         if held is None:
             self.by_user[conn.user_id] = conn
+        elif held is conn or (isinstance(held, set) and conn in held):
+            return
         elif isinstance(held, Connection):
             self.by_user[conn.user_id] = {held, conn}
         else:
             held.add(conn)
+        self.count += 1
         for room in conn.rooms:
             self.by_room.setdefault(room, set()).add(conn)
 
@@ -43,8 +48,10 @@ class LocalSockets:
         """Forget `conn`; returns the users it tracked that no local connection tracks any more."""
         held = self.by_user.get(conn.user_id)
         if held is conn:
+            self.count -= 1
             del self.by_user[conn.user_id]
-        elif isinstance(held, set):
+        elif isinstance(held, set) and conn in held:
+            self.count -= 1
             held.discard(conn)
             if len(held) <= 1:
                 if held:
