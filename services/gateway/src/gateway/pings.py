@@ -116,8 +116,8 @@ def visit(conn: Connection, interval_s: float, now: float) -> None:
 async def token_due(node: Node, conn: Connection, now: float) -> None:
     """Before expiry: send `token.expiring` and come back at expiry; after: close with 4401."""
     expires_at = conn.principal.expires_at
-    if expires_at is None or conn.closing:
-        return
+    if expires_at is None or conn.closing or conn.deadline:
+        return  # no token deadline, closing, or re-armed by a fresh token since it came due
     close_at = expires_at + node.cfg.jwt_leeway_s
     if now < close_at:
         node.pings.set_deadline(conn, close_at)
