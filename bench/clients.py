@@ -53,6 +53,8 @@ class ClientSpec:
     token: str
     fallback_url: str = ""
     """Where to reconnect when the server closes with 1001 (a draining node); "" = stay closed."""
+    local_host: str | None = None
+    """Source address to bind (127.0.0.2, …): one address has ~28k ports towards one listener."""
 
 
 @dataclass
@@ -177,7 +179,10 @@ class Worker:
                 r.connected_at.append(time.time())
 
         _, client = await loop.create_connection(
-            lambda: WsClient(f"{host}:{port}", path, spec.token, on_text), host, port
+            lambda: WsClient(f"{host}:{port}", path, spec.token, on_text),
+            host,
+            port,
+            local_addr=(spec.local_host, 0) if spec.local_host else None,
         )
         hello = await asyncio.wait_for(client.first_text, HELLO_TIMEOUT_S)
         if b'"hello"' not in hello:

@@ -16,6 +16,10 @@ class Sizes:
     s2_interval_s: float
     s2_seconds: float
     s3_connections: int
+    s3_large_connections: int
+    """S3's second, larger step, all on one node (capped by the node's open-file limit)."""
+    s3_idle_cpu_s: float
+    """How long S3 reads the node's CPU while it holds the large step's idle sockets."""
     s4_pushes: int
     s4_window_s: float
     """S4 stops waiting for first attempts after this long (a bounded run even when slow)."""
@@ -57,6 +61,8 @@ FULL = Sizes(
     s2_interval_s=0.2,
     s2_seconds=10.0,
     s3_connections=10_000,
+    s3_large_connections=50_000,
+    s3_idle_cpu_s=60.0,
     s4_pushes=10_000,
     s4_window_s=45.0,
     s4_backlog_pushes=100_000,
@@ -91,6 +97,8 @@ SMOKE = Sizes(
     s2_interval_s=0.2,
     s2_seconds=1.0,
     s3_connections=60,
+    s3_large_connections=120,
+    s3_idle_cpu_s=2.0,
     s4_pushes=200,
     s4_window_s=30.0,
     s4_backlog_pushes=1_000,

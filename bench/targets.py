@@ -33,6 +33,8 @@ TARGETS = (
     Target("s2.gateway_cpu_us_per_delivery", "<=", 9.0, "socket.io 18 µs, python-socketio 116 µs"),
     Target("s2.lost", "<=", 0),
     Target("s3.kb_per_connection", "<=", 8.0, "socket.io 11.7 KB, python-socketio 30.5, bare aiohttp 14"),
+    Target("s3.kb_per_connection_large", "<=", 8.0, "at s3.large_connections (50,000 if fds allow)"),
+    Target("s3.idle_cpu_pct_large", "<=", 2.0, "% of a core, at s3.large_connections, pings every 30 s"),
     Target("s4.pushes_per_s", ">=", 5000),
     Target("s5.pg_rows_per_s", ">=", 20_000),
     Target("s5.sqlite_rows_per_s", "", None),

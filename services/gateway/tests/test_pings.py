@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,7 @@ from .conftest import GatewayFactory
 
 class _Conn:
     ping_slot = 0
+    deadline = 0
 
 
 def test_connections_that_arrive_together_are_spread_over_the_whole_interval() -> None:
@@ -24,6 +26,22 @@ def test_connections_that_arrive_together_are_spread_over_the_whole_interval() -
     visits = [wheel.due() for _ in range(len(wheel.slots))]
     assert [len(v) for v in visits] == [10] * 10
     assert sorted(id(c) for v in visits for c in v) == sorted(id(c) for c in conns)
+
+
+def test_token_deadlines_come_due_once_never_early_and_can_be_moved_or_cleared() -> None:
+    wheel = PingWheel(interval_s=2.0, tick_s=0.1)
+    now = time.time()
+    early, moved, cleared = _Conn(), _Conn(), _Conn()
+    wheel.set_deadline(early, now + 2.5)  # type: ignore[arg-type]
+    wheel.set_deadline(moved, now + 2.5)  # type: ignore[arg-type]
+    wheel.set_deadline(cleared, now + 2.5)  # type: ignore[arg-type]
+    wheel.set_deadline(moved, now + 10)  # type: ignore[arg-type]
+    wheel.clear_deadline(cleared)  # type: ignore[arg-type]
+    assert wheel.due_deadlines(now + 2.4) == []
+    assert wheel.due_deadlines(now + 4) == [early]
+    assert wheel.due_deadlines(now + 5) == []
+    assert wheel.due_deadlines(now + 11) == [moved]
+    assert wheel.deadlines == {}  # nothing left behind to hold a closed connection
 
 
 async def _connect(http: aiohttp.ClientSession, url: str, **options: Any) -> aiohttp.ClientWebSocketResponse:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -37,7 +39,7 @@ class Connection:
         "bucket_at",
         "buffer",
         "closing",
-        "expiry",
+        "deadline",
         "owner",
         "ping_slot",
         "pinged_at",
@@ -64,7 +66,8 @@ class Connection:
         """The node's set of close tasks: awaited at shutdown, so none is fire-and-forget."""
         self.transport = transport
         self.principal = principal
-        self.rooms: list[str] = [f"role:{r}" for r in principal.roles] + ["all"]
+        self.rooms = base_rooms(principal.roles)
+        """Shared by every connection with the same roles; joining builds a new tuple."""
         self.topics: set[str] | None = None
         self.tracked: set[str] | None = None
         self.buffer: list[tuple[str, bytes]] | None = []
@@ -73,7 +76,8 @@ class Connection:
         self.bucket = 0.0
         self.bucket_at = 0.0
         self.strikes = 0
-        self.expiry: asyncio.TimerHandle | None = None
+        self.deadline = 0
+        """The node's clock bucket of this token's next notice or expiry (pings.py); 0 = none."""
         self.closing = False
         self.seen_at = time.monotonic()
         """When the client last sent anything (a pong included): the ping wheel's liveness test."""
@@ -126,12 +130,6 @@ class Connection:
         self.strikes += 1
         return False
 
-    def arm_timer(self, delay_s: float, callback: Callable[[], None]) -> None:
-        """One timer handle per connection (token expiry), re-armed instead of a task."""
-        if self.expiry is not None:
-            self.expiry.cancel()
-        self.expiry = asyncio.get_running_loop().call_later(max(0.0, delay_s), callback)
-
     def close_soon(self, code: int, reason: str) -> None:
         """Close from synchronous code (timers, fan-out); the close itself runs on the loop."""
         if self.closing:
@@ -146,10 +144,16 @@ class Connection:
         self.owner.add(task)
         task.add_done_callback(self.owner.discard)
 
-    def cancel_timers(self) -> None:
-        if self.expiry is not None:
-            self.expiry.cancel()
-            self.expiry = None
+
+def room_name(room: str) -> str:
+    """Room names are interned: thousands of connections share one string per room."""
+    return sys.intern(room)
+
+
+@functools.lru_cache(maxsize=1024)
+def base_rooms(roles: tuple[str, ...]) -> tuple[str, ...]:
+    """The rooms every connection with these roles is in; one shared tuple per role set."""
+    return tuple(room_name(r) for r in [*(f"role:{role}" for role in roles), "all"])
 
 
 async def close(conn: Connection, code: int, reason: str) -> None:

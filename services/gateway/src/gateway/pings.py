@@ -1,4 +1,5 @@
-"""WebSocket pings for every connection of the node from one task, spread evenly over time.
+"""The node's one clock for its connections: WebSocket pings, spread evenly over time, and
+token deadlines (the `token.expiring` notice, then the 4401 close), all from one task.
 
 aiohttp's own heartbeat arms a timer per connection and rounds it up to the whole second, so
 clients that connected together (a reconnect storm, a deploy, a load test) are pinged in the
@@ -7,22 +8,31 @@ every 30 s on every node. Here connections are dealt round-robin into the slots 
 turns once per half interval, one slot per tick: each tick visits a few connections, whatever
 their connect times. A visit pings a connection every other time (once per PING_INTERVAL_S) and,
 on the visit after a ping, drops it if nothing came back (no pong, no frame) in half an interval.
+
+Token deadlines are kept in whole-second buckets (a set per second that has any), not in a timer
+handle and two closures per connection (~700 bytes each, bench/FINDINGS.md F12): a deadline is
+met up to one second late, never early, and the JWT leeway covers that second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from gateway.connection import Connection
+from gateway.connection import CLOSE_UNAUTHORIZED, Connection
+from gateway.frames import control_frame
 
 if TYPE_CHECKING:
     from gateway.node import Node
 
 TICK_S = 0.1
+PING_FRAME = b"\x89\x00"
+"""A server ping: FIN + opcode 0x9, no payload, unmasked (RFC 6455 5.5.2)."""
+DEADLINE_STEP_S = 1.0
 
 
 class PingWheel:
@@ -34,6 +44,9 @@ class PingWheel:
         self.slots: list[set[Connection]] = [set() for _ in range(max(1, round(interval_s / 2 / tick_s)))]
         self._next_slot = 0
         self._position = 0
+        self.deadlines: dict[int, set[Connection]] = {}
+        """Deadline bucket (unix seconds, rounded up) -> connections with a token action then."""
+        self._deadlines_done = math.floor(time.time() / DEADLINE_STEP_S)
 
     def add(self, conn: Connection) -> None:
         conn.ping_slot = self._next_slot
@@ -42,6 +55,37 @@ class PingWheel:
 
     def discard(self, conn: Connection) -> None:
         self.slots[conn.ping_slot].discard(conn)
+        self.clear_deadline(conn)
+
+    def set_deadline(self, conn: Connection, at: float) -> None:
+        """Hand `conn` to `token_due` at unix time `at` (replacing its previous deadline)."""
+        self.clear_deadline(conn)
+        bucket = max(math.ceil(at / DEADLINE_STEP_S), self._deadlines_done + 1)
+        conn.deadline = bucket
+        self.deadlines.setdefault(bucket, set()).add(conn)
+
+    def clear_deadline(self, conn: Connection) -> None:
+        if conn.deadline:
+            bucket = self.deadlines.get(conn.deadline)
+            if bucket is not None:
+                bucket.discard(conn)
+                if not bucket:
+                    del self.deadlines[conn.deadline]
+            conn.deadline = 0
+
+    def due_deadlines(self, now: float) -> list[Connection]:
+        """The connections whose deadline has come by unix time `now`, forgotten here."""
+        current = math.floor(now / DEADLINE_STEP_S)
+        due: list[Connection] = []
+        if self.deadlines:
+            for bucket in range(self._deadlines_done + 1, current + 1):
+                conns = self.deadlines.pop(bucket, None)
+                if conns:
+                    due.extend(conns)
+        self._deadlines_done = max(self._deadlines_done, current)
+        for conn in due:
+            conn.deadline = 0
+        return due
 
     def due(self) -> list[Connection]:
         """The connections to visit now (one slot), advancing the wheel."""
@@ -50,23 +94,37 @@ class PingWheel:
         return list(bucket)
 
 
-async def visit(conn: Connection, interval_s: float, now: float) -> None:
+def visit(conn: Connection, interval_s: float, now: float) -> None:
     """Drop `conn` if its last ping went unanswered; ping it if one interval has passed."""
-    if conn.closing:
+    transport = conn.transport
+    if conn.closing or transport is None or transport.is_closing():
         return
     if conn.pinged_at and conn.seen_at < conn.pinged_at:
         # dead or cut off: no close frame (it could not arrive), as the protocol documents
-        if conn.transport is not None:
-            conn.transport.abort()
+        transport.abort()
         return
     if now - conn.pinged_at >= interval_s * 0.9:  # every other visit, with some slack for lag
         conn.pinged_at = now
         response = conn.response
-        if isinstance(response, web.WebSocketResponse):
-            try:
-                await response.ping()
-            except (ConnectionError, RuntimeError):
-                pass  # closing already: its handler cleans up
+        if isinstance(response, web.WebSocketResponse) and not response.closed:
+            # The same bytes for every socket, written as they are: aiohttp's ping() costs a
+            # coroutine and its send lock per socket, most of an idle node's CPU (F12). Safe
+            # between aiohttp's own frames: it writes each uncompressed frame without yielding.
+            transport.write(PING_FRAME)
+
+
+async def token_due(node: Node, conn: Connection, now: float) -> None:
+    """Before expiry: send `token.expiring` and come back at expiry; after: close with 4401."""
+    expires_at = conn.principal.expires_at
+    if expires_at is None or conn.closing or conn.deadline:
+        return  # no token deadline, closing, or re-armed by a fresh token since it came due
+    close_at = expires_at + node.cfg.jwt_leeway_s
+    if now < close_at:
+        node.pings.set_deadline(conn, close_at)
+        frame = control_frame("token.expiring", expires_ms=int(expires_at * 1000))
+        await conn.send(frame, node.cfg.send_buffer_bytes)
+    else:
+        conn.close_soon(CLOSE_UNAUTHORIZED, "token expired: reconnect with a fresh token")
 
 
 async def ping_loop(node: Node, stop: asyncio.Event) -> None:
@@ -75,5 +133,8 @@ async def ping_loop(node: Node, stop: asyncio.Event) -> None:
     while not stop.is_set():
         started = time.monotonic()
         for conn in wheel.due():
-            await visit(conn, wheel.interval_s, started)
+            visit(conn, wheel.interval_s, started)
+        now = time.time()
+        for conn in wheel.due_deadlines(now):
+            await token_due(node, conn, now)
         await asyncio.sleep(max(0.0, wheel.tick_s - (time.monotonic() - started)))

@@ -10,7 +10,7 @@ import structlog
 from notify_common.jwt_auth import Principal
 
 from gateway.catchup import read_catchup
-from gateway.connection import CLOSE_UNAUTHORIZED, Connection
+from gateway.connection import Connection, room_name
 from gateway.frames import control_frame
 from gateway.node import Node
 
@@ -29,9 +29,9 @@ async def open_session(node: Node, conn: Connection, topics: list[str]) -> int:
 
     Returns the registration mark `catch_up` needs: room-feed reads issued after it are safe to
     share with this connection (catchup.FeedReads)."""
-    for topic in topics:
-        if allowed_topic(conn.principal, topic):
-            conn.rooms.append(f"topic:{topic}")
+    joined = [room_name(f"topic:{t}") for t in topics if allowed_topic(conn.principal, t)]
+    if joined:
+        conn.rooms = (*conn.rooms, *joined)
     node.sockets.add(conn)
     live_from = node.feed_reads.mark()
     arm_expiry(node, conn)
@@ -46,7 +46,7 @@ async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from:
         node.feed_reads,
         node.keys,
         conn.user_id,
-        conn.rooms,
+        list(conn.rooms),
         last_id,
         window_s=cfg.catchup_window_s,
         max_entries=cfg.catchup_max,
@@ -76,7 +76,7 @@ async def resend_since(node: Node, conn: Connection, since_ms: int) -> int:
             node.feed_reads,
             node.keys,
             conn.user_id,
-            conn.rooms,
+            list(conn.rooms),
             None,
             window_s=cfg.catchup_window_s,
             max_entries=cfg.catchup_max,
@@ -119,7 +119,7 @@ def _forget_replayed(conn: Connection) -> None:
 
 async def close_session(node: Node, conn: Connection) -> None:
     conn.closing = True
-    conn.cancel_timers()
+    node.pings.clear_deadline(conn)
     orphaned = node.sockets.remove(conn)
     if orphaned and not node.draining:
         await node.pubsub.unsubscribe(*[node.keys.location_channel(u) for u in orphaned])
@@ -129,22 +129,12 @@ async def close_session(node: Node, conn: Connection) -> None:
 
 
 def arm_expiry(node: Node, conn: Connection) -> None:
-    """Warn `token_notice_s` before expiry, close with 4401 at expiry unless a fresh token came."""
+    """Warn `token_notice_s` before expiry, close with 4401 at expiry unless a fresh token came
+    (the node's clock runs both: pings.token_due)."""
     expires_at = conn.principal.expires_at
     if expires_at is None:
+        node.pings.clear_deadline(conn)
         return
-    left = expires_at - time.time()
-    notice = node.cfg.token_notice_s
-
-    def expired() -> None:
-        conn.close_soon(CLOSE_UNAUTHORIZED, "token expired: reconnect with a fresh token")
-
-    def warn() -> None:
-        frame = control_frame("token.expiring", expires_ms=int(expires_at * 1000))
-        conn.spawn(conn.send(frame, node.cfg.send_buffer_bytes))
-        conn.arm_timer(expires_at - time.time() + node.cfg.jwt_leeway_s, expired)
-
-    if left > notice:
-        conn.arm_timer(left - notice, warn)
-    else:
-        conn.arm_timer(left + node.cfg.jwt_leeway_s, expired)
+    notice_at = expires_at - node.cfg.token_notice_s
+    close_at = expires_at + node.cfg.jwt_leeway_s
+    node.pings.set_deadline(conn, notice_at if notice_at > time.time() else close_at)

@@ -22,6 +22,7 @@ from gateway.handshake import (
     topics_from,
 )
 from gateway.node import Node
+from gateway.request_release import release_upgrade
 
 log = structlog.get_logger("gateway.websocket")
 
@@ -59,6 +60,7 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     token = token_from(request)
     last_id = request.query.get("last_id")
     topics = topics_from(request)
+    release_upgrade(request, ws)
     if token is None:
         frame = await first_auth_frame(node, ws)
         if frame is None:
@@ -71,6 +73,7 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
         await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:123])
         return ws
     conn = Connection(ws, transport, principal, node.close_tasks)
+    del token  # this frame lives as long as the socket: do not keep the JWT text with it
     node.pings.add(conn)
     try:
         try:
