@@ -18,7 +18,7 @@ from notify_common.trim import trim_loop
 from prometheus_client import Gauge
 from redis.exceptions import RedisError
 
-from gateway import location, presence_writer
+from gateway import location, presence_writer, sio_endpoint
 from gateway.config import GatewayConfig
 from gateway.connection import CLOSE_GOING_AWAY, close
 from gateway.delivery import deliver
@@ -36,6 +36,7 @@ def build_app(node: Node) -> web.Application:
     app = web.Application()
     app.router.add_get("/ws", functools.partial(websocket, node))
     app.router.add_get("/events", functools.partial(events, node))
+    sio_endpoint.attach(app, node)
     return app
 
 
@@ -94,7 +95,7 @@ async def main(cfg: GatewayConfig) -> int:
     settings = ConsumerSettings.from_config(cfg, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
     consumer = StreamConsumer(client, settings, functools.partial(deliver, node))
     runner, port = await start_site(build_app(node), cfg.host, cfg.port)
-    log.info("gateway_listening", port=port, paths=["/ws", "/events"])
+    log.info("gateway_listening", port=port, paths=["/ws", "/events", "/socket.io/"])
 
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)

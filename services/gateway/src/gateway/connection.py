@@ -142,6 +142,10 @@ class Connection:
         self.owner.add(task)
         task.add_done_callback(self.owner.discard)
 
+    async def hang_up(self, code: int, reason: str) -> bool:
+        """Close a connection of another transport (Socket.IO overrides this); False: not one."""
+        return False
+
     def cancel_timers(self) -> None:
         if self.expiry is not None:
             self.expiry.cancel()
@@ -151,6 +155,8 @@ class Connection:
 async def close(conn: Connection, code: int, reason: str) -> None:
     """Close with a code and a reason the developer can act on (SSE: a final `close` frame)."""
     conn.closing = True
+    if await conn.hang_up(code, reason):
+        return
     response = conn.response
     try:
         if isinstance(response, web.WebSocketResponse):
