@@ -48,8 +48,9 @@ format: install
 typecheck: install
 	$(UV) run --frozen mypy $(PY_SRC)
 
-docs: install ## regenerate docs/configuration.md from the services' Config structs
+docs: install ## regenerate docs/configuration.md and docs/asyncapi.json from the code's Structs
 	$(UV) run --frozen python -m devstack.configref
+	$(UV) run --frozen python -m gateway.asyncapi docs/asyncapi.json
 
 check: lint typecheck test ## what CI runs
 
