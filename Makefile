@@ -12,7 +12,7 @@ UV := $(if $(shell command -v uv 2>/dev/null),uv,$(TOOLS_UV))
 endif
 # The stamp names the version, so a UV_VERSION bump re-creates the tools venv.
 UV_STAMP = $(if $(filter $(TOOLS_UV),$(UV)),$(TOOLS_VENV)/.uv-$(UV_VERSION))
-PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src tools/notifyctl/src bench chaos
+PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src tools/notifyctl/src clients/python/src bench chaos
 
 .PHONY: install run test test-fast lint format typecheck docs bench chaos chaos-long check clean
 
