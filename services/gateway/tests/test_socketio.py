@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
 from gwkit import RunningGateway, eventually, make_token
@@ -186,3 +187,18 @@ async def test_node_shutdown_tells_the_client_why_and_closes_its_transport(
     closing = await recorder.wait_for("close")
     assert closing["code"] == 1001
     await asyncio.wait_for(disconnected.wait(), 10)
+
+
+async def test_engineio_session_that_never_connects_to_the_namespace_is_closed(
+    gateway_factory: Any,
+) -> None:
+    gw = await gateway_factory(auth_timeout_s=0.3)
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"ws://127.0.0.1:{gw.port}/socket.io/?EIO=4&transport=websocket")
+        opened = await ws.receive(timeout=5)
+        assert opened.data.startswith("0{")
+        packets = []
+        while "1" not in packets:  # Engine.IO's CLOSE packet (pings may come first)
+            packets.append((await ws.receive(timeout=5)).data)
+        assert set(packets) <= {"1", "2"}, packets
+        await ws.close()

@@ -4,7 +4,9 @@ the app's event names mapped onto the gateway's own frames (docs/protocol.md sec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
@@ -142,6 +144,22 @@ class NotificationsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return answer
 
 
+async def close_silent_sessions(server: socketio.AsyncServer, node: Node) -> None:
+    """Engine.IO sessions that never connect to the namespace (so never authenticate) are closed
+    after one to two AUTH_TIMEOUT_S, as /ws closes a socket that sends no token: an open
+    Engine.IO session alone would hold a socket for free."""
+    silent_before: set[str] = set()
+    while True:
+        await asyncio.sleep(node.cfg.auth_timeout_s)
+        manager = server.manager
+        silent = {sid for sid in server.eio.sockets if manager.sid_from_eio_sid(sid, NAMESPACE) is None}
+        for eio_sid in silent & silent_before:
+            log.info("socketio_session_without_connect_closed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.eio.disconnect(eio_sid), node.cfg.auth_timeout_s)
+        silent_before = silent - silent_before
+
+
 def attach(app: web.Application, node: Node) -> socketio.AsyncServer:
     """Serve Socket.IO under `/socket.io/` of the gateway's app."""
     cfg = node.cfg
@@ -169,4 +187,13 @@ def attach(app: web.Application, node: Node) -> socketio.AsyncServer:
             await server.shutdown()
 
     app.on_cleanup.append(stop)
+
+    async def sweeper(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(close_silent_sessions(server, node))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(sweeper)
     return server
