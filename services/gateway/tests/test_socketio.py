@@ -202,3 +202,31 @@ async def test_engineio_session_that_never_connects_to_the_namespace_is_closed(
             packets.append((await ws.receive(timeout=5)).data)
         assert set(packets) <= {"1", "2"}, packets
         await ws.close()
+
+
+async def test_token_expiring_event_is_answered_by_an_auth_event_with_a_fresh_token(
+    gateway_factory: Any, recorder: Recorder
+) -> None:
+    gw = await gateway_factory(token_notice_s=3.5)
+    await recorder.connect(gw, {"token": make_token("42", ttl_s=4)})
+    expiring = await recorder.wait_for("token.expiring")
+    assert expiring["type"] == "token.expiring"
+    answer = await recorder.client.call("auth", {"token": make_token("42")}, namespace=NS, timeout=5)
+    assert answer["type"] == "auth.ok" and answer["expires_ms"] > expiring["expires_ms"]
+
+
+async def test_repeated_rate_limit_sends_a_4429_close_event_and_ends_the_session(
+    gateway_factory: Any, recorder: Recorder
+) -> None:
+    gw = await gateway_factory(rate_per_s=0.05, rate_burst=2, rate_strikes=3)
+    disconnected = asyncio.Event()
+    recorder.client.on("disconnect", lambda *_: disconnected.set(), namespace=NS)
+    await recorder.connect(gw, {"token": make_token("42")})
+    await recorder.wait_for("catchup.done")
+    answers = [await recorder.client.call("ping", namespace=NS, timeout=5) for _ in range(3)]
+    assert answers[:2] == [{"type": "pong"}] * 2 and answers[2]["code"] == "rate_limited"
+    for _ in range(3):
+        await recorder.client.emit("ping", namespace=NS)
+    closing = await recorder.wait_for("close")
+    assert closing["code"] == 4429
+    await asyncio.wait_for(disconnected.wait(), 10)
