@@ -230,3 +230,23 @@ async def test_repeated_rate_limit_sends_a_4429_close_event_and_ends_the_session
     closing = await recorder.wait_for("close")
     assert closing["code"] == 4429
     await asyncio.wait_for(disconnected.wait(), 10)
+
+
+async def test_transient_notification_is_sent_without_asking_for_an_ack(
+    gateway: RunningGateway, recorder: Recorder
+) -> None:
+    await recorder.connect(gateway, {"token": make_token("42")})
+    await recorder.wait_for("catchup.done")
+    await gateway.deliver("typing-1", user_ids=["42"], transient=True)
+    await gateway.deliver("n-after", user_ids=["42"])
+
+    async def both() -> bool:
+        return recorder.ids() == ["typing-1", "n-after"]
+
+    await eventually(both)
+
+    async def acked() -> bool:
+        return ("n-after", "acked") in await receipts(gateway)
+
+    await eventually(acked)
+    assert [nid for nid, _ in await receipts(gateway)].count("typing-1") == 0

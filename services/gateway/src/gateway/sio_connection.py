@@ -49,6 +49,12 @@ def event_packet(frame: bytes, ack_id: int | None) -> str:
     return f'{_EVENT_HEAD}{ack}["{kind}",{frame.decode()}]'
 
 
+def wants_ack(frame: bytes) -> bool:
+    """Notifications are acknowledged, transient ones not (they get no receipts). A `data`
+    field that happens to hold `"transient":true` only costs that notification its ack."""
+    return frame.startswith(_NOTIFICATION_HEAD) and b'"transient":true' not in frame
+
+
 @functools.lru_cache(maxsize=256)
 def frame_type(frame: bytes) -> str:
     """The `type` of a control frame (they all start with it: frames.control_frame)."""
@@ -96,7 +102,7 @@ class SioConnection(Connection):
         if socket.queue.qsize() * QUEUED_FRAME_BYTES > max_buffer:
             self.close_soon(CLOSE_SLOW, "client too slow: send buffer full, reconnect with last_id")
             return False
-        ack_id = self._ask_ack(event_id) if event_id and frame.startswith(_NOTIFICATION_HEAD) else None
+        ack_id = self._ask_ack(event_id) if event_id and wants_ack(frame) else None
         await self.server.eio.send(self.eio_sid, event_packet(frame, ack_id))
         return True
 
