@@ -20,9 +20,11 @@ class PortBusy(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port that was free a moment ago (the OS picks it)."""
+    """A TCP port that was free a moment ago on every address (the OS picks it): the services
+    listen on 0.0.0.0, where a port in use on another loopback address (127.0.0.2, as load
+    generators use for more source ports) cannot be bound."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("0.0.0.0", 0))
         return int(sock.getsockname()[1])
 
 
