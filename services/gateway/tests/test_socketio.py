@@ -208,7 +208,9 @@ async def test_token_expiring_event_is_answered_by_an_auth_event_with_a_fresh_to
     gateway_factory: Any, recorder: Recorder
 ) -> None:
     gw = await gateway_factory(token_notice_s=3.5)
-    await recorder.connect(gw, {"token": make_token("42", ttl_s=4)})
+    # `exp` is whole seconds: 6 s leaves 5-6 s, over the notice, so the warning is armed
+    # (a token with less left than the notice gets no warning, only the close at expiry)
+    await recorder.connect(gw, {"token": make_token("42", ttl_s=6)})
     expiring = await recorder.wait_for("token.expiring")
     assert expiring["type"] == "token.expiring"
     answer = await recorder.client.call("auth", {"token": make_token("42")}, namespace=NS, timeout=5)
