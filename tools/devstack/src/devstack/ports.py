@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import random
 import socket
+from pathlib import Path
 
 from fcm_fake.runner import DEFAULT_PORT as FCM_FAKE_PORT
 
@@ -19,13 +21,41 @@ class PortBusy(RuntimeError):
     """A fixed port the fleet needs is taken by another process."""
 
 
+FREE_PORT_FLOOR = 20000
+"""Free ports for tests are drawn from here up to the kernel's ephemeral range."""
+FREE_PORT_TRIES = 200
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago on every address (the OS picks it): the services
-    listen on 0.0.0.0, where a port in use on another loopback address (127.0.0.2, as load
-    generators use for more source ports) cannot be bound."""
+    """A TCP port that was free a moment ago on every address (the services listen on 0.0.0.0).
+
+    Drawn below the kernel's ephemeral range: a port the OS picks itself (bind to 0) comes from
+    the range every outgoing connection on the machine also draws from, so under a load
+    generator's connection churn it was often taken again before the service bound it."""
+    low, high = FREE_PORT_FLOOR, _ephemeral_floor()
+    for _ in range(FREE_PORT_TRIES if high > low else 0):
+        port = random.randrange(low, high)
+        if _binds(port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("0.0.0.0", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _binds(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 def default_port(service: str, variable: str) -> int:
