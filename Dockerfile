@@ -35,6 +35,7 @@ COPY services/history/pyproject.toml services/history/
 COPY tools/devstack/pyproject.toml tools/devstack/
 COPY tools/fcm-fake/pyproject.toml tools/fcm-fake/
 COPY tools/notifyctl/pyproject.toml tools/notifyctl/
+COPY clients/python/pyproject.toml clients/python/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-default-groups --no-editable --no-install-workspace \
         --package "$PACKAGE" --package notifyctl

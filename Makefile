@@ -12,7 +12,7 @@ UV := $(if $(shell command -v uv 2>/dev/null),uv,$(TOOLS_UV))
 endif
 # The stamp names the version, so a UV_VERSION bump re-creates the tools venv.
 UV_STAMP = $(if $(filter $(TOOLS_UV),$(UV)),$(TOOLS_VENV)/.uv-$(UV_VERSION))
-PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src tools/notifyctl/src bench chaos
+PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src tools/notifyctl/src clients/python/src bench chaos
 
 .PHONY: install run test test-fast lint format typecheck docs bench chaos chaos-load chaos-long check clean
 
@@ -48,8 +48,9 @@ format: install
 typecheck: install
 	$(UV) run --frozen mypy $(PY_SRC)
 
-docs: install ## regenerate docs/configuration.md from the services' Config structs
+docs: install ## regenerate docs/configuration.md and docs/asyncapi.json from the code's Structs
 	$(UV) run --frozen python -m devstack.configref
+	$(UV) run --frozen python -m gateway.asyncapi docs/asyncapi.json
 
 check: lint typecheck test ## what CI runs
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 
 import aiohttp
 import pytest
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
+from notify_client import ApiError, InboxApi, NotifyClient
 from notify_common.keys import Keys
 from notify_common.publish import build_event, publish
 
@@ -124,28 +126,36 @@ async def test_offline_user_with_a_device_gets_the_push_through_fcm(fleet: Fleet
 
 
 async def test_read_on_one_device_reaches_the_other_device_live(fleet: Fleet) -> None:
+    """The Python SDK on one device; the other marks read through the inbox API."""
     client = redis_async.Redis.from_url(fleet.redis_url)
-    headers = {"Authorization": f"Bearer {dev_token('reader-7')}"}
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(fleet.gateway_url("gateway-1"), headers=headers) as ws:
-            assert (await receive_json(ws))["type"] == "hello"
-            assert (await receive_json(ws))["type"] == "catchup.done"
-            event = build_event(
-                id="read-sync-1", type="note", audience={"kind": "users", "ids": ["reader-7"]}
-            )
-            await publish(client, event, prefix=fleet.key_prefix)
-            assert (await receive_json(ws))["notification"]["id"] == "read-sync-1"  # type: ignore[index]
-            url = f"{fleet.inbox_url()}/v1/inbox/read-sync-1/read"
-            deadline = time.monotonic() + 10
-            while True:  # history may not have stored it yet: 404 until then
-                async with http.post(url, headers=headers) as resp:
-                    if resp.status == 200 or time.monotonic() > deadline:
-                        assert resp.status == 200
-                        break
-                await asyncio.sleep(0.05)
-            frame = await receive_json(ws)
-    notification = frame["notification"]
-    assert isinstance(notification, dict)
-    assert (notification["type"], notification["transient"]) == ("inbox.read", True)
-    assert notification["data"]["ids"] == ["read-sync-1"]
+    token = dev_token("reader-7")
+    shown: list[str] = []
+    reads: list[dict[str, object]] = []
+    device = NotifyClient(fleet.gateway_url("gateway-1"), token=token)
+    device.on("notification", lambda n: shown.append(n["id"]))
+    device.on("read", reads.append)
+    async with device, aiohttp.ClientSession() as http:
+        await wait_until(lambda: device.state == "open")
+        event = build_event(id="read-sync-1", type="note", audience={"kind": "users", "ids": ["reader-7"]})
+        await publish(client, event, prefix=fleet.key_prefix)
+        await wait_until(lambda: shown == ["read-sync-1"])
+        inbox = InboxApi(fleet.inbox_url(), http, token=token)
+        deadline = time.monotonic() + 10
+        while True:  # history may not have stored it yet: 404 until then
+            try:
+                assert await inbox.mark_read("read-sync-1") is True
+                break
+            except ApiError as exc:
+                assert exc.status == 404 and time.monotonic() < deadline, exc
+            await asyncio.sleep(0.05)
+        await wait_until(lambda: bool(reads))
+    assert reads[0]["ids"] == ["read-sync-1"]
+    assert shown == ["read-sync-1"]  # the transient inbox.read sync is a read event, not shown
     await client.aclose()
+
+
+async def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)

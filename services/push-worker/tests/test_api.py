@@ -70,3 +70,18 @@ async def test_malformed_body_gets_a_clear_400(http: TestClient) -> None:  # typ
     response = await http.post("/v1/devices", data=b"{", headers=auth("42"))
     assert response.status == 400
     assert (await response.json())["error"].startswith("invalid body:")
+
+
+async def test_openapi_is_served_without_a_token_and_describes_every_route(http: TestClient) -> None:  # type: ignore[type-arg]
+    resp = await http.get("/v1/openapi.json")
+    assert resp.status == 200
+    doc = await resp.json()
+    assert doc["openapi"].startswith("3.1")
+    routes = {
+        (route.method.lower(), route.resource.canonical)
+        for route in http.app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    described = {(method, path) for path, ops in doc["paths"].items() for method in ops}
+    assert described == routes
+    assert "Registration" in doc["components"]["schemas"]

@@ -19,7 +19,7 @@ from notify_common.trim import trim_loop
 from prometheus_client import Gauge
 from redis.exceptions import RedisError
 
-from gateway import location, presence_writer, resync
+from gateway import location, presence_writer, resync, sio_endpoint
 from gateway.config import GatewayConfig
 from gateway.connection import CLOSE_GOING_AWAY, close
 from gateway.delivery import deliver
@@ -38,6 +38,7 @@ def build_app(node: Node) -> web.Application:
     app.router.add_get("/ws", functools.partial(websocket, node))
     app.router.add_get("/events", functools.partial(events, node))
     enable_cors(app, node.cfg.allowed_origins)
+    sio_endpoint.attach(app, node)
     return app
 
 
@@ -101,7 +102,7 @@ async def main(cfg: GatewayConfig) -> int:
     settings = ConsumerSettings.from_config(cfg, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
     consumer = StreamConsumer(client, settings, functools.partial(deliver, node))
     runner, port = await start_site(build_app(node), cfg.host, cfg.port, cfg.listen_backlog)
-    log.info("gateway_listening", port=port, paths=["/ws", "/events"])
+    log.info("gateway_listening", port=port, paths=["/ws", "/events", "/socket.io/"])
 
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)

@@ -34,22 +34,27 @@ PONG = control_frame("pong")
 
 async def handle(node: Node, conn: Connection, data: bytes | str) -> None:
     """Answer one client frame (replies and errors go back on the same socket)."""
+    reply = await answer(node, conn, data)
+    if reply is not None:
+        await conn.send(reply, node.cfg.send_buffer_bytes)
+
+
+async def answer(node: Node, conn: Connection, data: bytes | str) -> bytes | None:
+    """Rate-limit, decode and act on one client frame; the reply frame, if it has one.
+    (Socket.IO returns it as the event's acknowledgement instead of sending it.)"""
     cfg = node.cfg
     if not conn.allow_frame(cfg.rate_per_s, cfg.rate_burst):
         if conn.strikes >= cfg.rate_strikes:
             conn.close_soon(CLOSE_RATE_LIMITED, "rate limit exceeded repeatedly")
         elif conn.strikes == 1:
             retry = f"at most {cfg.rate_per_s:g} frames/s (burst {cfg.rate_burst}); frame dropped"
-            await conn.send(error_frame("rate_limited", retry), cfg.send_buffer_bytes)
-        return
+            return error_frame("rate_limited", retry)
+        return None
     try:
         frame = client_frame_decoder.decode(data)
     except msgspec.DecodeError as exc:
-        await conn.send(error_frame("bad_frame", str(exc)), cfg.send_buffer_bytes)
-        return
-    reply = await _answer(node, conn, frame)
-    if reply is not None:
-        await conn.send(reply, cfg.send_buffer_bytes)
+        return error_frame("bad_frame", str(exc))
+    return await _answer(node, conn, frame)
 
 
 async def _answer(node: Node, conn: Connection, frame: object) -> bytes | None:

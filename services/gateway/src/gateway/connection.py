@@ -144,6 +144,10 @@ class Connection:
         self.owner.add(task)
         task.add_done_callback(self.owner.discard)
 
+    async def hang_up(self, code: int, reason: str) -> bool:
+        """Close a connection of another transport (Socket.IO overrides this); False: not one."""
+        return False
+
 
 def room_name(room: str) -> str:
     """Room names are interned: thousands of connections share one string per room."""
@@ -159,6 +163,8 @@ def base_rooms(roles: tuple[str, ...]) -> tuple[str, ...]:
 async def close(conn: Connection, code: int, reason: str) -> None:
     """Close with a code and a reason the developer can act on (SSE: a final `close` frame)."""
     conn.closing = True
+    if await conn.hang_up(code, reason):
+        return
     response = conn.response
     try:
         if isinstance(response, web.WebSocketResponse):

@@ -47,6 +47,8 @@ OPENAPI: dict[str, Any] = {
         "/v1/inbox": {
             "get": {
                 "summary": "List the caller's notifications, newest first (cursor pagination).",
+                "operationId": "listInbox",
+                "tags": ["inbox"],
                 "security": _USER,
                 "parameters": [
                     {
@@ -65,6 +67,8 @@ OPENAPI: dict[str, Any] = {
         "/v1/inbox/unread-count": {
             "get": {
                 "summary": "How many of the caller's notifications are unread.",
+                "operationId": "getUnreadCount",
+                "tags": ["inbox"],
                 "security": _USER,
                 "parameters": [_TOPIC],
                 "responses": {
@@ -76,6 +80,8 @@ OPENAPI: dict[str, Any] = {
         "/v1/inbox/{id}/read": {
             "post": {
                 "summary": "Mark one notification read; the caller's other devices get `inbox.read`.",
+                "operationId": "markRead",
+                "tags": ["inbox"],
                 "security": _USER,
                 "parameters": [_ID, _TOPIC],
                 "responses": {
@@ -93,6 +99,8 @@ OPENAPI: dict[str, Any] = {
         "/v1/inbox/read-all": {
             "post": {
                 "summary": "Mark everything read up to now; the caller's other devices get `inbox.read`.",
+                "operationId": "markAllRead",
+                "tags": ["inbox"],
                 "security": _USER,
                 "responses": {
                     "200": _ok(
@@ -108,6 +116,8 @@ OPENAPI: dict[str, Any] = {
         "/v1/admin/notifications/{id}": {
             "get": {
                 "summary": "One notification's recipients, read state and full delivery trail.",
+                "operationId": "getNotificationTrail",
+                "tags": ["admin"],
                 "security": _ADMIN,
                 "parameters": [_ID],
                 "responses": {"200": _ok(_ref("Trail")), "401": _ERROR, "403": _ERROR, "404": _ERROR},
@@ -116,6 +126,8 @@ OPENAPI: dict[str, Any] = {
         "/v1/admin/stats": {
             "get": {
                 "summary": "Sent, delivered on socket, pushed, failed and read per type and UTC day.",
+                "operationId": "getDeliveryStats",
+                "tags": ["admin"],
                 "security": _ADMIN,
                 "parameters": [
                     {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
@@ -135,7 +147,12 @@ OPENAPI: dict[str, Any] = {
             }
         },
         "/openapi.json": {
-            "get": {"summary": "This description.", "responses": {"200": _ok({"type": "object"})}}
+            "get": {
+                "operationId": "getHistoryOpenApi",
+                "tags": ["meta"],
+                "summary": "This description.",
+                "responses": {"200": _ok({"type": "object"})},
+            }
         },
     },
     "components": {

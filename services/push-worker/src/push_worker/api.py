@@ -30,8 +30,10 @@ from notify_common.jwt_auth import (
 from notify_common.keys import Keys
 
 from push_worker.config import PushConfig
+from push_worker.openapi import openapi_document
 
 MAX_BODY_BYTES = 16 * 1024
+PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
 CLIENT: web.AppKey[redis_async.Redis] = web.AppKey("client", redis_async.Redis)
 KEYS: web.AppKey[Keys] = web.AppKey("keys", Keys)
 CONFIG: web.AppKey[PushConfig] = web.AppKey("config", PushConfig)
@@ -55,6 +57,9 @@ def _device_json(device: Device) -> dict[str, Any]:
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path in PUBLIC_PATHS:
+        public: web.StreamResponse = await handler(request)
+        return public
     token = bearer_token(request.headers)
     if not token:
         raise unauthorized("Authorization: Bearer <user JWT> required")
@@ -108,6 +113,10 @@ async def remove_device(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def openapi(_: web.Request) -> web.Response:
+    return web.json_response(openapi_document(Registration))
+
+
 def api_app(client: redis_async.Redis, keys: Keys, cfg: PushConfig) -> web.Application:
     app = web.Application(middlewares=[authenticate], client_max_size=MAX_BODY_BYTES)
     app[CLIENT] = client
@@ -119,4 +128,5 @@ def api_app(client: redis_async.Redis, keys: Keys, cfg: PushConfig) -> web.Appli
     app.router.add_post("/v1/devices", add_device)
     app.router.add_delete("/v1/devices/{token}", remove_device)
     enable_cors(app, cfg.allowed_origins)
+    app.router.add_get("/v1/openapi.json", openapi)
     return app

@@ -112,6 +112,8 @@ def openapi_document() -> dict[str, Any]:
             "/v1/events": {
                 "post": {
                     "summary": "Publish one event",
+                    "operationId": "publishEvent",
+                    "tags": ["events"],
                     "security": [{"serviceToken": []}],
                     "requestBody": _body("Event"),
                     "responses": {
@@ -126,6 +128,8 @@ def openapi_document() -> dict[str, Any]:
             "/v1/events/batch": {
                 "post": {
                     "summary": "Publish several events, all or none",
+                    "operationId": "publishEventBatch",
+                    "tags": ["events"],
                     "security": [{"serviceToken": []}],
                     "requestBody": _body("EventBatch"),
                     "responses": {
@@ -142,11 +146,15 @@ def openapi_document() -> dict[str, Any]:
             "/v1/preferences": {
                 "get": {
                     "summary": "The caller's preferences",
+                    "operationId": "getPreferences",
+                    "tags": ["preferences"],
                     "security": [{"userJwt": []}],
                     "responses": {"200": _ok("Current preferences.", "Preferences"), "401": unauthorized},
                 },
                 "put": {
                     "summary": "Replace the caller's preferences",
+                    "operationId": "putPreferences",
+                    "tags": ["preferences"],
                     "security": [{"userJwt": []}],
                     "requestBody": _body("Preferences"),
                     "responses": {
@@ -159,6 +167,8 @@ def openapi_document() -> dict[str, Any]:
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
+                    "operationId": "getRouterOpenApi",
+                    "tags": ["meta"],
                     "responses": {"200": {"description": "OpenAPI 3.1 JSON."}},
                 }
             },
