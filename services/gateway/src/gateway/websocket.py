@@ -9,6 +9,7 @@ from aiohttp import WSMsgType, web
 from notify_common.jwt_auth import AuthError
 
 from gateway import client_frames, session
+from gateway.closing import ClosingHandshakeWebSocket
 from gateway.connection import CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, Connection
 from gateway.frames import control_frame, error_frame
 from gateway.handshake import (
@@ -46,8 +47,10 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     cfg = node.cfg
     # Pings come from the node's ping wheel (pings.py), not one aiohttp timer per connection;
     # so pongs must reach this handler (autoping off) and client pings are answered here.
-    ws = web.WebSocketResponse(
-        max_msg_size=cfg.max_frame_bytes * READ_WHOLE_FACTOR, autoping=False, timeout=5.0, compress=False
+    # Its close completes the closing handshake (closing.py); when this handler returns, aiohttp
+    # closes the socket through it, so a close begun by another task finishes first.
+    ws = ClosingHandshakeWebSocket(
+        max_msg_size=cfg.max_frame_bytes * READ_WHOLE_FACTOR, autoping=False, compress=False
     )
     await ws.prepare(request)
     transport = request.transport
