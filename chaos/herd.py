@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,18 +21,9 @@ from urllib.parse import quote, urlsplit
 import msgspec
 
 from bench.wsclient import OP_CLOSE, OnText, WsClient
+from chaos.clients import reconnect_delay_s
 
 HELLO_TIMEOUT_S = 20.0
-RETRY_HINT = re.compile(r"retry_ms=(\d+)")
-
-
-def reconnect_delay_s(code: int | None, reason: str, failures: int, rng: random.Random) -> float:
-    """What docs/protocol.md asks of a client: full jitter over the 1001 hint (or 1 s without one);
-    after a refusal or a lost connection, full jitter over an exponential base (0.25 s to 5 s)."""
-    if code == 1001:
-        found = RETRY_HINT.search(reason)
-        return rng.uniform(0, int(found.group(1)) / 1000 if found else 1.0)
-    return rng.uniform(0, min(5.0, 0.25 * 2**failures))
 
 
 class HerdSocket(WsClient):
@@ -98,8 +88,10 @@ class Herd:
             if member.socket is not None:
                 await member.socket.closed
                 code, reason = member.socket.close_code, member.socket.close_reason
-                self.closes[code or 0] += 1
                 member.socket = None
+                if stop.is_set():
+                    break
+                self.closes[code or 0] += 1
                 member.node = 1 - member.node  # the node that closed it is going away: the other one
             if stop.is_set():
                 break

@@ -26,6 +26,7 @@ MIN_RETRY_MS = 1000
 TICK_S = 0.02
 """Closes due within this much of each other are made together (one timer, not one per socket)."""
 
+
 def retry_ms(window_s: float) -> int:
     """The reconnect hint: the client waits a random 0..retry_ms ms (a second window at most)."""
     return max(MIN_RETRY_MS, round(window_s * 1000))

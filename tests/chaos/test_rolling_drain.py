@@ -1,0 +1,149 @@
+"""A rolling restart of both gateway nodes under 5,000 clients: each stopping node closes its
+sockets over DRAIN_WINDOW_S with a reconnect hint, so the surviving node takes the reconnects at
+about clients / window a second instead of all at once, and no notification is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import pytest
+import redis.asyncio as redis_async
+from devstack.fleet import Fleet, dev_token
+from devstack.redis_server import start_redis
+from notify_common.keys import Keys
+
+from bench.procstats import raise_nofile_limit
+from chaos.herd import Herd, Member, peak_rate
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(400)]
+
+CLIENTS = 5000
+DRAIN_WINDOW_S = 4.0
+SLACK = 1.5
+"""How far above clients / window a one-second bin of reconnects may go (edges of the spread)."""
+FIRST_CONNECTS = 200
+"""Handshakes in flight while the herd first connects (setup, not what is measured)."""
+EVENTS_PER_S = 10
+RECIPIENTS = 10
+
+
+@dataclass
+class Restart:
+    node: str
+    moved: int
+    """Sockets the stopping node held when it got SIGTERM."""
+    peak_per_s: int
+    """Most reconnects the survivor took in one second while the other node drained."""
+    exit_code: int | None
+    stop_s: float
+
+
+async def until(check: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)
+
+
+async def publish(
+    client: redis_async.Redis, keys: Keys, herd: Herd, stop: asyncio.Event
+) -> dict[str, list[str]]:
+    """Events to a few members each, EVENTS_PER_S a second, until `stop`; id -> recipients."""
+    sent: dict[str, list[str]] = {}
+    rng = random.Random(7)
+    while not stop.is_set():
+        eid = f"roll-{len(sent)}"
+        users = [m.user_id for m in rng.sample(herd.members, RECIPIENTS)]
+        body = {"id": eid, "type": "roll.test", "title": eid, "audience": {"kind": "users", "ids": users}}
+        await client.xadd(keys.ingress, {b"event": msgspec.json.encode(body)})
+        sent[eid] = users
+        try:
+            await asyncio.wait_for(stop.wait(), 1 / EVENTS_PER_S)
+        except TimeoutError:
+            pass
+    return sent
+
+
+async def roll(fleet: Fleet, herd: Herd, window_s: float) -> list[Restart]:
+    """SIGTERM each gateway in turn, restart it, wait until every client is back."""
+    restarts = []
+    for index, name in enumerate(["gateway-1", "gateway-2"]):
+        survivor = 1 - index
+        moved = herd.connected(index)
+        proc = fleet.processes[name]
+        signalled = time.monotonic()
+        exit_code = await asyncio.to_thread(proc.stop, 30.0)
+        stop_s = time.monotonic() - signalled
+        await asyncio.to_thread(proc.start)
+        await asyncio.to_thread(proc.wait_ready, 60.0)
+        await until(lambda: herd.connected() == CLIENTS, 120, f"every client back after {name}")
+        survivor_connects = [t for t, node in herd.connects if node == survivor]
+        peak = peak_rate(survivor_connects, signalled, signalled + window_s + 5)
+        restarts.append(Restart(name, moved, peak, exit_code, stop_s))
+    return restarts
+
+
+async def rolling_restart(workdir: Path, window_s: float) -> tuple[list[Restart], Herd, dict[str, list[str]]]:
+    """Start a fleet, connect the herd, publish while both gateways restart in turn."""
+    raise_nofile_limit()
+    server = start_redis()
+    env = {"DRAIN_WINDOW_S": str(window_s), "LOG_FORMAT": "json"}
+    fleet = Fleet(server.url, workdir, gateways=2, services=("router",), extra_env=env)
+    await asyncio.to_thread(fleet.start, 60.0)
+    client = redis_async.Redis.from_url(server.url)
+    herd = Herd([fleet.gateway_url("gateway-1"), fleet.gateway_url("gateway-2")], random.Random(15))
+    herd.members = [Member(f"roll-{i}", dev_token(f"roll-{i}"), i % 2) for i in range(CLIENTS)]
+    stop, published = asyncio.Event(), asyncio.Event()
+    first = asyncio.Semaphore(FIRST_CONNECTS)
+    members = [asyncio.create_task(herd.run(m, stop, first)) for m in herd.members]
+    try:
+        await until(lambda: herd.connected() == CLIENTS, 180, "the herd to connect")
+        publisher = asyncio.create_task(publish(client, Keys(fleet.key_prefix), herd, published))
+        restarts = await roll(fleet, herd, window_s)
+        published.set()
+        sent = await publisher
+
+        def all_received() -> bool:
+            by_user = {m.user_id: m.ids for m in herd.members}
+            return all(eid in by_user[u] for eid, users in sent.items() for u in users)
+
+        await until(all_received, 60, "every notification to arrive")
+        return restarts, herd, sent
+    finally:
+        stop.set()
+        herd.close_all()
+        await asyncio.gather(*members, return_exceptions=True)
+        await client.aclose()
+        await asyncio.to_thread(fleet.stop)
+        server.stop()
+
+
+def lost(herd: Herd, sent: dict[str, list[str]]) -> int:
+    by_user = {m.user_id: m.ids for m in herd.members}
+    return sum(1 for eid, users in sent.items() for u in users if eid not in by_user[u])
+
+
+async def test_a_rolling_restart_paces_the_reconnects_to_the_drain_window_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    restarts, herd, sent = await rolling_restart(tmp_path, DRAIN_WINDOW_S)
+    for r in restarts:
+        print(
+            f"{r.node}: moved {r.moved}, survivor peak {r.peak_per_s}/s"
+            f" (bound {r.moved / DRAIN_WINDOW_S:.0f}/s x {SLACK}), stopped in {r.stop_s:.1f} s"
+        )
+    print(
+        f"closes {dict(herd.closes)}, refusals {herd.refusals}, {len(sent)} events,"
+        f" duplicates dropped by id {sum(m.duplicates for m in herd.members)}"
+    )
+    assert [r.exit_code for r in restarts] == [0, 0]
+    assert all(r.moved > CLIENTS / 4 for r in restarts), restarts
+    for r in restarts:
+        assert r.peak_per_s <= r.moved / DRAIN_WINDOW_S * SLACK, r
+    assert set(herd.closes) == {1001}, herd.closes
+    assert lost(herd, sent) == 0
