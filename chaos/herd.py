@@ -64,6 +64,9 @@ class Herd:
     urls: list[str]
     rng: random.Random
     members: list[Member] = field(default_factory=list)
+    reconnects: list[tuple[float, int]] = field(default_factory=list)
+    """(time.monotonic(), node index) of every reconnect begun after a 1001 close: the storm a
+    drain offers the surviving node (retries after refusals are not in it)."""
     connects: list[tuple[float, int]] = field(default_factory=list)
     """(time.monotonic(), node index) of every connect that got its hello."""
     closes: Counter[int] = field(default_factory=Counter)
@@ -98,6 +101,8 @@ class Herd:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), reconnect_delay_s(code, reason, failures, self.rng))
             if not stop.is_set():
+                if code == 1001:
+                    self.reconnects.append((time.monotonic(), member.node))
                 failures = await self._session_start(member, failures)
 
     async def _session_start(self, member: Member, failures: int) -> int:
@@ -143,7 +148,7 @@ class Herd:
                 member.socket.close()
 
 
-def peak_rate(times: list[float], start: float, end: float) -> int:
-    """Most events in any one-second bin of [start, end)."""
+def per_second(times: list[float], start: float, end: float) -> list[int]:
+    """Events in each one-second bin of [start, end)."""
     bins: Counter[int] = Counter(int(t - start) for t in times if start <= t < end)
-    return max(bins.values(), default=0)
+    return [bins[i] for i in range(int(end - start) + 1)]

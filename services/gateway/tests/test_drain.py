@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from gateway.app import shutdown
 from gateway.config import GatewayConfig
-from gateway.drain import going_away_reason, retry_ms
+from gateway.drain_schedule import closes_due, going_away_reason, retry_ms
 from gwkit import GatewayFactory, connect_live, make_token
 from notify_common.config import ConfigError, load_config
 from notify_common.presence import user_presence
@@ -56,7 +56,20 @@ def test_the_reconnect_hint_is_in_the_close_reason_and_fits_its_123_bytes() -> N
 
 
 def test_a_drain_window_longer_than_the_shutdown_grace_is_refused() -> None:
-    env = {"JWT_SECRET": "x" * 32, "SHUTDOWN_GRACE_S": "10", "DRAIN_WINDOW_S": "9"}
+    # 1.5 windows (a late drain) plus the 2 s closing handshake must fit in the grace time
+    env = {"JWT_SECRET": "x" * 32, "SHUTDOWN_GRACE_S": "10", "DRAIN_WINDOW_S": "6"}
     with pytest.raises(ConfigError, match="DRAIN_WINDOW_S"):
         load_config(GatewayConfig, env)
-    assert load_config(GatewayConfig, {**env, "DRAIN_WINDOW_S": "8"}).drain_window_s == 8.0
+    assert load_config(GatewayConfig, {**env, "DRAIN_WINDOW_S": "5"}).drain_window_s == 5.0
+
+
+def test_a_drain_behind_its_schedule_catches_up_at_twice_the_rate_not_at_once() -> None:
+    # 1,000 sockets over 10 s: 100/s planned; the loop was starved for 3 s with 10 closed
+    assert closes_due(1000, 10, elapsed_s=3.0, since_tick_s=0.02, window_s=10.0) == 10 + 4
+    assert closes_due(1000, 10, elapsed_s=3.0, since_tick_s=3.0, window_s=10.0) == 10 + 40
+    # on schedule: what is planned, never less than what is done
+    assert closes_due(1000, 300, elapsed_s=3.0, since_tick_s=0.02, window_s=10.0) == 301
+    assert closes_due(1000, 500, elapsed_s=3.0, since_tick_s=0.02, window_s=10.0) == 500
+    # past 1.5 windows, or with no window, the rest at once
+    assert closes_due(1000, 10, elapsed_s=15.0, since_tick_s=0.02, window_s=10.0) == 1000
+    assert closes_due(1000, 0, elapsed_s=0.0, since_tick_s=0.0, window_s=0.0) == 1000

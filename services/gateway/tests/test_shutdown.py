@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
 from devstack.redis_server import start_redis
-from gateway.drain import going_away_reason, retry_ms
+from gateway.drain_schedule import going_away_reason, retry_ms
 from notify_common.keys import Keys
 from notify_common.presence import online_by_role, user_presence
 

@@ -16,25 +16,10 @@ import structlog
 
 from gateway.closing import CLOSE_LINGER_S
 from gateway.connection import CLOSE_GOING_AWAY, Connection, close
+from gateway.drain_schedule import TICK_S, closes_due, going_away_reason, retry_ms
 from gateway.node import Node
 
 log = structlog.get_logger("gateway.drain")
-
-MIN_RETRY_MS = 1000
-"""Smallest reconnect hint, so that even a node drained at once spreads its clients' reconnects."""
-
-TICK_S = 0.02
-"""Closes due within this much of each other are made together (one timer, not one per socket)."""
-
-
-def retry_ms(window_s: float) -> int:
-    """The reconnect hint: the client waits a random 0..retry_ms ms (a second window at most)."""
-    return max(MIN_RETRY_MS, round(window_s * 1000))
-
-
-def going_away_reason(hint_ms: int) -> str:
-    """The 1001 close reason (well under the 123 bytes a close reason may have)."""
-    return f"node shutting down: reconnect to any node after a random 0..retry_ms wait; retry_ms={hint_ms}"
 
 
 async def drain(node: Node) -> int:
@@ -44,19 +29,24 @@ async def drain(node: Node) -> int:
     reason = going_away_reason(retry_ms(window))
     conns = [c for c in node.sockets.all() if not c.closing]
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = last_tick = loop.time()
     closing: set[asyncio.Task[Any]] = set()
-    for i, conn in enumerate(conns):
-        delay = started + window * i / len(conns) - loop.time()
-        if delay > TICK_S:
-            await asyncio.sleep(delay)
-        _close(conn, reason, closing)
+    done = 0
+    while done < len(conns):
+        now = loop.time()
+        target = closes_due(len(conns), done, now - started, now - last_tick, window)
+        for conn in conns[done:target]:
+            _close(conn, reason, closing)
+        done, last_tick = target, now
+        if done < len(conns):
+            await asyncio.sleep(TICK_S)
+    behind_s = max(0.0, loop.time() - started - window)
     # Sockets whose handshake was under way when the drain began: at once, they were told nothing.
     for conn in node.sockets.all():
         _close(conn, reason, closing)
     if closing:
         await asyncio.wait(closing, timeout=CLOSE_LINGER_S + 1.0)
-    log.info("gateway_drained", connections=len(conns), window_s=window)
+    log.info("gateway_drained", connections=len(conns), window_s=window, behind_s=round(behind_s, 3))
     return len(conns)
 
 
