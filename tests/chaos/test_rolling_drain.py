@@ -8,6 +8,7 @@ import asyncio
 import random
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,11 +78,19 @@ class Restart:
     stop_s: float
 
 
-async def until(check: object, timeout_s: float, what: str) -> None:
+async def within(check: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll `check` until it holds (True) or `timeout_s` passed (False)."""
     deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
         await asyncio.sleep(0.2)
+
+
+async def until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    assert await within(check, timeout_s), f"timed out waiting for {what}"
 
 
 async def publish(
@@ -151,9 +160,7 @@ async def rolling_restart(workdir: Path, window_s: float) -> tuple[list[Restart]
             by_user = {m.user_id: m.ids for m in herd.members}
             return all(eid in by_user[u] for eid, users in sent.items() for u in users)
 
-        deadline = time.monotonic() + 60
-        while not all_received() and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)  # a late one is reported as lost by the test
+        await within(all_received, 60)  # a late one is reported as lost by the test
         return restarts, herd, sent
     finally:
         stop.set()
