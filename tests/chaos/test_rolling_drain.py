@@ -125,7 +125,7 @@ async def roll(fleet: Fleet, herd: Herd, window_s: float) -> list[Restart]:
         await asyncio.to_thread(proc.start)
         await asyncio.to_thread(proc.wait_ready, 60.0)
         await until(lambda: herd.connected() == CLIENTS, 120, f"every client back after {name}")
-        end = signalled + window_s * 2 + 2
+        end = signalled + window_s * 2 + 6
 
         def at_survivor(events: list[tuple[float, int]]) -> list[float]:
             return [t for t, node in events if node == survivor]  # noqa: B023 (used at once)

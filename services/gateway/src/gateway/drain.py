@@ -28,6 +28,8 @@ async def drain(node: Node) -> int:
     window = node.cfg.drain_window_s
     reason = going_away_reason(retry_ms(window))
     conns = [c for c in node.sockets.all() if not c.closing]
+    if not conns and not node.sockets.all():
+        return 0  # drained already (SIGTERM drains before the workers stop; shutdown checks again)
     loop = asyncio.get_running_loop()
     started = last_tick = loop.time()
     closing: set[asyncio.Task[Any]] = set()
