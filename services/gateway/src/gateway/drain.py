@@ -43,7 +43,7 @@ async def drain(node: Node) -> int:
         if done < len(conns):
             await asyncio.sleep(TICK_S)
     behind_s = max(0.0, loop.time() - started - window)
-    # Sockets whose handshake was under way when the drain began: at once, they were told nothing.
+    # Sockets that finished their handshake after the drain began (not in `conns`): at once.
     for conn in node.sockets.all():
         _close(conn, reason, closing)
     if closing:

@@ -25,10 +25,10 @@ from gateway.node import Node
 
 log = structlog.get_logger("gateway.websocket")
 
-# aiohttp cuts a frame over its limit off as soon as the header names the length, and closes the
-# socket with the rest unread: the kernel then resets the connection and the client may never see
-# the 1009. So frames up to this many times MAX_FRAME_BYTES are read whole and refused here, with a
-# clean close; only larger ones are cut off (the client may then see 1006).
+# aiohttp cuts a frame over its limit off as soon as the header names the length, and its parser
+# gives up on the connection; the close frame still arrives (closing.py keeps the socket until the
+# client hangs up), but the client's own close cannot be read. So frames up to this many times
+# MAX_FRAME_BYTES are read whole and refused here, with a complete closing handshake.
 READ_WHOLE_FACTOR = 2
 
 
