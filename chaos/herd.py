@@ -65,8 +65,9 @@ class Herd:
     rng: random.Random
     members: list[Member] = field(default_factory=list)
     reconnects: list[tuple[float, int]] = field(default_factory=list)
-    """(time.monotonic(), node index) of every reconnect begun after a 1001 close: the storm a
-    drain offers the surviving node (retries after refusals are not in it)."""
+    """(time.monotonic(), node index) each reconnect after a 1001 close is due: the storm a drain
+    offers the surviving node (retries after refusals are not in it). Taken when the close is seen
+    plus the chosen delay, so a stall of this process's own loop does not read as a burst."""
     connects: list[tuple[float, int]] = field(default_factory=list)
     """(time.monotonic(), node index) of every connect that got its hello."""
     closes: Counter[int] = field(default_factory=Counter)
@@ -98,11 +99,12 @@ class Herd:
                 member.node = 1 - member.node  # the node that closed it is going away: the other one
             if stop.is_set():
                 break
+            delay = reconnect_delay_s(code, reason, failures, self.rng)
+            if code == 1001:
+                self.reconnects.append((time.monotonic() + delay, member.node))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), reconnect_delay_s(code, reason, failures, self.rng))
+                await asyncio.wait_for(stop.wait(), delay)
             if not stop.is_set():
-                if code == 1001:
-                    self.reconnects.append((time.monotonic(), member.node))
                 failures = await self._session_start(member, failures)
 
     async def _session_start(self, member: Member, failures: int) -> int:

@@ -26,8 +26,10 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(400)]
 
 CLIENTS = 5000
 DRAIN_WINDOW_S = 4.0
-SLACK = 1.5
-"""How far above clients / window a one-second bin of reconnects may go (edges of the spread)."""
+SLACK = 2.0
+"""How far above clients / window a one-second bin of reconnects may go: the spread's own
+unevenness, and closes a starved node sends late (it catches up at up to twice the pace).
+Closing all at once offers the survivor all its clients within the 1 s minimum hint."""
 FIRST_CONNECTS = 200
 """Handshakes in flight while the herd first connects (setup, not what is measured)."""
 EVENTS_PER_S = 10
