@@ -52,14 +52,14 @@ class ClosingHandshakeWebSocket(web.WebSocketResponse):
         deadline = time.monotonic() + CLOSE_LINGER_S
         closed = True
         try:
-            # Bounds the drain too: the close frame of a client that stopped reading waits behind
-            # its full send buffer, and aiohttp's drain has no timeout of its own.
-            async with asyncio.timeout(CLOSE_LINGER_S):
-                closed = await super().close(code=code, message=message, drain=drain)
+            # Never drain: aiohttp's drain has no timeout, and the close frame of a client that
+            # stopped reading waits behind its full send buffer. The read for the client's close
+            # frame that follows is bounded (CLOSE_LINGER_S) and covers the frame's way out too.
+            # No timeout of our own around it either: one that fires as the close completes
+            # leaves a cancellation pending in the caller (the handler, mid presence write).
+            closed = await super().close(code=code, message=message, drain=False)
             if self._unparsable is not None:
                 await _until_hung_up(self._unparsable, deadline)
-        except TimeoutError:
-            pass  # aiohttp closed the transport on the way out
         finally:
             self._closing_handshake.set_result(closed)
         return closed
