@@ -6,12 +6,23 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import time
 from dataclasses import dataclass, field
 
 import aiohttp
 
 HELLO_TIMEOUT_S = 10.0
+RETRY_HINT = re.compile(r"retry_ms=(\d+)")
+
+
+def reconnect_delay_s(code: int | None, reason: str, failures: int, rng: random.Random) -> float:
+    """What docs/protocol.md asks of a client: full jitter over the 1001 hint (or 1 s without one);
+    after a refusal or a lost connection, full jitter over an exponential base (0.25 s to 5 s)."""
+    if code == 1001:
+        found = RETRY_HINT.search(reason)
+        return rng.uniform(0, int(found.group(1)) / 1000 if found else 1.0)
+    return rng.uniform(0, min(5.0, 0.25 * 2**failures))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,7 @@ class RecordingClient:
         self.ids: set[str] = set()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._pause_s = 0.0
+        self._hinted_s = 0.0
         self._next_url = 0
         self.last_id: str | None = None
         """The last notification id received: sent as `last_id` on reconnect, for catch-up."""
@@ -85,8 +97,8 @@ class RecordingClient:
                 # A node that refuses is dead for now: try the next one.
                 self._next_url = (self._next_url + 1) % len(self.urls)
             self.connected.clear()
-            delay = self._pause_s or self.rng.uniform(0.05, min(2.0, 0.2 * 2**failures))
-            self._pause_s = 0.0
+            delay = self._pause_s or self._hinted_s or self.rng.uniform(0.05, min(2.0, 0.2 * 2**failures))
+            self._pause_s = self._hinted_s = 0.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
@@ -113,8 +125,10 @@ class RecordingClient:
                     if msg.type != aiohttp.WSMsgType.TEXT:
                         self.log.closes.append(f"{url}: {msg.type.name} {msg.data} {msg.extra or ''}")
                         if msg.type == aiohttp.WSMsgType.CLOSE:
-                            # A graceful node asks us to go elsewhere: the next node, at once.
+                            # A graceful node asks us to go elsewhere: the next node, after a
+                            # random part of its reconnect hint (docs/protocol.md, close codes).
                             self._next_url = (self._next_url + 1) % len(self.urls)
+                            self._hinted_s = reconnect_delay_s(msg.data, msg.extra or "", 0, self.rng)
                         return
                     self._record(msg.data, connection)
             finally:

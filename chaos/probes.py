@@ -80,3 +80,39 @@ def documented_close_codes(protocol_md: Path) -> set[int]:
         if code:
             codes.add(int(code.group(1)))
     return codes
+
+
+FLOOD_BATCH = 20
+"""Frames a flooding client writes between two turns of its event loop (its reader runs between)."""
+FLOOD_FRAME = '{"type":"ping","pad":"' + "x" * 900 + '"}'
+
+
+async def flood_until_closed(
+    http: aiohttp.ClientSession, url: str, first: str | None = None, headers: dict[str, str] | None = None
+) -> int | None:
+    """The close code a client gets that writes `first`, then frames without pause, until its reader
+    sees the close, as client libraries do (1006: the close frame never arrived)."""
+    ws = await http.ws_connect(url, headers=headers or {}, max_msg_size=0)
+
+    async def write() -> None:
+        try:
+            if first is not None:
+                await ws.send_str(first)
+            while not ws.closed:
+                for _ in range(FLOOD_BATCH):
+                    await ws.send_str(FLOOD_FRAME)
+                await asyncio.sleep(0)  # the reader's turn
+        except (ConnectionError, aiohttp.ClientError, RuntimeError):
+            pass  # the socket is closing: the reader reports how
+
+    writer = asyncio.create_task(write())
+    try:
+        while True:
+            msg = await ws.receive(timeout=15)
+            if msg.type == aiohttp.WSMsgType.CLOSE:
+                return int(msg.data)
+            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+                return ws.close_code
+    finally:
+        await ws.close()
+        await writer

@@ -78,6 +78,7 @@ class RunningGateway:
 async def start_gateway(
     redis_url: str, keys: Keys, node_id: str = "gw-test", **settings: Any
 ) -> RunningGateway:
+    settings.setdefault("drain_window_s", 0.0)  # a test that ends with sockets open: close them at once
     cfg = GatewayConfig(
         redis_url=redis_url,
         key_prefix=keys.prefix,

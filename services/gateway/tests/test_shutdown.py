@@ -1,4 +1,4 @@
-"""SIGTERM: the node tells clients to reconnect elsewhere (1001), leaves presence, exits 0."""
+"""SIGTERM: the node tells clients to reconnect elsewhere (1001 with a hint), leaves presence, exits 0."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
 from devstack.redis_server import start_redis
+from gateway.drain_schedule import going_away_reason, retry_ms
 from notify_common.keys import Keys
 from notify_common.presence import online_by_role, user_presence
 
@@ -34,7 +35,7 @@ async def test_sigterm_closes_clients_with_1001_and_removes_presence(tmp_path: P
                 msg = await ws.receive(timeout=15)
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break
-            assert (msg.data, msg.extra) == (1001, "node shutting down: reconnect to any node")
+            assert (msg.data, msg.extra) == (1001, going_away_reason(retry_ms(5.0)))
         assert proc.process is not None
         assert await asyncio.to_thread(proc.process.wait, 15) == 0
         assert await client.hgetall(keys.user_presence("u-1")) == {}

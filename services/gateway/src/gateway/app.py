@@ -21,8 +21,8 @@ from redis.exceptions import RedisError
 
 from gateway import location, presence_writer, resync, sio_endpoint
 from gateway.config import GatewayConfig
-from gateway.connection import CLOSE_GOING_AWAY, close
 from gateway.delivery import deliver
+from gateway.drain import drain
 from gateway.node import Node
 from gateway.pings import ping_loop
 from gateway.sse import events
@@ -76,20 +76,13 @@ async def heartbeat_loop(node: Node, stop: asyncio.Event) -> None:
 
 
 async def shutdown(node: Node) -> None:
-    """Tell every client to reconnect elsewhere (1001), then remove this node's presence."""
-    node.draining = True
-    conns = node.sockets.all()
-    reason = "node shutting down: reconnect to any node"
-    if conns:
-        closing = [asyncio.create_task(close(c, CLOSE_GOING_AWAY, reason)) for c in conns]
-        _, late = await asyncio.wait(closing, timeout=node.cfg.shutdown_grace_s / 2)
-        for task in late:
-            task.cancel()
+    """Close every socket with 1001 over the drain window (drain.py), then remove this node's presence."""
+    await drain(node)
     for task in list(node.close_tasks):
         task.cancel()
     with contextlib.suppress(RedisError, OSError):
         await presence_writer.remove_node(node.client, node.keys, node.cfg.node_id)
-    log.info("gateway_left", connections=len(conns))
+    log.info("gateway_left")
 
 
 async def main(cfg: GatewayConfig) -> int:
@@ -104,8 +97,17 @@ async def main(cfg: GatewayConfig) -> int:
     runner, port = await start_site(build_app(node), cfg.host, cfg.port, cfg.listen_backlog)
     log.info("gateway_listening", port=port, paths=["/ws", "/events", "/socket.io/"])
 
+    drained = asyncio.Event()
+
     async def consume(stop: asyncio.Event) -> None:
-        await consumer.run(stop)
+        await consumer.run(drained)  # sockets still open during the drain keep getting deliveries
+
+    async def drain_on_stop(stop: asyncio.Event) -> None:
+        await stop.wait()
+        try:
+            await drain(node)
+        finally:
+            drained.set()
 
     async def trim(stop: asyncio.Event) -> None:
         await trim_loop(client, {keys.node_deliveries(cfg.node_id): [GROUP_GATEWAY]}, stop)
@@ -116,6 +118,7 @@ async def main(cfg: GatewayConfig) -> int:
             "gateway",
             [
                 consume,
+                drain_on_stop,
                 functools.partial(heartbeat_loop, node),
                 functools.partial(ping_loop, node),
                 functools.partial(location.forward_loop, node),

@@ -8,6 +8,9 @@ import msgspec
 from notify_common.config import ConfigError
 from notify_common.user_auth import UserAuthConfig
 
+from gateway.closing import CLOSE_LINGER_S
+from gateway.drain_schedule import LATE_FACTOR
+
 
 class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
     host: Annotated[str, msgspec.Meta(description="Address the WebSocket/SSE listener binds.")] = "0.0.0.0"
@@ -101,6 +104,17 @@ class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
     max_tracked: Annotated[
         int, msgspec.Meta(description="Most users one connection may track at once.", gt=0)
     ] = 50
+    drain_window_s: Annotated[
+        float,
+        msgspec.Meta(
+            description=(
+                "On SIGTERM: time over which the node's sockets are closed (1001, with a reconnect hint),"
+                " evenly spread, so the surviving nodes take the reconnects gradually. 1.5 times it (a"
+                " drain that fell behind) plus the closing handshake (2 s) must fit within SHUTDOWN_GRACE_S."
+            ),
+            ge=0,
+        ),
+    ] = 5.0
     sse_keepalive_s: Annotated[
         float, msgspec.Meta(description="Comment line sent on idle SSE streams.", gt=0)
     ] = 15.0
@@ -109,3 +123,9 @@ class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
         super().validate()
         if self.tracking_secret and len(self.tracking_secret) < 16:
             raise ConfigError("TRACKING_SECRET: must be at least 16 characters")
+        if self.drain_window_s * LATE_FACTOR + CLOSE_LINGER_S > self.shutdown_grace_s:
+            raise ConfigError(
+                f"DRAIN_WINDOW_S: {LATE_FACTOR:g} x {self.drain_window_s:g} s (a late drain) plus the"
+                f" {CLOSE_LINGER_S:g} s closing handshake must fit within SHUTDOWN_GRACE_S"
+                f" ({self.shutdown_grace_s:g} s)"
+            )

@@ -10,6 +10,7 @@ from notify_common.jwt_auth import AuthError
 from redis.exceptions import RedisError
 
 from gateway import client_frames, session
+from gateway.closing import ClosingHandshakeWebSocket
 from gateway.connection import CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, TRY_LATER, Connection
 from gateway.frames import control_frame, error_frame
 from gateway.handshake import (
@@ -26,10 +27,10 @@ from gateway.request_release import release_upgrade
 
 log = structlog.get_logger("gateway.websocket")
 
-# aiohttp cuts a frame over its limit off as soon as the header names the length, and closes the
-# socket with the rest unread: the kernel then resets the connection and the client may never see
-# the 1009. So frames up to this many times MAX_FRAME_BYTES are read whole and refused here, with a
-# clean close; only larger ones are cut off (the client may then see 1006).
+# aiohttp cuts a frame over its limit off as soon as the header names the length, and its parser
+# gives up on the connection; the close frame still arrives (closing.py keeps the socket until the
+# client hangs up), but the client's own close cannot be read. So frames up to this many times
+# MAX_FRAME_BYTES are read whole and refused here, with a complete closing handshake.
 READ_WHOLE_FACTOR = 2
 
 
@@ -48,8 +49,10 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     cfg = node.cfg
     # Pings come from the node's ping wheel (pings.py), not one aiohttp timer per connection;
     # so pongs must reach this handler (autoping off) and client pings are answered here.
-    ws = web.WebSocketResponse(
-        max_msg_size=cfg.max_frame_bytes * READ_WHOLE_FACTOR, autoping=False, timeout=5.0, compress=False
+    # Its close completes the closing handshake (closing.py); when this handler returns, aiohttp
+    # closes the socket through it, so a close begun by another task finishes first.
+    ws = ClosingHandshakeWebSocket(
+        max_msg_size=cfg.max_frame_bytes * READ_WHOLE_FACTOR, autoping=False, compress=False
     )
     await ws.prepare(request)
     transport = request.transport
