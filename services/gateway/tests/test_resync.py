@@ -3,6 +3,8 @@ up as dead): the node announces its connections again and resends what its clien
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import redis.asyncio as redis_async
 from gateway import presence_writer, resync
@@ -63,10 +65,14 @@ async def test_connected_client_gets_what_was_routed_while_its_presence_was_lost
         await client.xadd(feed, {FIELD_FEED_NOTIFICATION: encode(n), FIELD_FEED_ORIGIN: "1-0"})
 
     assert not await presence_writer.heartbeat(client, keys, node.cfg.node_id)
-    await resync.rebuild(node, intact_ms)
+    rebuilding = asyncio.create_task(resync.rebuild(node, intact_ms))
+    await asyncio.sleep(0)  # the resync has begun: live frames from here wait for the replay
+    await gateway.deliver("routed-after", user_ids=["d1"])
+    await rebuilding
 
-    got = {(await frame_of_type(ws, "notification"))["notification"]["id"] for _ in range(2)}
-    assert got == {"missed-1", "missed-2"}
+    got = [(await frame_of_type(ws, "notification"))["notification"]["id"] for _ in range(3)]
+    assert set(got[:2]) == {"missed-1", "missed-2"}
+    assert got[2] == "routed-after"  # never before what it was routed after
     assert await user_presence(client, keys, "d1") == {"gw-test": 1}
     assert await presence_writer.heartbeat(client, keys, node.cfg.node_id)
     # live delivery goes on afterwards

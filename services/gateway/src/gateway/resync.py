@@ -28,18 +28,27 @@ RESEND_CONCURRENCY = 64
 
 
 async def rebuild(node: Node, since_ms: int) -> None:
-    """Announce every connection of this node again, then replay feeds since `since_ms`."""
+    """Announce every connection of this node again, then replay feeds since `since_ms`.
+
+    Live frames are held from the first moment (before the node is announced again and the
+    router sends it new notifications), so what is replayed reaches each client before them.
+    """
     started = time.monotonic()
-    await node.presence.rebuild()
-    await presence_writer.heartbeat(node.client, node.keys, node.cfg.node_id)
-    conns = node.sockets.all()
+    held = session.hold_live(node)
+    live_from = node.feed_reads.mark()
+    try:
+        await node.presence.rebuild()
+        await presence_writer.heartbeat(node.client, node.keys, node.cfg.node_id)
+    except BaseException:
+        await asyncio.gather(*(session.resend_held(node, c, None, live_from) for c in held))
+        raise
     gate = asyncio.Semaphore(RESEND_CONCURRENCY)
 
     async def resend(conn: Connection) -> int:
         async with gate:
-            return await session.resend_since(node, conn, since_ms)
+            return await session.resend_held(node, conn, since_ms, live_from)
 
-    results = await asyncio.gather(*(resend(c) for c in conns), return_exceptions=True)
+    results = await asyncio.gather(*(resend(c) for c in held), return_exceptions=True)
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:
         # Retried whole by the heartbeat loop: clients drop what repeats.
@@ -47,7 +56,7 @@ async def rebuild(node: Node, since_ms: int) -> None:
     sent = [r for r in results if isinstance(r, int)]
     log.warning(
         "presence_rebuilt",
-        connections=len(conns),
+        connections=len(held),
         users=len(node.presence.written),
         resent=sum(sent),
         since_ms=since_ms,

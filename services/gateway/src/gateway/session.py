@@ -61,31 +61,37 @@ async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from:
     await _go_live(node, conn, sent)
 
 
-async def resend_since(node: Node, conn: Connection, since_ms: int) -> int:
-    """Send a connected client what its feeds got since `since_ms` (live frames held meanwhile,
-    as during catch-up); ids it already has repeat and are dropped by the client. Returns the
-    number sent. A connection still in its own catch-up is left to it."""
-    if conn.buffer is not None or conn.closing:
-        return 0
+def hold_live(node: Node) -> list[Connection]:
+    """Hold the live frames of every connection past its catch-up (a resync is about to replay
+    older ones first); returns them. Synchronous, so nothing is delivered in between."""
+    held = [c for c in node.sockets.all() if c.buffer is None and not c.closing]
+    for conn in held:
+        conn.buffer = []
+    return held
+
+
+async def resend_held(node: Node, conn: Connection, since_ms: int | None, live_from: int) -> int:
+    """Send a held connection what its feeds got since `since_ms` (None: nothing), then the live
+    frames held meanwhile; ids it already has repeat and are dropped by the client. Returns the
+    number replayed."""
     cfg = node.cfg
-    conn.buffer = []
-    live_from = node.feed_reads.mark()  # live frames are held from here on
     sent: set[str] = set()
     try:
-        result = await read_catchup(
-            node.feed_reads,
-            node.keys,
-            conn.user_id,
-            list(conn.rooms),
-            None,
-            window_s=cfg.catchup_window_s,
-            max_entries=cfg.catchup_max,
-            live_from=live_from,
-            since_ms=since_ms,
-        )
-        for nid, frame in result.frames:
-            await conn.send(frame, cfg.send_buffer_bytes, nid)
-            sent.add(nid)
+        if since_ms is not None and not conn.closing:
+            result = await read_catchup(
+                node.feed_reads,
+                node.keys,
+                conn.user_id,
+                list(conn.rooms),
+                None,
+                window_s=cfg.catchup_window_s,
+                max_entries=cfg.catchup_max,
+                live_from=live_from,
+                since_ms=since_ms,
+            )
+            for nid, frame in result.frames:
+                await conn.send(frame, cfg.send_buffer_bytes, nid)
+                sent.add(nid)
     finally:
         await _go_live(node, conn, sent)
     return len(sent)
