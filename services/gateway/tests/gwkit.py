@@ -90,7 +90,7 @@ async def start_gateway(
     node = Node.create(cfg, client)
     stream = node.keys.node_deliveries(node_id)
     await ensure_group(client, stream, GROUP_GATEWAY, "$")
-    await presence_writer.heartbeat(client, node.keys, node_id)  # as app.main: announced before serving
+    await presence_writer.mark_alive(client, node.keys, node_id)  # as app.main: announced before serving
     consumer = StreamConsumer(
         client,
         ConsumerSettings(

@@ -56,7 +56,7 @@ async def heartbeat_loop(node: Node, stop: asyncio.Event) -> None:
         interval = cfg.heartbeat_ms / 1000
         try:
             sent_ms = now_ms()
-            if not await presence_writer.heartbeat(node.client, node.keys, cfg.node_id):
+            if not await presence_writer.heartbeat(node.client, node.keys, cfg.node_id, cfg.node_ttl_ms):
                 if resync_since is None:
                     resync_since = intact_ms
                     log.warning("presence_lost", since_ms=intact_ms, connections=len(node.sockets))
@@ -91,7 +91,7 @@ async def main(cfg: GatewayConfig) -> int:
     keys = node.keys
     # The group exists before the node is announced alive, so no delivery is written unseen.
     await ensure_group(client, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
-    await presence_writer.heartbeat(client, keys, cfg.node_id)
+    await presence_writer.mark_alive(client, keys, cfg.node_id)
     settings = ConsumerSettings.from_config(cfg, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
     consumer = StreamConsumer(client, settings, functools.partial(deliver, node))
     runner, port = await start_site(build_app(node), cfg.host, cfg.port, cfg.listen_backlog)

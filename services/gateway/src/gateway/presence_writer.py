@@ -203,19 +203,29 @@ def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) ->
             done.set_exception(error)
 
 
-async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> bool:
-    """Mark this node alive now (the live-nodes score is the last heartbeat, unix ms).
+async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str, node_ttl_ms: int) -> bool:
+    """Refresh this node's liveness (the live-nodes score is the last heartbeat, unix ms) if Redis
+    still holds its presence; False, with nothing written, when it does not: Redis restarted
+    empty or failed over to a replica behind (the marker is gone), a survivor cleaned the node
+    up, or the node was silent longer than `node_ttl_ms` and routers took it for dead. The caller
+    then holds its sockets, announces them again and calls `mark_alive` last, so no router sends
+    the node anything new before the hold (resync.py)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.exists(keys.node_alive(node_id))
+    pipe.zscore(keys.live_nodes, node_id)
+    marker, score = await pipe.execute()
+    if not marker or score is None or now_ms() - float(score) > node_ttl_ms:
+        return False
+    await mark_alive(client, keys, node_id)
+    return True
 
-    Returns whether Redis still held this node's marker from the previous heartbeat: False
-    means its presence is gone (Redis restarted empty, failed over to a replica that had not
-    caught up, or a survivor cleaned this node up as dead) and must be announced again. The
-    first heartbeat of a process returns False too.
-    """
+
+async def mark_alive(client: redis_async.Redis, keys: Keys, node_id: str) -> None:
+    """Announce this node live now, with the marker its heartbeats check."""
     pipe = client.pipeline(transaction=False)
     pipe.zadd(keys.live_nodes, {node_id: now_ms()})
-    pipe.set(keys.node_alive(node_id), b"1", get=True)
-    _, previous = await pipe.execute()
-    return previous is not None
+    pipe.set(keys.node_alive(node_id), b"1")
+    await pipe.execute()
 
 
 async def reconcile(

@@ -38,7 +38,7 @@ async def rebuild(node: Node, since_ms: int) -> None:
     live_from = node.feed_reads.mark()
     try:
         await node.presence.rebuild()
-        await presence_writer.heartbeat(node.client, node.keys, node.cfg.node_id)
+        await presence_writer.mark_alive(node.client, node.keys, node.cfg.node_id)  # only now: held
     except BaseException:
         await asyncio.gather(*(session.resend_held(node, c, None, live_from) for c in held))
         raise
