@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 import redis
+from notify_common.clock import now_ms
 from notify_common.keys import GROUP_ROUTER, Keys
-from notify_common.presence import now_ms
 from notify_common.publish import build_event
 from notify_common.schemas import FIELD_DELIVERY, FIELD_EVENT, NodeDelivery, encode
 
