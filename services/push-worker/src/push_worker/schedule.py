@@ -18,6 +18,7 @@ from redis.asyncio.client import Pipeline
 from push_worker.sends import Send, decode_send, encode_send
 
 log = structlog.get_logger("push_worker.schedule")
+MAX_CLAIM = 2000  # retries taken per claim: few enough to be sent well within one lease
 
 
 def retry_queue(client: redis_async.Redis, keys: Keys) -> DelayedQueue:
@@ -49,7 +50,7 @@ async def claim_due(queue: DelayedQueue, now_ms: int, limit: int, lease_ms: int)
     """Due retries, hidden from other replicas for `lease_ms`; unreadable items are dropped."""
     sends: list[Send] = []
     lost: list[str] = []
-    for retry_id, raw in await queue.claim(now_ms, limit, lease_ms):
+    for retry_id, raw in await queue.claim(now_ms, min(limit, MAX_CLAIM), lease_ms):
         try:
             sends.append(decode_send(raw or b""))  # a body the hash lost (None) is unreadable too
         except msgspec.DecodeError:
