@@ -9,8 +9,9 @@ import aiohttp
 import redis.asyncio as redis_async
 from gateway import presence_writer, resync
 from gwkit import GatewayFactory, RunningGateway, connect_live, eventually, frame_of_type, make_token
+from notify_common.clock import now_ms
 from notify_common.keys import Keys
-from notify_common.presence import live_nodes, now_ms, online_by_role, user_presence
+from notify_common.presence import live_nodes, online_by_role, user_presence
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN, Notification, encode
 
 

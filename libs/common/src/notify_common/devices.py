@@ -10,7 +10,6 @@ hash expires `stale_ms` after its most recent registration.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Sequence
 from typing import Literal, cast, get_args
 
@@ -18,6 +17,7 @@ import msgspec
 import redis.asyncio as redis_async
 from redis.asyncio.client import Pipeline
 
+from notify_common import clock
 from notify_common.keys import Keys
 
 Platform = Literal["android", "ios", "web"]
@@ -55,10 +55,6 @@ _decoder = msgspec.json.Decoder(_Stored)
 _encoder = msgspec.json.Encoder()
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def check_device(token: str, platform: str) -> None:
     """Raise DeviceError unless `token` looks like a push token and `platform` is known."""
     if not token or len(token) > MAX_TOKEN_LENGTH or not _TOKEN_RE.match(token):
@@ -82,7 +78,7 @@ async def register_device(
 ) -> None:
     """Add or refresh a device of `user_id`; the token leaves its previous owner, if any."""
     check_device(token, platform)
-    seen = _now_ms() if now_ms is None else now_ms
+    seen = clock.now_ms() if now_ms is None else now_ms
     devices_key = keys.devices(user_id)
     pipe = client.pipeline(transaction=False)
     pipe.set(keys.device_owner(token), user_id, px=stale_ms, get=True)
@@ -145,7 +141,7 @@ async def devices_for_users(
     for user_id in user_ids:
         pipe.hgetall(keys.devices(user_id))
     replies = await pipe.execute()
-    oldest_fresh = (_now_ms() if now_ms is None else now_ms) - stale_ms
+    oldest_fresh = (clock.now_ms() if now_ms is None else now_ms) - stale_ms
     found: dict[str, list[Device]] = {}
     stale: list[tuple[str, str]] = []
     for user_id, stored in zip(user_ids, replies, strict=True):

@@ -8,19 +8,14 @@ has removed its entries; survivors then delete those entries (see the gateway).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import redis.asyncio as redis_async
 
+from notify_common.clock import now_ms
 from notify_common.keys import Keys
 
 DEFAULT_NODE_TTL_MS = 15_000
-
-
-def now_ms() -> int:
-    """Wall-clock unix milliseconds (shared across hosts, unlike monotonic time)."""
-    return int(time.time() * 1000)
 
 
 async def heartbeat(client: redis_async.Redis, keys: Keys, node_id: str) -> None:

@@ -8,11 +8,11 @@ import functools
 
 import structlog
 from aiohttp import web
+from notify_common.clock import now_ms
 from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
 from notify_common.cors import enable_cors
 from notify_common.keys import GROUP_GATEWAY
 from notify_common.ops import start_site
-from notify_common.presence import now_ms
 from notify_common.redis_conn import connect
 from notify_common.service import redis_check, run_service
 from notify_common.trim import trim_loop

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 from notify_common.jwt_auth import Principal
+from notify_common.rooms import ALL, role_room
 
 from gateway.frames import control_frame
 
@@ -157,7 +158,7 @@ def room_name(room: str) -> str:
 @functools.lru_cache(maxsize=1024)
 def base_rooms(roles: tuple[str, ...]) -> tuple[str, ...]:
     """The rooms every connection with these roles is in; one shared tuple per role set."""
-    return tuple(room_name(r) for r in [*(f"role:{role}" for role in roles), "all"])
+    return tuple(room_name(r) for r in [*(role_room(role) for role in roles), ALL])
 
 
 async def close(conn: Connection, code: int, reason: str) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import jwt
 import structlog
 from notify_common.backoff import backoff_delay
-from notify_common.presence import now_ms
+from notify_common.clock import now_ms
 from redis.exceptions import RedisError
 
 from gateway.connection import Connection

@@ -16,8 +16,8 @@ from typing import Any
 import redis.asyncio as redis_async
 import structlog
 from notify_common.backoff import backoff_delay
+from notify_common.clock import now_ms
 from notify_common.keys import Keys
-from notify_common.presence import now_ms
 from redis.exceptions import RedisError
 
 log = structlog.get_logger("gateway.presence")

@@ -12,10 +12,12 @@ import msgspec
 import redis.asyncio as redis_async
 import structlog
 from aiohttp import web
+from notify_common.clock import now_ms
 from notify_common.cors import enable_cors
 from notify_common.http_auth import bearer_token, require_token, unauthorized
 from notify_common.jwt_auth import AuthError, JwksCache, JwtSettings, Principal, verify_token_async
 from notify_common.publish import publish
+from notify_common.rooms import member_rooms
 from notify_common.schemas import BadEntry
 
 from history import admin, inbox, metrics
@@ -93,7 +95,7 @@ def _rooms(request: web.Request, principal: Principal) -> list[str]:
     refused = [t for t in asked if t not in granted and "*" not in principal.topics]
     if refused:
         raise _error(403, f"your token does not allow topic {refused[0]!r}")
-    return inbox.rooms_of(principal.roles, list(dict.fromkeys([*granted, *asked])))
+    return member_rooms(principal.roles, list(dict.fromkeys([*granted, *asked])))
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -152,23 +154,23 @@ async def _tell_devices(request: web.Request, user_id: str, data: dict[str, obje
 async def mark_read(request: web.Request) -> web.Response:
     principal = await _user(request)
     notification_id = request.match_info["id"]
-    now_ms = int(time.time() * 1000)
+    at_ms = now_ms()
     changed = await inbox.mark_read(
-        request.app[DB], principal.user_id, _rooms(request, principal), notification_id, now_ms
+        request.app[DB], principal.user_id, _rooms(request, principal), notification_id, at_ms
     )
     if changed is None:
         raise _error(404, "no such notification in your inbox")
     if changed:
-        await _tell_devices(request, principal.user_id, {"ids": [notification_id], "read_ms": now_ms})
+        await _tell_devices(request, principal.user_id, {"ids": [notification_id], "read_ms": at_ms})
     return _json({"id": notification_id, "changed": changed})
 
 
 async def mark_all_read(request: web.Request) -> web.Response:
     principal = await _user(request)
-    now_ms = int(time.time() * 1000)
-    ids = await inbox.mark_all_read(request.app[DB], principal.user_id, now_ms)
-    await _tell_devices(request, principal.user_id, {"all": True, "read_ms": now_ms})
-    return _json({"marked": len(ids), "read_ms": now_ms})
+    at_ms = now_ms()
+    ids = await inbox.mark_all_read(request.app[DB], principal.user_id, at_ms)
+    await _tell_devices(request, principal.user_id, {"all": True, "read_ms": at_ms})
+    return _json({"marked": len(ids), "read_ms": at_ms})
 
 
 async def notification_trail(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis_async
 import structlog
+from notify_common import clock
 from notify_common.keys import Keys
 
 from history import metrics
@@ -43,9 +44,7 @@ async def run_retention_once(
     lease = Lease(client, keys.lease(LEASE_NAME), settings.lease_ms)
     if not await lease.acquire():
         return None
-    cutoff_ms = (now_ms if now_ms is not None else int(time.time() * 1000)) - int(
-        settings.max_age_days * DAY_MS
-    )
+    cutoff_ms = (now_ms if now_ms is not None else clock.now_ms()) - int(settings.max_age_days * DAY_MS)
     deleted = 0
     started = time.monotonic()
     try:

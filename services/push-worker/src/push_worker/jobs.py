@@ -109,7 +109,7 @@ class JobHandler:
         unique = list({send.retry_id: send for send in sends}.values())
         fresh, done = split_pushed(unique, pushed)
         ledger.duplicates.extend(done)
-        fresh, scheduled = await split_scheduled(sender.client, sender.keys, fresh)
+        fresh, scheduled = await split_scheduled(sender.retries, fresh)
         if scheduled:
             log.info("push_already_scheduled", sends=len(scheduled))
         await sender.push(fresh, ledger)

@@ -9,10 +9,10 @@ import time
 import structlog
 from notify_common import metrics as common_metrics
 from notify_common.backoff import backoff_delay
+from notify_common.clock import now_ms
 
 from push_worker import metrics
-from push_worker.ledger import now_ms
-from push_worker.schedule import backlog, claim_due, next_due_ms
+from push_worker.schedule import claim_due
 from push_worker.sender import Sender, pushed_targets, reported_users, split_pushed
 
 log = structlog.get_logger("push_worker.retries")
@@ -29,8 +29,7 @@ async def send_due_retries(sender: Sender) -> int:
     """Claim due retries and send them; returns how many were claimed."""
     cfg = sender.cfg
     claimed = await claim_due(
-        sender.client,
-        sender.keys,
+        sender.retries,
         now_ms(),
         limit=cfg.fcm_batch_size * cfg.fcm_max_in_flight,
         lease_ms=int(cfg.push_retry_lease_s * 1000),
@@ -57,12 +56,12 @@ async def retry_loop(sender: Sender, stop: asyncio.Event) -> None:
                 await _wait(stop, min(paused, poll_s))
                 continue
             if time.monotonic() >= next_backlog:
-                metrics.RETRY_BACKLOG.set(await backlog(sender.client, sender.keys))
+                metrics.RETRY_BACKLOG.set(await sender.retries.size())
                 next_backlog = time.monotonic() + BACKLOG_EVERY_S
             if await send_due_retries(sender):
                 failures = 0
                 continue
-            due = await next_due_ms(sender.client, sender.keys)
+            due = await sender.retries.next_due_ms()
             failures = 0
             wait_s = poll_s if due is None else min(poll_s, max(0.0, (due - now_ms()) / 1000))
             await _wait(stop, wait_s)

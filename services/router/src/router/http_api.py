@@ -18,7 +18,7 @@ from notify_common.consumer import REDIS_DOWN_ERRORS
 from notify_common.cors import enable_cors
 from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
-from notify_common.schemas import FIELD_EVENT, BadEntry, Event, decode_event
+from notify_common.schemas import FIELD_EVENT, BadEntry, Event, decode_event, notification_id_of
 
 from router import metrics
 from router.http_auth import require_service, require_user
@@ -61,7 +61,7 @@ def _bad_request(reason: str, **extra: object) -> web.Response:
 
 
 def _published_id(event: Event, entry_id: str) -> dict[str, str]:
-    return {"id": event.id or f"evt-{entry_id}", "entry_id": entry_id}
+    return {"id": notification_id_of(event.id, entry_id), "entry_id": entry_id}
 
 
 def _text(entry_id: bytes | str) -> str:
