@@ -77,3 +77,11 @@ async def test_removed_and_discarded_items_are_gone(redis: redis_async.Redis, ke
     assert await q.held(["n1", "n2"]) == [False, False]
     assert await q.claim(now_ms=2000, limit=10, lease_ms=1) == []
     assert await q.next_due_ms() is None and await redis.hlen(keys.scheduled_events) == 0
+
+
+async def test_claiming_works_after_redis_lost_its_script_cache(redis: redis_async.Redis, keys: Keys) -> None:
+    q = queue(redis, keys)
+    await put(q, {"due": (b"a", 1000)})
+    await redis.script_flush()  # as after a restart: the claim meets NOSCRIPT, loads and runs once
+    assert await q.claim(now_ms=2000, limit=10, lease_ms=60_000) == [("due", b"a")]
+    assert await redis.zscore(keys.scheduled, "due") == 62_000

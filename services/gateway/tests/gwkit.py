@@ -15,12 +15,13 @@ from typing import Any
 import aiohttp
 import jwt
 from aiohttp import web
-from gateway import location, presence_writer
+from gateway import location
 from gateway.app import build_app, heartbeat_loop, shutdown
 from gateway.config import GatewayConfig
 from gateway.delivery import deliver
 from gateway.node import Node
 from gateway.pings import ping_loop
+from notify_common import presence
 from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
 from notify_common.keys import GROUP_GATEWAY, Keys
 from notify_common.ops import start_site
@@ -90,7 +91,7 @@ async def start_gateway(
     node = Node.create(cfg, client)
     stream = node.keys.node_deliveries(node_id)
     await ensure_group(client, stream, GROUP_GATEWAY, "$")
-    await presence_writer.mark_alive(client, node.keys, node_id)  # as app.main: announced before serving
+    await presence.mark_alive(client, node.keys, node_id)  # as app.main: announced before serving
     consumer = StreamConsumer(
         client,
         ConsumerSettings(

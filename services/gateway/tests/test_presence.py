@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import aiohttp
 import redis.asyncio as redis_async
-from gateway import presence_writer
 from gwkit import GatewayFactory, RunningGateway, connect_live, eventually, make_token
-from notify_common.presence import connections_by_node, live_nodes, online_by_role, user_presence
+from notify_common.presence import (
+    connections_by_node,
+    live_nodes,
+    online_by_role,
+    user_presence,
+    write_changes,
+)
 
 
 async def test_two_devices_on_two_nodes_are_counted_in_one_read(
@@ -69,7 +74,7 @@ async def test_survivor_removes_a_silent_node_and_fixes_role_counts(
     gw = await gateway_factory("gw-alive", node_ttl_ms=500)
     keys = gw.keys
     # A node that announced one driver and then went silent (its heartbeat is a minute old).
-    await presence_writer.write_changes(rclient, keys, "gw-dead", [(1, "7", ("driver",))])
+    await write_changes(rclient, keys, "gw-dead", [(1, "7", ("driver",))])
     await rclient.zadd(keys.live_nodes, {"gw-dead": 1})
 
     async def cleaned() -> bool:

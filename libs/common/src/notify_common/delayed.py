@@ -17,10 +17,12 @@ from collections.abc import Collection, Mapping
 import redis.asyncio as redis_async
 from redis.asyncio.client import Pipeline
 
+from notify_common.scripts import Script
+
 # KEYS: due zset, items hash. ARGV: now ms, lease-until ms, max items.
 # Returns a flat list: id, body (false when the hash lost it), id, body, ... (no unpack(), so
 # no limit on how many one call may claim).
-_CLAIM_DUE = """
+_CLAIM_DUE = Script("""
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, id in ipairs(due) do
@@ -29,7 +31,7 @@ for _, id in ipairs(due) do
   out[#out + 1] = redis.call('HGET', KEYS[2], id)
 end
 return out
-"""
+""")
 
 ItemId = str | bytes
 
@@ -41,7 +43,6 @@ class DelayedQueue:
         self.client = client
         self.due_key = due_key
         self.items_key = items_key
-        self._claim = client.register_script(_CLAIM_DUE)
 
     def put(
         self,
@@ -74,7 +75,7 @@ class DelayedQueue:
     async def claim(self, now_ms: int, limit: int, lease_ms: int) -> list[tuple[str, bytes | None]]:
         """Up to `limit` due items as (id, body or None if lost), hidden from others for `lease_ms`."""
         keys = [self.due_key, self.items_key]
-        reply = await self._claim(keys=keys, args=[now_ms, now_ms + lease_ms, limit])
+        reply = await _CLAIM_DUE(self.client, keys, (now_ms, now_ms + lease_ms, limit))
         return [(raw_id.decode(), body) for raw_id, body in zip(reply[::2], reply[1::2], strict=True)]
 
     async def held(self, ids: Collection[str]) -> list[bool]:

@@ -19,6 +19,7 @@ from redis.asyncio.client import Pipeline
 
 from notify_common import clock
 from notify_common.keys import Keys
+from notify_common.scripts import Script
 
 Platform = Literal["android", "ios", "web"]
 PLATFORMS: tuple[str, ...] = get_args(Platform)
@@ -28,10 +29,10 @@ MAX_TOKEN_LENGTH = 4096
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_:.\-]+$")
 
 # Delete the owner marker only if it still names this user (one key: safe in Redis Cluster).
-_RELEASE_OWNER = """
+_RELEASE_OWNER = Script("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-"""
+""")
 
 
 class DeviceError(ValueError):
@@ -120,7 +121,7 @@ def queue_token_removal(pipe: Pipeline, keys: Keys, pairs: Iterable[tuple[str, s
     the MULTI that records a push outcome."""
     for user_id, token in pairs:
         pipe.hdel(keys.devices(user_id), token)
-        pipe.eval(_RELEASE_OWNER, 1, keys.device_owner(token), user_id)
+        _RELEASE_OWNER.queue_checked(pipe, (keys.device_owner(token),), (user_id,))
 
 
 async def devices_for_users(

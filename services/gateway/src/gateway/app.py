@@ -8,6 +8,7 @@ import functools
 
 import structlog
 from aiohttp import web
+from notify_common import presence
 from notify_common.clock import now_ms
 from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
 from notify_common.cors import enable_cors
@@ -19,7 +20,7 @@ from notify_common.trim import trim_loop
 from prometheus_client import Gauge
 from redis.exceptions import RedisError
 
-from gateway import location, presence_writer, resync, sio_endpoint
+from gateway import location, resync, sio_endpoint
 from gateway.config import GatewayConfig
 from gateway.delivery import deliver
 from gateway.drain import drain
@@ -56,7 +57,7 @@ async def heartbeat_loop(node: Node, stop: asyncio.Event) -> None:
         interval = cfg.heartbeat_ms / 1000
         try:
             sent_ms = now_ms()
-            if not await presence_writer.heartbeat(node.client, node.keys, cfg.node_id, cfg.node_ttl_ms):
+            if not await presence.heartbeat(node.client, node.keys, cfg.node_id, cfg.node_ttl_ms):
                 if resync_since is None:
                     resync_since = intact_ms
                     log.warning("presence_lost", since_ms=intact_ms, connections=len(node.sockets))
@@ -66,7 +67,7 @@ async def heartbeat_loop(node: Node, stop: asyncio.Event) -> None:
                 resync_since = None
                 node.resyncing = False
             intact_ms = sent_ms
-            await presence_writer.sweep_dead_nodes(node.client, node.keys, cfg.node_id, cfg.node_ttl_ms)
+            await presence.sweep_dead_nodes(node.client, node.keys, cfg.node_id, cfg.node_ttl_ms)
         except (RedisError, OSError) as exc:
             log.warning("heartbeat_failed", error=repr(exc))
             interval = min(interval, HEARTBEAT_RETRY_S)
@@ -81,7 +82,7 @@ async def shutdown(node: Node) -> None:
     for task in list(node.close_tasks):
         task.cancel()
     with contextlib.suppress(RedisError, OSError):
-        await presence_writer.remove_node(node.client, node.keys, node.cfg.node_id)
+        await presence.remove_node(node.client, node.keys, node.cfg.node_id)
     log.info("gateway_left")
 
 
@@ -91,7 +92,7 @@ async def main(cfg: GatewayConfig) -> int:
     keys = node.keys
     # The group exists before the node is announced alive, so no delivery is written unseen.
     await ensure_group(client, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
-    await presence_writer.mark_alive(client, keys, cfg.node_id)
+    await presence.mark_alive(client, keys, cfg.node_id)
     settings = ConsumerSettings.from_config(cfg, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
     consumer = StreamConsumer(client, settings, functools.partial(deliver, node))
     runner, port = await start_site(build_app(node), cfg.host, cfg.port, cfg.listen_backlog)

@@ -79,12 +79,6 @@ class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
         int,
         msgspec.Meta(description="How often the node refreshes its liveness and sweeps dead nodes.", gt=0),
     ] = 5_000
-    node_ttl_ms: Annotated[
-        int,
-        msgspec.Meta(
-            description="A node silent this long is dead: ignored by presence reads, then cleaned up.", gt=0
-        ),
-    ] = 15_000
     catchup_max: Annotated[
         int, msgspec.Meta(description="Most notifications replayed by one catch-up.", gt=0, le=1000)
     ] = 200

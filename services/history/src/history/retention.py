@@ -1,10 +1,11 @@
 """Retention: delete notifications older than RETENTION_DAYS in bounded batches, one replica at
-a time (a Redis lease), and report what was removed."""
+a time (a Redis lease: redis-py's `Lock`), and report what was removed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -12,10 +13,11 @@ import redis.asyncio as redis_async
 import structlog
 from notify_common import clock
 from notify_common.keys import Keys
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockNotOwnedError
 
 from history import metrics
 from history.db import Database
-from history.lease import Lease
 from history.writes import delete_older_than
 
 log = structlog.get_logger("history.retention")
@@ -32,6 +34,12 @@ class RetentionSettings:
     lease_ms: int
 
 
+def retention_lease(client: redis_async.Redis, keys: Keys, lease_ms: int) -> Lock:
+    """The lease one replica holds while it deletes: SET NX PX with a random token, extended and
+    released only by its holder (redis-py's scripts compare the token), never waited for."""
+    return client.lock(keys.lease(LEASE_NAME), timeout=lease_ms / 1000, blocking=False, thread_local=False)
+
+
 async def run_retention_once(
     db: Database,
     client: redis_async.Redis,
@@ -41,8 +49,8 @@ async def run_retention_once(
 ) -> int | None:
     """One run under the lease: the number of notifications deleted, or None if another replica
     holds the lease. Stops early (keeping what it did) if the lease is lost between batches."""
-    lease = Lease(client, keys.lease(LEASE_NAME), settings.lease_ms)
-    if not await lease.acquire():
+    lease = retention_lease(client, keys, settings.lease_ms)
+    if not await lease.acquire(token=secrets.token_hex(16)):
         return None
     cutoff_ms = (now_ms if now_ms is not None else clock.now_ms()) - int(settings.max_age_days * DAY_MS)
     deleted = 0
@@ -54,11 +62,14 @@ async def run_retention_once(
             metrics.RETENTION_DELETED.inc(removed)
             if removed < settings.batch:
                 break
-            if not await lease.renew():
+            try:
+                await lease.extend(settings.lease_ms / 1000, replace_ttl=True)
+            except LockNotOwnedError:  # it expired, and may be another replica's now
                 log.warning("retention_lease_lost", deleted=deleted)
                 break
     finally:
-        await lease.release()
+        with contextlib.suppress(LockNotOwnedError):  # lost: it is not ours to release
+            await lease.release()
     log.info(
         "retention_done",
         deleted=deleted,

@@ -12,10 +12,6 @@ class RouterConfig(UserAuthConfig, frozen=True, kw_only=True):
     ops_port: Annotated[
         int, msgspec.Meta(ge=0, le=65535, description="Port of /healthz, /readyz, /metrics.")
     ] = 9102
-    node_ttl_ms: Annotated[
-        int,
-        msgspec.Meta(gt=0, description="A gateway node without a heartbeat for this long is dead (ms)."),
-    ] = 15_000
     feed_maxlen: Annotated[
         int, msgspec.Meta(gt=0, description="Entries kept (approximately) in each user's catch-up feed.")
     ] = 200

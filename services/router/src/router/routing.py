@@ -24,6 +24,7 @@ from notify_common.consumer import REDIS_DOWN_ERRORS, Entry, Outcome, decode_bat
 from notify_common.delayed import DelayedQueue
 from notify_common.keys import Keys
 from notify_common.presence import live_nodes_command, live_nodes_from
+from notify_common.presence.scripts import READ_RECIPIENT
 from notify_common.redis_line import Command, RedisLine
 from notify_common.schemas import (
     FIELD_EVENT,
@@ -88,7 +89,7 @@ class Router:
         self.keys = keys
         self.cfg = cfg
         self.feeds = FeedLimits(user=cfg.feed_maxlen, room=cfg.room_feed_maxlen)
-        self.recipients = RecipientReader(client, keys, cfg.rate_limit_window_s)
+        self.recipients = RecipientReader(keys, cfg.rate_limit_window_s)
         self.scheduled = DelayedQueue(client, keys.scheduled, keys.scheduled_events)
         """Events held until their `deliver_at` (released by the Scheduler)."""
         # the batch's reads and the effects the router writes itself, one exchange at a time
@@ -230,7 +231,7 @@ class Router:
         except NoScriptError:
             # Redis lost its script cache (a restart): no script ran, so no counter moved, and
             # the claims answer the same when the same entries repeat them.
-            await self.client.script_load(self.recipients.script.script)
+            await READ_RECIPIENT.load(self.client)
             replies = await self.line.pipeline(reads)
         alive = live_nodes_from(replies[len(claims)])
         dup = duplicates(claims, replies[: len(claims)])
