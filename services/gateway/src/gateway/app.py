@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
@@ -13,9 +14,9 @@ from notify_common.clock import now_ms
 from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
 from notify_common.cors import enable_cors
 from notify_common.keys import GROUP_GATEWAY
-from notify_common.ops import start_site
+from notify_common.ops import ReadinessCheck
 from notify_common.redis_conn import connect
-from notify_common.service import redis_check, run_service
+from notify_common.service import READINESS, WORKERS, Worker, redis_check, run_service
 from notify_common.trim import trim_loop
 from prometheus_client import Gauge
 from redis.exceptions import RedisError
@@ -32,15 +33,6 @@ from gateway.websocket import websocket
 log = structlog.get_logger("gateway.app")
 
 CONNECTIONS = Gauge("nf_gateway_connections", "Client connections (WebSocket and SSE) held by this node.")
-
-
-def build_app(node: Node) -> web.Application:
-    app = web.Application()
-    app.router.add_get("/ws", functools.partial(websocket, node))
-    app.router.add_get("/events", functools.partial(events, node))
-    enable_cors(app, node.cfg.allowed_origins)
-    sio_endpoint.attach(app, node)
-    return app
 
 
 HEARTBEAT_RETRY_S = 0.5
@@ -86,19 +78,44 @@ async def shutdown(node: Node) -> None:
     log.info("gateway_left")
 
 
-async def main(cfg: GatewayConfig) -> int:
+NODE = web.AppKey("node", Node)
+
+
+def build(cfg: GatewayConfig) -> web.Application:
+    """The gateway node: its endpoints, the delivery consumer, heartbeats, pings, trimming and the
+    paced drain, opened and closed with the application (production and tests alike)."""
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
     node = Node.create(cfg, client)
     keys = node.keys
-    # The group exists before the node is announced alive, so no delivery is written unseen.
-    await ensure_group(client, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
-    await presence.mark_alive(client, keys, cfg.node_id)
-    settings = ConsumerSettings.from_config(cfg, keys.node_deliveries(cfg.node_id), GROUP_GATEWAY, "$")
+    stream = keys.node_deliveries(cfg.node_id)
+    settings = ConsumerSettings.from_config(cfg, stream, GROUP_GATEWAY, "$")
     consumer = StreamConsumer(client, settings, functools.partial(deliver, node))
-    runner, port = await start_site(build_app(node), cfg.host, cfg.port, cfg.listen_backlog)
-    log.info("gateway_listening", port=port, paths=["/ws", "/events", "/socket.io/"])
-
     drained = asyncio.Event()
+
+    app = web.Application()
+    app[NODE] = node
+
+    async def announced(_: web.Application) -> AsyncIterator[None]:
+        # The group exists before the node is announced alive, so no delivery is written unseen.
+        await ensure_group(client, stream, GROUP_GATEWAY, "$")
+        await presence.mark_alive(client, keys, cfg.node_id)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await node.pubsub.aclose()
+            await client.aclose()
+
+    async def leave(_: web.Application) -> None:
+        await shutdown(node)
+
+    # first in, last out: Redis stays open until socket.io's own cleanup is done
+    app.cleanup_ctx.append(announced)
+    app.on_shutdown.append(leave)  # sockets closed before the server waits for their handlers
+    app.router.add_get("/ws", functools.partial(websocket, node))
+    app.router.add_get("/events", functools.partial(events, node))
+    enable_cors(app, cfg.allowed_origins)
+    sio_endpoint.attach(app, node)
 
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(drained)  # sockets still open during the drain keep getting deliveries
@@ -111,29 +128,25 @@ async def main(cfg: GatewayConfig) -> int:
             drained.set()
 
     async def trim(stop: asyncio.Event) -> None:
-        await trim_loop(client, {keys.node_deliveries(cfg.node_id): [GROUP_GATEWAY]}, stop)
+        await trim_loop(client, {stream: [GROUP_GATEWAY]}, stop)
 
-    try:
-        return await run_service(
-            cfg,
-            "gateway",
-            [
-                consume,
-                drain_on_stop,
-                functools.partial(heartbeat_loop, node),
-                functools.partial(ping_loop, node),
-                functools.partial(location.forward_loop, node),
-                trim,
-            ],
-            {
-                "redis": redis_check(client),
-                "presence": lambda: not node.resyncing,
-                "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
-            },
-        )
-    finally:
-        await shutdown(node)
-        await runner.cleanup()
-        with contextlib.suppress(RedisError, OSError):
-            await node.pubsub.aclose()
-        await client.aclose()
+    workers: list[Worker] = [
+        consume,
+        drain_on_stop,
+        functools.partial(heartbeat_loop, node),
+        functools.partial(ping_loop, node),
+        functools.partial(location.forward_loop, node),
+        trim,
+    ]
+    app[WORKERS] = workers
+    checks: dict[str, ReadinessCheck] = {
+        "redis": redis_check(client),
+        "presence": lambda: not node.resyncing,
+        "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
+    }
+    app[READINESS] = checks
+    return app
+
+
+async def main(cfg: GatewayConfig) -> int:
+    return await run_service(cfg, "gateway", build(cfg), cfg.host, cfg.port, cfg.listen_backlog)

@@ -231,9 +231,11 @@ ROUTES = [
 ]
 
 
-def api_app(db: Database, client: redis_async.Redis, settings: ApiSettings) -> web.Application:
+def api_app(db: Database | None, client: redis_async.Redis, settings: ApiSettings) -> web.Application:
+    """The inbox API over `db`; None: the assembly (app.build) sets DB once it opened the database."""
     app = web.Application(middlewares=[timed])
-    app[DB] = db
+    if db is not None:
+        app[DB] = db
     app[REDIS] = client
     app[SETTINGS] = settings
     for method, path, handler in ROUTES:
