@@ -14,6 +14,7 @@ from notify_common.clock import now_ms
 from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
 from notify_common.cors import enable_cors
 from notify_common.keys import GROUP_GATEWAY
+from notify_common.lifecycle import periodic
 from notify_common.ops import ReadinessCheck
 from notify_common.redis_conn import connect
 from notify_common.service import READINESS, WORKERS, Worker, redis_check, run_service
@@ -45,7 +46,9 @@ async def heartbeat_loop(node: Node, stop: asyncio.Event) -> None:
     cfg = node.cfg
     intact_ms = now_ms()  # when a heartbeat last found this node's presence: resync replays from there
     resync_since: int | None = None
-    while not stop.is_set():
+
+    async def beat() -> float:
+        nonlocal intact_ms, resync_since
         interval = cfg.heartbeat_ms / 1000
         try:
             sent_ms = now_ms()
@@ -64,8 +67,9 @@ async def heartbeat_loop(node: Node, stop: asyncio.Event) -> None:
             log.warning("heartbeat_failed", error=repr(exc))
             interval = min(interval, HEARTBEAT_RETRY_S)
         CONNECTIONS.set(len(node.sockets))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+        return interval
+
+    await periodic("heartbeat", beat, cfg.heartbeat_ms / 1000, stop, backoff_cap_s=HEARTBEAT_RETRY_S)
 
 
 async def shutdown(node: Node) -> None:
