@@ -115,11 +115,3 @@ async def connect_live(
     assert (await next_frame(ws))["type"] == "hello"
     await frame_of_type(ws, "catchup.done")
     return ws
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Poll `check` until it holds (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
