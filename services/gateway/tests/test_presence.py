@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 import redis.asyncio as redis_async
-from gwkit import GatewayFactory, RunningGateway, connect_live, eventually, make_token
+from devstack.polling import wait_until
+from gwkit import GatewayFactory, RunningGateway, connect_live, make_token
 from notify_common.presence import (
     connections_by_node,
     live_nodes,
@@ -41,13 +42,13 @@ async def test_user_is_offline_after_the_last_device_leaves(
     async def one_left() -> bool:
         return await user_presence(gateway.node.client, gateway.keys, "42") == {"gw-test": 1}
 
-    await eventually(one_left)
+    await wait_until(one_left)
     await second.close()
 
     async def offline() -> bool:
         return await user_presence(gateway.node.client, gateway.keys, "42") == {}
 
-    await eventually(offline)
+    await wait_until(offline)
 
 
 async def test_online_users_by_role_count_users_not_devices(
@@ -64,7 +65,7 @@ async def test_online_users_by_role_count_users_not_devices(
     async def only_customer() -> bool:
         return await online_by_role(client, gateway.keys) == {"customer": 1}
 
-    await eventually(only_customer)
+    await wait_until(only_customer)
     await c1.close()
 
 
@@ -85,4 +86,4 @@ async def test_survivor_removes_a_silent_node_and_fixes_role_counts(
             and await rclient.exists(keys.node_users("gw-dead"), keys.user_connections("7")) == 0
         )
 
-    await eventually(cleaned)
+    await wait_until(cleaned)

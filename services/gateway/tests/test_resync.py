@@ -7,8 +7,9 @@ import asyncio
 
 import aiohttp
 import redis.asyncio as redis_async
+from devstack.polling import wait_until
 from gateway import resync
-from gwkit import GatewayFactory, RunningGateway, connect_live, eventually, frame_of_type, make_token
+from gwkit import GatewayFactory, RunningGateway, connect_live, frame_of_type, make_token
 from notify_common import presence
 from notify_common.clock import now_ms
 from notify_common.keys import Keys
@@ -41,7 +42,7 @@ async def test_presence_is_announced_again_after_redis_lost_it(
             and not gateway.node.resyncing
         )
 
-    await eventually(rebuilt)
+    await wait_until(rebuilt)
     # and the counts stay right as devices leave afterwards
     await phone.close()
     await tablet.close()
@@ -49,7 +50,7 @@ async def test_presence_is_announced_again_after_redis_lost_it(
     async def driver_offline() -> bool:
         return await online_by_role(client, keys) == {"customer": 1}
 
-    await eventually(driver_offline)
+    await wait_until(driver_offline)
     await other.close()
 
 

@@ -32,6 +32,7 @@ from notify_common.clock import now_ms
 from notify_common.config import CommonConfig
 from notify_common.dead_letters import dead_letter_command
 from notify_common.keys import Keys
+from notify_common.lifecycle import sleep_unless_stopped
 from notify_common.redis_line import Command, RedisLine
 from notify_common.schemas import BadEntry, DeadLetter
 from notify_common.stream_ids import id_text
@@ -238,10 +239,7 @@ class StreamConsumer:
             error=repr(exc),
             retry_in_s=round(delay, 3),
         )
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(stop, delay)
 
     def _mark_ok(self) -> None:
         self.last_ok = time.monotonic()

@@ -15,7 +15,6 @@ import msgspec
 
 from notify_common.stream_ids import id_ms
 
-SCHEMA_VERSION = 1
 _T = TypeVar("_T")
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 
 import redis.asyncio as redis_async
 import structlog
 
 from notify_common import metrics
+from notify_common.lifecycle import periodic
 from notify_common.stream_ids import EntryKey, id_key, id_of, id_text, next_id
 
 log = structlog.get_logger("notify_common.trim")
@@ -65,11 +65,12 @@ async def trim_loop(
     interval_s: float = 30.0,
 ) -> None:
     """Every `interval_s`, trim each stream (stream -> groups that must have read it)."""
-    while not stop.is_set():
+
+    async def trim_all() -> None:
         for stream, groups in streams.items():
             try:
                 await trim_acknowledged(client, stream, groups)
-            except Exception as exc:  # Redis away: the next pass tries again
+            except Exception as exc:  # Redis away: the next pass tries again; the other streams now
                 log.warning("trim_failed", stream=stream, error=repr(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+
+    await periodic("trim", trim_all, interval_s, stop)

@@ -23,10 +23,8 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
 CLOSE_SLOW = 4408
 CLOSE_RATE_LIMITED = 4429
-CLOSE_AUTH_TIMEOUT = 4400
 
 TRY_LATER = "service unavailable: reconnect later with last_id"
 """Reason of 1013 (and of SSE's 503): the node cannot reach or write to Redis right now."""

@@ -13,6 +13,7 @@ import redis.asyncio as redis_async
 import structlog
 from notify_common import clock
 from notify_common.keys import Keys
+from notify_common.lifecycle import periodic
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockNotOwnedError
 
@@ -83,10 +84,16 @@ async def retention_loop(
     db: Database, client: redis_async.Redis, keys: Keys, settings: RetentionSettings, stop: asyncio.Event
 ) -> None:
     """Run retention every `interval_s` until `stop`; failures are logged and retried next time."""
-    while not stop.is_set():
-        try:
-            await run_retention_once(db, client, keys, settings)
-        except Exception:
-            log.exception("retention_failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), settings.interval_s)
+
+    async def once() -> None:
+        await run_retention_once(db, client, keys, settings)
+
+    # a failed run waits the interval too: a database in trouble needs no hurried retention
+    await periodic(
+        "retention",
+        once,
+        settings.interval_s,
+        stop,
+        backoff_base_s=settings.interval_s,
+        backoff_cap_s=settings.interval_s,
+    )

@@ -14,11 +14,10 @@ import asyncio
 
 import redis.asyncio as redis_async
 import structlog
-from notify_common.backoff import backoff_delay
 from notify_common.clock import now_ms
-from notify_common.consumer import REDIS_DOWN_ERRORS
 from notify_common.dead_letters import dead_letter_command
 from notify_common.keys import GROUP_ROUTER, Keys
+from notify_common.lifecycle import periodic
 from notify_common.redis_line import Command
 from notify_common.schemas import FIELD_EVENT, BadEntry, DeadLetter, Event, decode_event
 
@@ -85,23 +84,8 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop`; a full batch is followed at once by the next, errors back off."""
-        failures = 0
-        while not stop.is_set():
-            delay = self.cfg.schedule_poll_ms / 1000
-            try:
-                released = await self.release_due()
-                if released >= self.cfg.schedule_batch:
-                    delay = 0
-                failures = 0
-            except REDIS_DOWN_ERRORS as exc:
-                failures += 1
-                delay = backoff_delay(failures, base=0.1, cap=5.0)
-                log.warning("scheduler_redis_unreachable", error=repr(exc), retry_in_s=round(delay, 3))
-            except Exception:
-                failures += 1
-                delay = backoff_delay(failures, base=0.1, cap=5.0)
-                log.exception("scheduler_failed", retry_in_s=round(delay, 3))
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
+
+        async def release() -> float | None:
+            return 0 if await self.release_due() >= self.cfg.schedule_batch else None
+
+        await periodic("scheduler", release, self.cfg.schedule_poll_ms / 1000, stop)
