@@ -159,7 +159,7 @@ def measured(results: dict[str, Any]) -> tuple[Measured, dict[str, str]]:
         "pg_rows_per_s": (s5["pg_rows_per_s"], "s5.pg_rows_per_s"),
         "push_ms_per_push": (s4["push_worker_cpu_ms_per_push"], "s4.push_worker_cpu_ms_per_push"),
         "pushes_per_s_measured": (s4["pushes_per_s"], "s4.pushes_per_s"),
-        "presence_bytes_per_socket": _s9(s9, "presence_per_socket", 1000.0),
+        "presence_bytes_per_socket": _s9(s9, "presence_per_socket", 300.0),
         "feed_entry_bytes": _s9(s9, "feed_entry", 400.0),
         "idempotency_key_bytes": _s9(s9, "idempotency_key", 100.0),
         "stream_entry_bytes": _s9(s9, "ingress_entry", 420.0),
@@ -220,7 +220,8 @@ def plan(m: Measured, a: Assumptions, s: Settings, sockets: int, rate_per_s: flo
     pushes = rate_per_s * a.offline_share * a.devices_per_offline_user
     per_replica_pushes = a.cpu_target / (m.push_ms_per_push * 1e-3)
     # Redis data.
-    presence = sockets * m.presence_bytes_per_socket
+    # Two keys per connected user (presence hash, connection counter) plus its node hash fields.
+    presence = sockets * (m.presence_bytes_per_socket + 2 * a.key_overhead_bytes)
     feeds = sockets * a.users_per_socket * s.feed_maxlen * m.feed_entry_bytes
     idempotency = rate_per_s * s.idempotency_ttl_s * (m.idempotency_key_bytes + a.key_overhead_bytes)
     push_dedup = pushes * s.push_dedup_ttl_s * (m.idempotency_key_bytes + a.key_overhead_bytes)
@@ -320,7 +321,7 @@ PLAN_ROWS: list[tuple[str, str, str]] = [
     ("pushes/s", "pushes_per_s", "rate * offline share * devices"),
     ("**push-worker replicas**", "push_replicas", "pushes/s * CPU ms per push (S4) / CPU target"),
     ("**history replicas**", "history_replicas", "rate * µs per notification (S5, PostgreSQL) / CPU target"),
-    ("Redis: presence (GB)", "redis_presence_gb", "sockets * bytes per socket (S9)"),
+    ("Redis: presence (GB)", "redis_presence_gb", "sockets * (bytes per socket (S9) + 2 keys' keyspace)"),
     (
         "Redis: user catch-up feeds (GB)",
         "redis_feeds_gb",

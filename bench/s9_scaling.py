@@ -215,7 +215,8 @@ def _gateway_step(sizes: Sizes, workdir: Path, gateways: int, redis_url: str | N
         fr.ensure_clients(sizes.s9_clients)
         clients = len(fr.pool.connected)
         fr.settle()
-        presence_bytes = (_used_memory(fr.client) - memory_before) / clients if clients else None
+        memory_delta = (_used_memory(fr.client) - memory_before) / clients if clients else None
+        presence_bytes = _presence_memory(fr, clients)
         plan = [
             Planned(f"s9-{gateways}-{i}", {"kind": "role", "role": BENCH_ROLE}, "bench.broadcast")
             for i in range(sizes.s9_broadcasts)
@@ -245,9 +246,28 @@ def _gateway_step(sizes: Sizes, workdir: Path, gateways: int, redis_url: str | N
         "client_cpu_us_per_delivery": round(client_cpu / deliveries * 1e6, 2) if deliveries else None,
         "gateway_cores_busy": round(gateway_cpu / span_s, 2) if span_s > 0 else None,
         "client_cores_busy": round(client_cpu / span_s, 2) if span_s > 0 else None,
-        "redis_presence_bytes_per_socket": round(presence_bytes, 1) if presence_bytes is not None else None,
+        "redis_presence_bytes_per_socket": presence_bytes,
+        "redis_used_memory_per_socket": round(memory_delta, 1) if memory_delta is not None else None,
         "cpu_s": cpu,
     }
+
+
+def _presence_memory(fr: FleetRun, clients: int) -> float | None:
+    """MEMORY USAGE per connected socket (one per user here): the user's presence hash and
+    connection counter (a sample), plus its share of the nodes' user and role hashes. Without the
+    keyspace's own entry per key (bench.capacity adds it); `used_memory` moves too much with
+    client buffers to measure a few hundred bytes per socket at a few thousand sockets."""
+    if not clients:
+        return None
+    users = [f"u{i}" for i in range(min(clients, SAMPLE_KEYS))]
+    per_user = _usage(
+        fr.client, [k for u in users for k in (fr.keys.user_presence(u), fr.keys.user_connections(u))]
+    )
+    nodes = list(fr.fleet.gateway_ports)
+    shared = _usage(
+        fr.client, [k for n in nodes for k in (fr.keys.node_users(n), fr.keys.node_user_roles(n))]
+    )
+    return round(per_user / len(users) + shared / clients, 1)
 
 
 def _used_memory(client: redis.Redis) -> int:
