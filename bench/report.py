@@ -39,9 +39,15 @@ def git_commit(repo: Path) -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD").strip(), "dirty": bool(changed)}
 
 
-def write_latest(path: Path, results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+def write_latest(
+    path: Path, results: dict[str, dict[str, Any]], meta: dict[str, Any], keep: tuple[str, ...] = ()
+) -> None:
+    """A full run's latest.json; the scenarios in `keep` (run only when named) stay from the
+    previous file when this run did not measure them."""
+    old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    kept = {name: old[name] for name in keep if name in old and name not in results}
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = {**meta, **{name: without_curves(r) for name, r in results.items()}}
+    body = {**meta, **{name: without_curves(r) for name, r in results.items()}, **kept}
     path.write_text(json.dumps(body, indent=2) + "\n")
 
 

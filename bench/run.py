@@ -176,10 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     title = f"{sizes.name} run {stamp}, commit {meta['commit'][:10]}, load {meta['machine']['loadavg']}"
     report.plot(out_dir / "latency.png", results, title)
     if record and set(chosen) >= set(ALL):
-        report.write_latest(LATEST, results, meta)
+        report.write_latest(LATEST, results, meta, keep=ON_REQUEST)
         report.plot(LATEST_PLOT, results, title)
     elif record:
-        report.merge_latest(LATEST, results, meta)
+        # A failed scenario keeps its previous figures rather than recording its error.
+        report.merge_latest(LATEST, {n: r for n, r in results.items() if "error" not in r}, meta)
     print(report.table(results))
     print(f"\nresults: {out_dir}" + (f" and {LATEST}" if record else ""))
     errors = {name: r["error"] for name, r in results.items() if "error" in r}

@@ -201,3 +201,14 @@ def test_merge_latest_replaces_only_the_scenarios_run(tmp_path: Path) -> None:
     assert "stale" not in body["s9"] and "latency_curve" not in body["s9"]
     assert body["s9"]["run"]["commit"] == "new"
     assert body["s9"]["run"]["loadavg_before"] == [1.0]
+
+
+def test_a_full_run_keeps_the_scenarios_run_only_when_named(tmp_path: Path) -> None:
+    latest = tmp_path / "latest.json"
+    latest.write_text(json.dumps({"commit": "old", "s1": {"p99_ms": 3.0}, "s9": {"steps": [1, 2, 4]}}))
+    report.write_latest(latest, {"s1": {"p99_ms": 2.0}}, {"commit": "new"}, keep=("s9",))
+    assert json.loads(latest.read_text()) == {
+        "commit": "new",
+        "s1": {"p99_ms": 2.0},
+        "s9": {"steps": [1, 2, 4]},
+    }
