@@ -75,6 +75,8 @@ class Assumptions:
     """Data per Redis master: a 32 GB node keeps room for the fork and replication buffers."""
     pg_bytes_per_row: float = 350.0
     """Heap plus index bytes of one history row (notification, inbox or receipt row)."""
+    min_replicas: int = 2
+    """Availability: a lost pod of any service leaves one running (deploy/k8s/base: 2 of each)."""
 
 
 @dataclass(frozen=True)
@@ -201,9 +203,9 @@ def settings_from_config() -> Settings:
     )
 
 
-def _up(x: float) -> int:
+def _up(x: float, least: int = 1) -> int:
     # 1e-9 absorbs float noise: 3.0000000001 pods is 3 pods.
-    return max(1, math.ceil(x - 1e-9))
+    return max(least, math.ceil(x - 1e-9))
 
 
 def plan(m: Measured, a: Assumptions, s: Settings, sockets: int, rate_per_s: float) -> Plan:
@@ -215,8 +217,8 @@ def plan(m: Measured, a: Assumptions, s: Settings, sockets: int, rate_per_s: flo
     per_pod_cpu = int(a.cpu_target / m.gateway_idle_core_per_socket)
     per_pod_deliveries = int(a.cpu_target / (m.gateway_us_per_delivery * 1e-6))
     gateway_cores = sockets * m.gateway_idle_core_per_socket + deliveries * m.gateway_us_per_delivery * 1e-6
-    pods_memory = _up(sockets / per_pod_memory)
-    pods_cpu = _up(gateway_cores / a.cpu_target)
+    pods_memory = _up(sockets / per_pod_memory, a.min_replicas)
+    pods_cpu = _up(gateway_cores / a.cpu_target, a.min_replicas)
     pushes = rate_per_s * a.offline_share * a.devices_per_offline_user
     per_replica_pushes = a.cpu_target / (m.push_ms_per_push * 1e-3)
     # Redis data.
@@ -245,10 +247,12 @@ def plan(m: Measured, a: Assumptions, s: Settings, sockets: int, rate_per_s: flo
         gateway_pods_by_memory=pods_memory,
         gateway_pods_by_cpu=pods_cpu,
         gateway_pods=max(pods_memory, pods_cpu),
-        router_replicas=_up(rate_per_s * m.router_us_per_event * 1e-6 / a.cpu_target),
+        router_replicas=_up(rate_per_s * m.router_us_per_event * 1e-6 / a.cpu_target, a.min_replicas),
         pushes_per_s=pushes,
-        push_replicas=_up(pushes / per_replica_pushes),
-        history_replicas=_up(rate_per_s * m.history_us_per_notification * 1e-6 / a.cpu_target),
+        push_replicas=_up(pushes / per_replica_pushes, a.min_replicas),
+        history_replicas=_up(
+            rate_per_s * m.history_us_per_notification * 1e-6 / a.cpu_target, a.min_replicas
+        ),
         redis_presence_gb=presence / GB,
         redis_feeds_gb=feeds / GB,
         redis_idempotency_gb=idempotency / GB,

@@ -41,6 +41,7 @@ ASSUMED = Assumptions(
     stream_lag_s=70.0,
     redis_master_data_gb=1.0,
     pg_bytes_per_row=100.0,
+    min_replicas=1,
 )
 SETTINGS = Settings(
     feed_maxlen=10,
@@ -77,6 +78,17 @@ def test_replicas_follow_cpu_per_unit_at_the_target_share(plan: capacity.Plan) -
     assert plan.pushes_per_s == 10_000  # 10,000 * 0.5 offline * 2 devices
     assert plan.push_replicas == 40  # 0.5 core / 2 ms = 250 pushes/s each
     assert plan.history_replicas == 1  # 0.25 core
+
+
+def test_every_service_keeps_min_replicas_however_small_the_load() -> None:
+    small = capacity.plan(MEASURED, Assumptions(), SETTINGS, sockets=10, rate_per_s=1)
+    assert (small.gateway_pods, small.router_replicas, small.push_replicas, small.history_replicas) == (
+        2,
+        2,
+        2,
+        2,
+    )
+    assert small.redis_masters == 1
 
 
 def test_redis_memory_adds_presence_feeds_claims_dedup_and_streams(plan: capacity.Plan) -> None:
