@@ -67,6 +67,8 @@ class Assumptions:
     users_per_socket: float = 5.0
     """Users holding a catch-up feed per concurrent socket (daily users over peak concurrency):
     feeds have no TTL, so every user notified once keeps one."""
+    rooms: float = 1000.0
+    """Broadcast rooms with a catch-up feed (`role:<r>`, `topic:<t>`, `all`): product assumption."""
     key_overhead_bytes: float = 50.0
     """Keyspace entry and expiry entry per Redis key, which MEMORY USAGE does not count."""
     stream_lag_s: float = 300.0
@@ -112,6 +114,7 @@ class Plan:
     history_replicas: int
     redis_presence_gb: float
     redis_feeds_gb: float
+    redis_room_feeds_gb: float
     redis_idempotency_gb: float
     redis_push_dedup_gb: float
     redis_streams_gb: float
@@ -225,13 +228,14 @@ def plan(m: Measured, a: Assumptions, s: Settings, sockets: int, rate_per_s: flo
     # Two keys per connected user (presence hash, connection counter) plus its node hash fields.
     presence = sockets * (m.presence_bytes_per_socket + 2 * a.key_overhead_bytes)
     feeds = sockets * a.users_per_socket * s.feed_maxlen * m.feed_entry_bytes
+    room_feeds = a.rooms * s.room_feed_maxlen * m.feed_entry_bytes
     idempotency = rate_per_s * s.idempotency_ttl_s * (m.idempotency_key_bytes + a.key_overhead_bytes)
     push_dedup = pushes * s.push_dedup_ttl_s * (m.idempotency_key_bytes + a.key_overhead_bytes)
     # Ingress, the node streams and receipts carry about one entry per notification, push jobs one
     # per offline recipient; each is trimmed to its consumers' floor every trim interval.
     entries_per_s = rate_per_s * (3 + a.offline_share)
     streams = entries_per_s * (s.trim_interval_s + a.stream_lag_s) * m.stream_entry_bytes
-    total = presence + feeds + idempotency + push_dedup + streams
+    total = presence + feeds + room_feeds + idempotency + push_dedup + streams
     masters_cpu = _up(rate_per_s * m.redis_us_per_notification * 1e-6 / a.cpu_target)
     masters_memory = _up(total / (a.redis_master_data_gb * GB))
     # History: a notification row, an inbox row and one receipt (delivered or pushed) per unicast.
@@ -255,6 +259,7 @@ def plan(m: Measured, a: Assumptions, s: Settings, sockets: int, rate_per_s: flo
         ),
         redis_presence_gb=presence / GB,
         redis_feeds_gb=feeds / GB,
+        redis_room_feeds_gb=room_feeds / GB,
         redis_idempotency_gb=idempotency / GB,
         redis_push_dedup_gb=push_dedup / GB,
         redis_streams_gb=streams / GB,
@@ -331,6 +336,7 @@ PLAN_ROWS: list[tuple[str, str, str]] = [
         "redis_feeds_gb",
         "sockets * users per socket * FEED_MAXLEN * bytes per entry (S9)",
     ),
+    ("Redis: room catch-up feeds (GB)", "redis_room_feeds_gb", "rooms * ROOM_FEED_MAXLEN * bytes per entry"),
     (
         "Redis: idempotency claims (GB)",
         "redis_idempotency_gb",
@@ -426,8 +432,10 @@ def s9_table(results: dict[str, Any]) -> str:
             [
                 str(r["routers"]),
                 _n(r["events_per_s"]),
+                f"{s9['router_scaling'][str(r['routers'])]}x",
                 _n(r["deliveries_per_s"]),
                 _n(g["deliveries_per_s"]),
+                f"{s9['gateway_scaling'][str(g['gateways'])]}x",
                 f"{g['gateway_cores_busy']} / {g['client_cores_busy']}",
             ]
         )
@@ -440,8 +448,10 @@ def s9_table(results: dict[str, Any]) -> str:
     header = [
         "processes (routers or gateways)",
         "router events/s (10 users each)",
+        "vs 1",
         "router user deliveries/s",
         "gateway deliveries/s (broadcast)",
+        "vs 1",
         "gateway / client cores busy",
     ]
     return note + "\n\n" + _table(header, rows)

@@ -37,6 +37,7 @@ ASSUMED = Assumptions(
     offline_share=0.5,
     devices_per_offline_user=2.0,
     users_per_socket=2.0,
+    rooms=4.0,
     key_overhead_bytes=50.0,
     stream_lag_s=70.0,
     redis_master_data_gb=1.0,
@@ -94,10 +95,11 @@ def test_every_service_keeps_min_replicas_however_small_the_load() -> None:
 def test_redis_memory_adds_presence_feeds_claims_dedup_and_streams(plan: capacity.Plan) -> None:
     assert plan.redis_presence_gb == pytest.approx(0.22528)  # 204,800 * (1,000 B + 2 keys * 50 B)
     assert plan.redis_feeds_gb == pytest.approx(2.048)  # 204,800 * 2 users * 10 entries * 500 B
+    assert plan.redis_room_feeds_gb == pytest.approx(0.0002)  # 4 rooms * 100 entries * 500 B
     assert plan.redis_idempotency_gb == pytest.approx(0.15)  # 10,000/s * 100 s * (100 B + 50 B)
     assert plan.redis_push_dedup_gb == pytest.approx(0.015)  # 10,000/s * 10 s * 150 B
     assert plan.redis_streams_gb == pytest.approx(1.75)  # 35,000 entries/s * 100 s * 500 B
-    assert plan.redis_total_gb == pytest.approx(4.18828)
+    assert plan.redis_total_gb == pytest.approx(4.18848)
     assert plan.redis_masters_by_cpu == 1  # 0.5 core of one master
     assert plan.redis_masters_by_memory == 5  # 4.19 GB at 1 GB each
     assert plan.redis_masters == 5
