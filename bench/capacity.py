@@ -119,6 +119,7 @@ class Plan:
     redis_push_dedup_gb: float
     redis_streams_gb: float
     redis_total_gb: float
+    notifications_per_s_per_master: int
     redis_masters_by_cpu: int
     redis_masters_by_memory: int
     redis_masters: int
@@ -264,6 +265,7 @@ def plan(m: Measured, a: Assumptions, s: Settings, sockets: int, rate_per_s: flo
         redis_push_dedup_gb=push_dedup / GB,
         redis_streams_gb=streams / GB,
         redis_total_gb=total / GB,
+        notifications_per_s_per_master=int(a.cpu_target / (m.redis_us_per_notification * 1e-6)),
         redis_masters_by_cpu=masters_cpu,
         redis_masters_by_memory=masters_memory,
         redis_masters=max(masters_cpu, masters_memory),
@@ -349,6 +351,11 @@ PLAN_ROWS: list[tuple[str, str, str]] = [
         "entries/s * (trim interval + lag absorbed) * bytes per entry (S9)",
     ),
     ("**Redis data (GB)**", "redis_total_gb", "sum"),
+    (
+        "Redis: notifications/s per master",
+        "notifications_per_s_per_master",
+        "CPU target / redis µs per notification (S7: every command of the fleet)",
+    ),
     ("Redis masters by CPU", "redis_masters_by_cpu", "rate * redis µs per notification (S7) / CPU target"),
     ("Redis masters by memory", "redis_masters_by_memory", "data / data per master"),
     ("**Redis masters (shards)**", "redis_masters", "the larger of the two"),

@@ -100,6 +100,7 @@ def test_redis_memory_adds_presence_feeds_claims_dedup_and_streams(plan: capacit
     assert plan.redis_push_dedup_gb == pytest.approx(0.015)  # 10,000/s * 10 s * 150 B
     assert plan.redis_streams_gb == pytest.approx(1.75)  # 35,000 entries/s * 100 s * 500 B
     assert plan.redis_total_gb == pytest.approx(4.18848)
+    assert plan.notifications_per_s_per_master == 10_000  # 0.5 core / 50 µs
     assert plan.redis_masters_by_cpu == 1  # 0.5 core of one master
     assert plan.redis_masters_by_memory == 5  # 4.19 GB at 1 GB each
     assert plan.redis_masters == 5
