@@ -441,6 +441,7 @@ def s9_table(results: dict[str, Any]) -> str:
                 _n(r["events_per_s"]),
                 f"{s9['router_scaling'][str(r['routers'])]}x",
                 _n(r["deliveries_per_s"]),
+                _cores(r),
                 _n(g["deliveries_per_s"]),
                 f"{s9['gateway_scaling'][str(g['gateways'])]}x",
                 f"{g['gateway_cores_busy']} / {g['client_cores_busy']}",
@@ -457,11 +458,20 @@ def s9_table(results: dict[str, Any]) -> str:
         "router events/s (10 users each)",
         "vs 1",
         "router user deliveries/s",
+        "routers / Redis cores busy",
         "gateway deliveries/s (broadcast)",
         "vs 1",
         "gateway / client cores busy",
     ]
     return note + "\n\n" + _table(header, rows)
+
+
+def _cores(step: dict[str, Any]) -> str:
+    """A router step's router and Redis CPU seconds over its wall time."""
+    cpu, seconds = step["cpu_s"], step["seconds"]
+    routers = sum(v for k, v in cpu.items() if k.startswith("router"))
+    redis = cpu.get("redis-server")
+    return f"{routers / seconds:.2f} / " + (f"{redis / seconds:.2f}" if redis is not None else "-")
 
 
 def write_between_markers(path: Path, generated: str) -> None:
