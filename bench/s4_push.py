@@ -128,7 +128,7 @@ def measure(
         extra = more_workers(fr, processes - 1)
         try:
             fake_url = fr.fleet.fcm_url()
-            asyncio.run(register_all(fr.redis_server.url, fr.keys, users, failing))
+            asyncio.run(register_all(fr.fleet.redis_url, fr.keys, users, failing))
             pids = fr.pids()
             for proc in extra:
                 assert proc.process is not None
