@@ -17,10 +17,14 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import redis.asyncio as redis_async
 from notify_common.keys import Keys
+
+if TYPE_CHECKING:
+    from devstack.procs import ServiceProcess
 
 
 def _docker_redis() -> Iterator[str]:
@@ -66,6 +70,15 @@ async def redis(redis_url: str) -> AsyncIterator[redis_async.Redis]:
 def keys() -> Keys:
     """Key names under a per-test prefix, so leftovers of one test never leak into another."""
     return Keys(f"t{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[ServiceProcess]]:
+    """Service processes a test starts (append them); killed when the test ends."""
+    started: list[ServiceProcess] = []
+    yield started
+    for proc in started:
+        proc.kill()
 
 
 @pytest.fixture(scope="session")

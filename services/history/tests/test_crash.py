@@ -4,7 +4,6 @@ committed is still pending, and the restarted replica stores it once."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.e2e
 EVENTS = 50
 # Long enough that the kill lands inside the window even on a loaded machine.
 WINDOW_MS = 5000
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
 
 
 def history_process(

@@ -4,7 +4,7 @@ pushes nothing twice that it had recorded as pushed."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -18,14 +18,6 @@ from push_testkit import FakeFcm, notification, receipts, worker_process
 from push_worker.sends import target_digest
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
 
 
 async def test_worker_killed_during_backoff_pushes_once_after_restart(
