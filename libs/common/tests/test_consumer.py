@@ -259,19 +259,24 @@ async def test_a_batch_that_failed_on_a_dead_redis_connection_is_redone_first(
     assert seen == first + later
 
 
+class DatabaseDown:
+    """A handler whose database refuses every connection; counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, entries: Sequence[Entry]) -> None:
+        self.calls += 1
+        raise ConnectionRefusedError(111, "database down")
+
+
 async def test_a_database_outage_longer_than_max_deliveries_claim_rounds_dead_letters_nothing(
     redis: redis_async.Redis, keys: Keys
 ) -> None:
-    calls = 0
-
-    async def handle(entries: Sequence[Entry]) -> None:
-        nonlocal calls
-        calls += 1
-        raise ConnectionRefusedError(111, "database down")
-
+    handle = DatabaseDown()
     async with running(redis, settings(keys, claim_idle_ms=200, max_deliveries=2), handle):
         await add(redis, keys.ingress, 1)
-        await wait_until(lambda: _true(calls >= 6))  # many claim rounds, far past max_deliveries
+        await wait_until(lambda: _true(handle.calls >= 6))  # many claim rounds, far past max_deliveries
     assert await redis.xlen(keys.dead_letters) == 0
     assert await pending_count(redis, keys.ingress) == 1
 
@@ -279,16 +284,10 @@ async def test_a_database_outage_longer_than_max_deliveries_claim_rounds_dead_le
 async def test_a_handler_whose_database_is_down_does_not_use_up_deliveries(
     redis: redis_async.Redis, keys: Keys
 ) -> None:
-    calls = 0
-
-    async def handle(entries: Sequence[Entry]) -> None:
-        nonlocal calls
-        calls += 1
-        raise ConnectionRefusedError(111, "database down")
-
+    handle = DatabaseDown()
     async with running(redis, settings(keys, claim_idle_ms=60_000, max_deliveries=3), handle):
         await add(redis, keys.ingress, 1)
-        await wait_until(lambda: _true(calls >= 1))
+        await wait_until(lambda: _true(handle.calls >= 1))
         await asyncio.sleep(1.0)  # several back-off rounds of the loop
     pending = await redis.xpending_range(keys.ingress, "g", min="-", max="+", count=10)
     assert len(pending) == 1 and pending[0]["times_delivered"] <= 1

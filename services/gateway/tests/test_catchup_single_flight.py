@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import time
 from typing import Any
 
 import aiohttp
 import redis.asyncio as redis_async
 from gateway.catchup import FeedReads, read_catchup
 from gwkit import RunningGateway, make_token, next_frame
+from notify_common.clock import now_ms
 from notify_common.keys import Keys
 from notify_common.redis_conn import connect
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN, Notification, encode
@@ -29,7 +29,7 @@ async def xrevrange_calls(client: redis_async.Redis) -> int:
 
 
 async def write_feed(client: redis_async.Redis, feed: str, nid: str) -> None:
-    now = int(time.time() * 1000)
+    now = now_ms()
     n = Notification(id=nid, type="test", created_ms=now)
     origin = f"{now}-{next(_ingress_seq)}"  # the ingress order the router would record
     await client.xadd(feed, {FIELD_FEED_NOTIFICATION: encode(n), FIELD_FEED_ORIGIN: origin})
@@ -84,7 +84,7 @@ async def test_a_sent_read_is_shared_only_with_connections_registered_before_it_
     client = connect(redis_url)
     reads = FeedReads(client, set())
     early = reads.mark()
-    oldest = int(time.time() * 1000) - WINDOW_S * 1000
+    oldest = now_ms() - WINDOW_S * 1000
     first = reads.room_feed(feed, oldest, 200, early)
     joined_queued = reads.room_feed(feed, oldest, 200, early)
     for _ in range(10):  # the batch task sends within a loop turn or two
@@ -112,7 +112,7 @@ async def test_a_failed_batch_fails_each_read_in_it_and_the_next_batch_reads_aga
     client = connect(redis_url)
     reads = FeedReads(client, set())
     mark = reads.mark()
-    oldest = int(time.time() * 1000) - WINDOW_S * 1000
+    oldest = now_ms() - WINDOW_S * 1000
     failed = await asyncio.gather(
         reads.room_feed(feed, oldest, 200, mark),
         reads.user_feed(keys.user_feed("u1"), oldest, 200),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import aiohttp
 from gwkit import RunningGateway, make_token
+from notify_common.clock import now_ms
 from notify_common.schemas import Notification, encode
 
 
@@ -49,7 +49,7 @@ async def test_sse_streams_hello_catchup_marker_and_live_notifications(
 ) -> None:
     client = gateway.node.client
     for nid in ("n-1", "n-2"):
-        n = Notification(id=nid, type="test", created_ms=int(time.time() * 1000))
+        n = Notification(id=nid, type="test", created_ms=now_ms())
         await client.xadd(gateway.keys.user_feed("42"), {b"n": encode(n)})
     headers = {"Authorization": f"Bearer {make_token('42', ['driver'])}", "Last-Event-ID": "n-1"}
     async with http.get(gateway.http_url(), headers=headers) as resp:

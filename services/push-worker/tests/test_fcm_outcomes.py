@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import redis.asyncio as redis_async
+from notify_common.clock import now_ms
 from notify_common.consumer import Entry
 from notify_common.devices import devices_of_user, register_device
 from notify_common.keys import Keys
@@ -136,7 +135,7 @@ async def test_retry_after_is_honoured(
 ) -> None:
     await register_device(redis, keys, "u1", "tok", "android")
     fcm.script("quota", token="tok", retry_after_s=120)
-    before_ms = int(time.time() * 1000)
+    before_ms = now_ms()
     await worker.handle(users_job("u1"))
     [(_, due_ms)] = await redis.zrange(keys.push_retry_schedule, 0, -1, withscores=True)
     assert due_ms >= before_ms + 120_000
