@@ -24,7 +24,7 @@ import redis.asyncio as redis_async
 from notify_common.keys import Keys
 
 if TYPE_CHECKING:
-    from devstack.procs import ServiceProcess
+    from devstack.procs import Processes
 
 
 def _docker_redis() -> Iterator[str]:
@@ -73,12 +73,15 @@ def keys() -> Keys:
 
 
 @pytest.fixture
-def processes() -> Iterator[list[ServiceProcess]]:
-    """Service processes a test starts (append them); killed when the test ends."""
-    started: list[ServiceProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
+def processes() -> Iterator[Processes]:
+    """Start service processes with `processes.start(proc)`; all are killed when the test ends."""
+    from devstack.procs import Processes
+
+    procs = Processes()
+    try:
+        yield procs
+    finally:
+        procs.kill_all()
 
 
 @pytest.fixture(scope="session")

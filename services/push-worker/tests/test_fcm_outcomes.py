@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio as redis_async
 from notify_common.clock import now_ms
 from notify_common.consumer import Entry
@@ -66,26 +67,26 @@ async def test_unregistered_token_is_removed_and_reported(
     assert receipt.kind == "pushed"  # the other device took it
 
 
-async def test_invalid_token_is_removed_with_the_reason_on_the_receipt(
-    redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
+@pytest.mark.parametrize(
+    ("behaviour", "platform", "reason"),
+    [("invalid_token", "web", "INVALID_TOKEN"), ("sender_id_mismatch", "android", "SENDER_ID_MISMATCH")],
+)
+async def test_token_fcm_will_never_take_is_removed_with_the_reason_on_the_receipt(
+    redis: redis_async.Redis,
+    keys: Keys,
+    fcm: FakeFcm,
+    worker: Worker,
+    behaviour: str,
+    platform: str,
+    reason: str,
 ) -> None:
-    await register_device(redis, keys, "u1", "bad-tok", "web")
-    fcm.script("invalid_token", token="bad-tok")
+    await register_device(redis, keys, "u1", "bad-tok", platform)
+    fcm.script(behaviour, token="bad-tok")
     await worker.handle(users_job("u1"))
     assert await devices_of_user(redis, keys, "u1") == []
     [receipt] = await receipts(redis, keys)
     assert receipt.kind == "push_failed"
-    assert "INVALID_TOKEN" in receipt.error
-
-
-async def test_sender_id_mismatch_removes_the_token(
-    redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
-) -> None:
-    await register_device(redis, keys, "u1", "other-project", "android")
-    fcm.script("sender_id_mismatch", token="other-project")
-    await worker.handle(users_job("u1"))
-    assert await devices_of_user(redis, keys, "u1") == []
-    assert "SENDER_ID_MISMATCH" in (await receipts(redis, keys))[0].error
+    assert reason in receipt.error
 
 
 async def test_invalid_argument_is_dead_lettered_with_fcm_message(
@@ -189,13 +190,19 @@ async def test_refused_credentials_stop_all_sending_and_keep_the_messages(
     assert fcm.tokens_received() == []
 
 
+async def users_with_a_device(redis: redis_async.Redis, keys: Keys, count: int) -> list[str]:
+    """Users u0, u1, ... with one Android device each (token tok-<i>)."""
+    users = [f"u{i}" for i in range(count)]
+    for i, user in enumerate(users):
+        await register_device(redis, keys, user, f"tok-{i}", "android")
+    return users
+
+
 async def test_circuit_opens_when_fcm_is_down_and_resumes_by_itself(
     redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
 ) -> None:
-    for i in range(6):
-        await register_device(redis, keys, f"u{i}", f"tok-{i}", "android")
+    users = await users_with_a_device(redis, keys, 6)
     fcm.script("unavailable")  # every token
-    users = [f"u{i}" for i in range(6)]
     await worker.handle(users_job(*users))
     assert worker.sender.breaker.state == "open"  # BREAKER_FAILURES=3, batches of 2, one in flight
     assert fcm.requests_seen() == 4  # the third batch was held back, not sent
@@ -208,10 +215,8 @@ async def test_circuit_opens_when_fcm_is_down_and_resumes_by_itself(
 async def test_open_circuit_probes_with_one_message_and_the_rest_follows(
     redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
 ) -> None:
-    for i in range(8):
-        await register_device(redis, keys, f"u{i}", f"tok-{i}", "android")
+    users = await users_with_a_device(redis, keys, 8)
     fcm.script("unavailable")
-    users = [f"u{i}" for i in range(8)]
     await worker.handle(users_job(*users[:4]))
     assert worker.sender.breaker.state == "open"
     sent_while_closed = fcm.requests_seen()
