@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from notify_common.schemas import Notification
+from notify_common.schemas import Name, Notification
 
 _encoder = msgspec.json.Encoder()
 
@@ -32,7 +32,7 @@ def error_frame(code: str, message: str, **fields: Any) -> bytes:
 
 # --- client frames (tagged by "type") ------------------------------------------------------
 NotificationId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-TopicName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+TopicName = Name  # the same names a topic audience may carry
 
 
 class Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
