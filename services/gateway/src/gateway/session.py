@@ -40,6 +40,19 @@ async def open_session(node: Node, conn: Connection, topics: list[str]) -> int:
     return live_from
 
 
+async def start_session(node: Node, conn: Connection, topics: list[str], last_id: str | None) -> None:
+    """Open the session, send `hello`, replay what the client missed, then go live."""
+    live_from = await open_session(node, conn, topics)
+    await greet_and_catch_up(node, conn, last_id, live_from)
+
+
+async def greet_and_catch_up(node: Node, conn: Connection, last_id: str | None, live_from: int) -> None:
+    """`hello`, then catch-up (Socket.IO sends them after its CONNECT packet, apart from opening)."""
+    cfg = node.cfg
+    await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
+    await catch_up(node, conn, last_id, live_from)
+
+
 async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from: int) -> None:
     """Replay what the client missed, send the marker, then flush live frames held meanwhile."""
     sent: set[str] = set()

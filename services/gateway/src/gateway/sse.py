@@ -14,7 +14,6 @@ from redis.exceptions import RedisError
 
 from gateway import session
 from gateway.connection import CLOSE_TRY_LATER, TRY_LATER, Connection, close
-from gateway.frames import control_frame
 from gateway.handshake import (
     authenticate,
     origin_allowed,
@@ -55,11 +54,7 @@ async def events(node: Node, request: web.Request) -> web.StreamResponse:
     conn = Connection(response, transport, principal, node.close_tasks)
     try:
         try:
-            live_from = await session.open_session(node, conn, topics_from(request))
-            await conn.send(
-                control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes
-            )
-            await session.catch_up(node, conn, last_id, live_from)
+            await session.start_session(node, conn, topics_from(request), last_id)
         except (RedisError, OSError) as exc:
             log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
             await close(conn, CLOSE_TRY_LATER, TRY_LATER)

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from gateway import client_frames, session
 from gateway.closing import ClosingHandshakeWebSocket
 from gateway.connection import CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, TRY_LATER, Connection
-from gateway.frames import control_frame, error_frame
+from gateway.frames import error_frame
 from gateway.handshake import (
     MISSING_TOKEN,
     authenticate,
@@ -80,11 +80,7 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     node.pings.add(conn)
     try:
         try:
-            live_from = await session.open_session(node, conn, topics)
-            await conn.send(
-                control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes
-            )
-            await session.catch_up(node, conn, last_id, live_from)
+            await session.start_session(node, conn, topics, last_id)
         except (RedisError, OSError) as exc:
             # Redis down or refusing writes (full): the session cannot start; say so, don't crash.
             log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
