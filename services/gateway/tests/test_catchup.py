@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 from gwkit import RunningGateway, make_token, next_frame
 from notify_common.clock import now_ms
+from notify_common.rooms import ALL, role_room
 from notify_common.schemas import (
     FIELD_DELIVERY,
     FIELD_FEED_NOTIFICATION,
@@ -86,10 +87,10 @@ async def test_broadcasts_to_the_users_rooms_are_merged_in_stream_order(
     http: aiohttp.ClientSession, gateway: RunningGateway
 ) -> None:
     await publish(gateway, "a", user_ids=["42"])
-    await publish(gateway, "b", rooms=["role:driver"])
-    await publish(gateway, "c", rooms=["role:customer"])
+    await publish(gateway, "b", rooms=[role_room("driver")])
+    await publish(gateway, "c", rooms=[role_room("customer")])
     await publish(gateway, "d", user_ids=["42"])
-    await publish(gateway, "e", rooms=["all"])
+    await publish(gateway, "e", rooms=[ALL])
     assert await _replayed_to_driver_42(http, gateway) == ["b", "d", "e", "|marker|"]
 
 
@@ -107,10 +108,10 @@ async def test_feeds_written_within_one_millisecond_merge_in_ingress_order(
     ms = now_ms()
     writes = [  # (feed, feed entry id, notification, ingress id)
         (gateway.keys.user_feed("42"), f"{ms}-0", "a", f"{ms}-0"),
-        (gateway.keys.room_feed("role:driver"), f"{ms}-0", "b", f"{ms}-1"),
-        (gateway.keys.room_feed("role:customer"), f"{ms}-0", "c", f"{ms}-2"),
+        (gateway.keys.room_feed(role_room("driver")), f"{ms}-0", "b", f"{ms}-1"),
+        (gateway.keys.room_feed(role_room("customer")), f"{ms}-0", "c", f"{ms}-2"),
         (gateway.keys.user_feed("42"), f"{ms}-1", "d", f"{ms}-3"),
-        (gateway.keys.room_feed("all"), f"{ms}-0", "e", f"{ms}-4"),
+        (gateway.keys.room_feed(ALL), f"{ms}-0", "e", f"{ms}-4"),
     ]
     pipe = gateway.node.client.pipeline(transaction=False)
     for feed, entry_id, nid, origin in writes:
@@ -123,7 +124,7 @@ async def test_first_connect_without_last_id_gets_the_users_queued_notifications
     http: aiohttp.ClientSession, gateway: RunningGateway
 ) -> None:
     await publish(gateway, "q-1", user_ids=["42"])
-    await publish(gateway, "room-1", rooms=["all"])
+    await publish(gateway, "room-1", rooms=[ALL])
     await publish(gateway, "q-2", user_ids=["42"])
     ws = await open_ws(http, gateway, "42")
     ids, marker = await collect(ws, "|marker|")

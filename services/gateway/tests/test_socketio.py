@@ -13,6 +13,7 @@ import pytest
 import socketio
 from devstack.polling import wait_until
 from gwkit import RunningGateway, make_token
+from notify_common.rooms import topic_room
 from test_catchup import publish
 
 NS = "/notifications"
@@ -163,7 +164,7 @@ async def test_native_frame_types_work_as_events_with_their_reply_as_ack(
     await recorder.caught_up(gateway, make_token("42", topics=["news"]))
     answer = await recorder.call("subscribe", {"topic": "news"})
     assert answer == {"type": "subscribed", "topic": "news"}
-    await gateway.deliver("n-news", rooms=["topic:news"])
+    await gateway.deliver("n-news", rooms=[topic_room("news")])
     assert (await recorder.wait_for("notification:new"))["id"] == "n-news"
     bad = await recorder.call("read", {"nope": 1})
     assert bad["type"] == "error" and bad["code"] == "bad_frame"

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 from gwkit import RunningGateway, make_token
 from notify_common.clock import now_ms
+from notify_common.rooms import role_room
 from notify_common.schemas import Notification, encode
 
 
@@ -57,6 +58,6 @@ async def test_sse_streams_hello_catchup_marker_and_live_notifications(
         first = await events(resp, 3)
         assert [f["type"] for _, f in first] == ["hello", "notification", "catchup.done"]
         assert first[1][0] == "n-2"
-        await gateway.deliver("live-1", rooms=["role:driver"])
+        await gateway.deliver("live-1", rooms=[role_room("driver")])
         [(event_id, frame)] = await events(resp, 1)
         assert (event_id, frame["notification"]["id"]) == ("live-1", "live-1")
