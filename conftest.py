@@ -17,10 +17,14 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import redis.asyncio as redis_async
 from notify_common.keys import Keys
+
+if TYPE_CHECKING:
+    from devstack.procs import Processes
 
 
 def _docker_redis() -> Iterator[str]:
@@ -66,6 +70,18 @@ async def redis(redis_url: str) -> AsyncIterator[redis_async.Redis]:
 def keys() -> Keys:
     """Key names under a per-test prefix, so leftovers of one test never leak into another."""
     return Keys(f"t{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Start service processes with `processes.start(proc)`; all are killed when the test ends."""
+    from devstack.procs import Processes
+
+    procs = Processes()
+    try:
+        yield procs
+    finally:
+        procs.kill_all()
 
 
 @pytest.fixture(scope="session")

@@ -56,14 +56,17 @@ async def pending_count(client: redis_async.Redis, stream: str, group: str = "g"
     return int((await client.xpending(stream, group))["pending"])
 
 
+class Recorded(list[str]):
+    """A handler that records the ids of the entries it is handed, in order."""
+
+    async def __call__(self, entries: Sequence[Entry]) -> None:
+        self.extend(e.id for e in entries)
+
+
 async def test_entries_are_handled_once_and_acked(redis: redis_async.Redis, keys: Keys) -> None:
-    seen: list[str] = []
-
-    async def handle(entries: Sequence[Entry]) -> None:
-        seen.extend(e.id for e in entries)
-
+    seen = Recorded()
     ids = await add(redis, keys.ingress, 120)
-    async with running(redis, settings(keys), handle):
+    async with running(redis, settings(keys), seen):
         await wait_until(lambda: _true(len(seen) == 120))
         await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert seen == ids
@@ -220,12 +223,8 @@ async def test_own_pending_entries_are_reread_on_start(redis: redis_async.Redis,
 async def test_own_pending_entries_are_reread_after_the_connection_to_redis_drops(
     redis: redis_async.Redis, keys: Keys
 ) -> None:
-    seen: list[str] = []
-
-    async def handle(entries: Sequence[Entry]) -> None:
-        seen.extend(e.id for e in entries)
-
-    async with running(redis, settings(keys, claim_idle_ms=60_000), handle) as consumer:
+    seen = Recorded()
+    async with running(redis, settings(keys, claim_idle_ms=60_000), seen) as consumer:
         await wait_until(lambda: _true(consumer.healthy()))
         ids = await add(redis, keys.ingress, 3)
         await wait_until(lambda: _true(len(seen) == 3))
@@ -259,19 +258,24 @@ async def test_a_batch_that_failed_on_a_dead_redis_connection_is_redone_first(
     assert seen == first + later
 
 
+class DatabaseDown:
+    """A handler whose database refuses every connection; counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, entries: Sequence[Entry]) -> None:
+        self.calls += 1
+        raise ConnectionRefusedError(111, "database down")
+
+
 async def test_a_database_outage_longer_than_max_deliveries_claim_rounds_dead_letters_nothing(
     redis: redis_async.Redis, keys: Keys
 ) -> None:
-    calls = 0
-
-    async def handle(entries: Sequence[Entry]) -> None:
-        nonlocal calls
-        calls += 1
-        raise ConnectionRefusedError(111, "database down")
-
+    handle = DatabaseDown()
     async with running(redis, settings(keys, claim_idle_ms=200, max_deliveries=2), handle):
         await add(redis, keys.ingress, 1)
-        await wait_until(lambda: _true(calls >= 6))  # many claim rounds, far past max_deliveries
+        await wait_until(lambda: _true(handle.calls >= 6))  # many claim rounds, far past max_deliveries
     assert await redis.xlen(keys.dead_letters) == 0
     assert await pending_count(redis, keys.ingress) == 1
 
@@ -279,16 +283,10 @@ async def test_a_database_outage_longer_than_max_deliveries_claim_rounds_dead_le
 async def test_a_handler_whose_database_is_down_does_not_use_up_deliveries(
     redis: redis_async.Redis, keys: Keys
 ) -> None:
-    calls = 0
-
-    async def handle(entries: Sequence[Entry]) -> None:
-        nonlocal calls
-        calls += 1
-        raise ConnectionRefusedError(111, "database down")
-
+    handle = DatabaseDown()
     async with running(redis, settings(keys, claim_idle_ms=60_000, max_deliveries=3), handle):
         await add(redis, keys.ingress, 1)
-        await wait_until(lambda: _true(calls >= 1))
+        await wait_until(lambda: _true(handle.calls >= 1))
         await asyncio.sleep(1.0)  # several back-off rounds of the loop
     pending = await redis.xpending_range(keys.ingress, "g", min="-", max="+", count=10)
     assert len(pending) == 1 and pending[0]["times_delivered"] <= 1
@@ -327,12 +325,8 @@ async def test_consumer_killed_before_ack_leaves_entries_to_another(
         proc.kill()
         proc.wait(10)
     assert await pending_count(redis, keys.ingress) == 30
-    handled: list[str] = []
-
-    async def handle(entries: Sequence[Entry]) -> None:
-        handled.extend(e.id for e in entries)
-
-    async with running(redis, settings(keys, name="survivor"), handle):
+    handled = Recorded()
+    async with running(redis, settings(keys, name="survivor"), handled):
         await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert sorted(handled) == sorted(ids)
     assert len(handled) == len(set(handled))  # nothing handled twice by the survivor

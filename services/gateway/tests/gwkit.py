@@ -15,6 +15,7 @@ import jwt
 from gateway.app import NODE, build
 from gateway.config import GatewayConfig
 from gateway.node import Node
+from notify_common.clock import now_ms
 from notify_common.keys import Keys
 from notify_common.schemas import FIELD_DELIVERY, NodeDelivery, Notification, encode
 from notify_common.service import Running, start
@@ -60,7 +61,7 @@ class RunningGateway:
         self, nid: str, user_ids: list[str] | None = None, rooms: list[str] | None = None, **fields: Any
     ) -> Notification:
         """Write a delivery entry as the router does (and nothing else)."""
-        n = Notification(id=nid, type="test", created_ms=int(time.time() * 1000), **fields)
+        n = Notification(id=nid, type="test", created_ms=now_ms(), **fields)
         entry = NodeDelivery(notification=n, user_ids=user_ids or [], rooms=rooms or [])
         await self.node.client.xadd(
             self.keys.node_deliveries(self.node.cfg.node_id), {FIELD_DELIVERY: encode(entry)}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import jwt
 import pytest
 from gwkit import SECRET, GatewayFactory, RunningGateway, frame_of_type, make_token, next_frame
+from notify_common.clock import now_ms
 
 
 async def close_of(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, str]:
@@ -90,25 +93,31 @@ async def test_origin_outside_the_allow_list_is_refused_before_upgrade(
     assert info.value.status == 403
 
 
-async def test_expiring_token_is_warned_then_closed_with_4401(
+@asynccontextmanager
+async def warned_of_expiry(
     http: aiohttp.ClientSession, gateway_factory: GatewayFactory
-) -> None:
+) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """A socket whose token expires in 1.5 s, once the node has sent `token.expiring`."""
     gw = await gateway_factory(jwt_leeway_s=0, token_notice_s=1)
     token = jwt.encode({"sub": "42", "exp": time.time() + 1.5}, SECRET, algorithm="HS256")
     async with http.ws_connect(gw.url(), headers={"Authorization": f"Bearer {token}"}) as ws:
         await frame_of_type(ws, "token.expiring")
+        yield ws
+
+
+async def test_expiring_token_is_warned_then_closed_with_4401(
+    http: aiohttp.ClientSession, gateway_factory: GatewayFactory
+) -> None:
+    async with warned_of_expiry(http, gateway_factory) as ws:
         assert await close_of(ws) == (4401, "token expired: reconnect with a fresh token")
 
 
 async def test_fresh_token_in_time_keeps_the_connection(
     http: aiohttp.ClientSession, gateway_factory: GatewayFactory
 ) -> None:
-    gw = await gateway_factory(jwt_leeway_s=0, token_notice_s=1)
-    token = jwt.encode({"sub": "42", "exp": time.time() + 1.5}, SECRET, algorithm="HS256")
-    async with http.ws_connect(gw.url(), headers={"Authorization": f"Bearer {token}"}) as ws:
-        await frame_of_type(ws, "token.expiring")
+    async with warned_of_expiry(http, gateway_factory) as ws:
         await ws.send_json({"type": "auth", "token": make_token("42")})
-        assert (await frame_of_type(ws, "auth.ok"))["expires_ms"] > time.time() * 1000 + 60_000
+        assert (await frame_of_type(ws, "auth.ok"))["expires_ms"] > now_ms() + 60_000
         # Past the old token's expiry nothing arrives, in particular no close.
         with pytest.raises(TimeoutError):
             await ws.receive(timeout=2.0)

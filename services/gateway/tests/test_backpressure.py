@@ -11,6 +11,7 @@ import aiohttp
 from devstack.polling import wait_until
 from gwkit import GatewayFactory, connect_live, frame_of_type, make_token, next_frame
 from notify_common.presence import user_presence
+from notify_common.rooms import ALL
 
 
 async def stalled_client(port: int, token: str) -> socket.socket:
@@ -53,7 +54,7 @@ async def test_slow_client_is_closed_while_others_keep_receiving(
     while await slow_online():
         assert sent < 5000, "the stalled client was never closed"
         for _ in range(20):
-            await gw.deliver(f"n-{sent}", rooms=["all"], body=body)
+            await gw.deliver(f"n-{sent}", rooms=[ALL], body=body)
             sent += 1
         while len(received) < sent:
             received.append((await frame_of_type(reader, "notification"))["notification"]["id"])

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from typing import Any
 
 import aiohttp
 from gwkit import RunningGateway, make_token, next_frame
+from notify_common.clock import now_ms
+from notify_common.rooms import ALL, role_room
 from notify_common.schemas import (
     FIELD_DELIVERY,
     FIELD_FEED_NOTIFICATION,
@@ -27,7 +28,7 @@ def _feed_entry(n: Notification, origin: str) -> dict[bytes, bytes | str]:
 
 async def publish(gw: RunningGateway, nid: str, user_ids: list[str] = (), rooms: list[str] = ()) -> None:  # type: ignore[assignment]
     """What the router writes for one notification: feed entries, then the node delivery."""
-    now = int(time.time() * 1000)
+    now = now_ms()
     n = Notification(id=nid, type="test", created_ms=now)
     origin = f"{now}-{next(_ingress_seq)}"
     pipe = gw.node.client.pipeline(transaction=False)
@@ -86,41 +87,44 @@ async def test_broadcasts_to_the_users_rooms_are_merged_in_stream_order(
     http: aiohttp.ClientSession, gateway: RunningGateway
 ) -> None:
     await publish(gateway, "a", user_ids=["42"])
-    await publish(gateway, "b", rooms=["role:driver"])
-    await publish(gateway, "c", rooms=["role:customer"])
+    await publish(gateway, "b", rooms=[role_room("driver")])
+    await publish(gateway, "c", rooms=[role_room("customer")])
     await publish(gateway, "d", user_ids=["42"])
-    await publish(gateway, "e", rooms=["all"])
+    await publish(gateway, "e", rooms=[ALL])
+    assert await _replayed_to_driver_42(http, gateway) == ["b", "d", "e", "|marker|"]
+
+
+async def _replayed_to_driver_42(http: aiohttp.ClientSession, gateway: RunningGateway) -> list[str]:
+    """What a driver, user 42, connecting with last_id=a is sent up to the catch-up marker."""
     ws = await open_ws(http, gateway, "42", "?last_id=a", roles=["driver"])
     ids, _ = await collect(ws, "|marker|")
-    assert ids == ["b", "d", "e", "|marker|"]
+    return ids
 
 
 async def test_feeds_written_within_one_millisecond_merge_in_ingress_order(
     http: aiohttp.ClientSession, gateway: RunningGateway
 ) -> None:
     # Every feed numbers its own entries from <ms>-0: only the ingress id orders b before d.
-    ms = int(time.time() * 1000)
+    ms = now_ms()
     writes = [  # (feed, feed entry id, notification, ingress id)
         (gateway.keys.user_feed("42"), f"{ms}-0", "a", f"{ms}-0"),
-        (gateway.keys.room_feed("role:driver"), f"{ms}-0", "b", f"{ms}-1"),
-        (gateway.keys.room_feed("role:customer"), f"{ms}-0", "c", f"{ms}-2"),
+        (gateway.keys.room_feed(role_room("driver")), f"{ms}-0", "b", f"{ms}-1"),
+        (gateway.keys.room_feed(role_room("customer")), f"{ms}-0", "c", f"{ms}-2"),
         (gateway.keys.user_feed("42"), f"{ms}-1", "d", f"{ms}-3"),
-        (gateway.keys.room_feed("all"), f"{ms}-0", "e", f"{ms}-4"),
+        (gateway.keys.room_feed(ALL), f"{ms}-0", "e", f"{ms}-4"),
     ]
     pipe = gateway.node.client.pipeline(transaction=False)
     for feed, entry_id, nid, origin in writes:
         pipe.xadd(feed, _feed_entry(Notification(id=nid, type="test", created_ms=ms), origin), id=entry_id)
     await pipe.execute()
-    ws = await open_ws(http, gateway, "42", "?last_id=a", roles=["driver"])
-    ids, _ = await collect(ws, "|marker|")
-    assert ids == ["b", "d", "e", "|marker|"]
+    assert await _replayed_to_driver_42(http, gateway) == ["b", "d", "e", "|marker|"]
 
 
 async def test_first_connect_without_last_id_gets_the_users_queued_notifications(
     http: aiohttp.ClientSession, gateway: RunningGateway
 ) -> None:
     await publish(gateway, "q-1", user_ids=["42"])
-    await publish(gateway, "room-1", rooms=["all"])
+    await publish(gateway, "room-1", rooms=[ALL])
     await publish(gateway, "q-2", user_ids=["42"])
     ws = await open_ws(http, gateway, "42")
     ids, marker = await collect(ws, "|marker|")

@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import time
 from typing import Any
 
 import aiohttp
 import redis.asyncio as redis_async
 from gateway.catchup import FeedReads, read_catchup
 from gwkit import RunningGateway, make_token, next_frame
+from notify_common.clock import now_ms
 from notify_common.keys import Keys
 from notify_common.redis_conn import connect
+from notify_common.rooms import ALL, role_room
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN, Notification, encode
 from redis.exceptions import ResponseError
 from test_catchup import publish
@@ -29,7 +30,7 @@ async def xrevrange_calls(client: redis_async.Redis) -> int:
 
 
 async def write_feed(client: redis_async.Redis, feed: str, nid: str) -> None:
-    now = int(time.time() * 1000)
+    now = now_ms()
     n = Notification(id=nid, type="test", created_ms=now)
     origin = f"{now}-{next(_ingress_seq)}"  # the ingress order the router would record
     await client.xadd(feed, {FIELD_FEED_NOTIFICATION: encode(n), FIELD_FEED_ORIGIN: origin})
@@ -43,7 +44,7 @@ async def test_concurrent_catchups_of_one_role_make_one_read_of_each_room_feed(
     redis: redis_async.Redis, redis_url: str, keys: Keys
 ) -> None:
     for i in range(10):
-        await write_feed(redis, keys.room_feed("role:driver"), f"b-{i}")
+        await write_feed(redis, keys.room_feed(role_room("driver")), f"b-{i}")
     for user in range(20):
         await write_feed(redis, keys.user_feed(f"u{user}"), f"own-{user}")
     client = connect(redis_url)
@@ -57,7 +58,7 @@ async def test_concurrent_catchups_of_one_role_make_one_read_of_each_room_feed(
                 reads,
                 keys,
                 f"u{user}",
-                ["role:driver", "all"],
+                [role_room("driver"), ALL],
                 f"b-{user % 10}",
                 window_s=WINDOW_S,
                 max_entries=200,
@@ -79,12 +80,12 @@ async def test_concurrent_catchups_of_one_role_make_one_read_of_each_room_feed(
 async def test_a_sent_read_is_shared_only_with_connections_registered_before_it_was_sent(
     redis: redis_async.Redis, redis_url: str, keys: Keys
 ) -> None:
-    feed = keys.room_feed("role:driver")
+    feed = keys.room_feed(role_room("driver"))
     await write_feed(redis, feed, "b-0")
     client = connect(redis_url)
     reads = FeedReads(client, set())
     early = reads.mark()
-    oldest = int(time.time() * 1000) - WINDOW_S * 1000
+    oldest = now_ms() - WINDOW_S * 1000
     first = reads.room_feed(feed, oldest, 200, early)
     joined_queued = reads.room_feed(feed, oldest, 200, early)
     for _ in range(10):  # the batch task sends within a loop turn or two
@@ -107,12 +108,12 @@ async def test_a_sent_read_is_shared_only_with_connections_registered_before_it_
 async def test_a_failed_batch_fails_each_read_in_it_and_the_next_batch_reads_again(
     redis: redis_async.Redis, redis_url: str, keys: Keys
 ) -> None:
-    feed = keys.room_feed("role:driver")
+    feed = keys.room_feed(role_room("driver"))
     await redis.set(feed, "not a stream")
     client = connect(redis_url)
     reads = FeedReads(client, set())
     mark = reads.mark()
-    oldest = int(time.time() * 1000) - WINDOW_S * 1000
+    oldest = now_ms() - WINDOW_S * 1000
     failed = await asyncio.gather(
         reads.room_feed(feed, oldest, 200, mark),
         reads.user_feed(keys.user_feed("u1"), oldest, 200),
@@ -130,13 +131,13 @@ async def test_broadcasts_during_a_reconnect_wave_reach_every_client_once_in_ord
     http: aiohttp.ClientSession, gateway: RunningGateway
 ) -> None:
     for i in range(5):
-        await publish(gateway, f"b-{i:03}", rooms=["role:driver"])
+        await publish(gateway, f"b-{i:03}", rooms=[role_room("driver")])
     total = 60
     published = asyncio.Event()
 
     async def keep_publishing() -> None:
         for i in range(5, total):
-            await publish(gateway, f"b-{i:03}", rooms=["role:driver"])
+            await publish(gateway, f"b-{i:03}", rooms=[role_room("driver")])
             await asyncio.sleep(0)
         published.set()
 

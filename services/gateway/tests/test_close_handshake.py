@@ -78,23 +78,16 @@ async def test_a_flooding_client_always_gets_4429(
     assert codes == [4429] * TRIES, codes
 
 
+@pytest.mark.parametrize(
+    "first",
+    ['{"type":"ping","pad":"' + "x" * 1500 + '"}', "x" * (256 * 1024)],
+    ids=["too_large", "far_too_large"],
+)
 async def test_a_frame_too_large_always_gets_1009_while_the_client_keeps_writing(
-    strict_gateway: RunningGateway, http: aiohttp.ClientSession
+    strict_gateway: RunningGateway, http: aiohttp.ClientSession, first: str
 ) -> None:
-    big = '{"type":"ping","pad":"' + "x" * 1500 + '"}'
     codes = [
-        await flood_until_closed(http, strict_gateway.url(), first=big, headers=bearer("big"))
-        for _ in range(TRIES)
-    ]
-    assert codes == [1009] * TRIES, codes
-
-
-async def test_a_frame_far_too_large_gets_1009_while_the_client_keeps_writing(
-    strict_gateway: RunningGateway, http: aiohttp.ClientSession
-) -> None:
-    huge = "x" * (256 * 1024)
-    codes = [
-        await flood_until_closed(http, strict_gateway.url(), first=huge, headers=bearer("huge"))
+        await flood_until_closed(http, strict_gateway.url(), first=first, headers=bearer("big"))
         for _ in range(TRIES)
     ]
     assert codes == [1009] * TRIES, codes

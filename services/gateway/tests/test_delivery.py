@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 from gwkit import RunningGateway, connect_live, frame_of_type, make_token, next_frame
+from notify_common.rooms import ALL, role_room, topic_room
 
 
 async def receipts(gw: RunningGateway) -> list[dict[str, Any]]:
@@ -34,8 +35,8 @@ async def test_role_broadcast_reaches_only_that_roles_members(
 ) -> None:
     drivers = [await connect_live(http, gateway, make_token(f"d{i}", ["driver"])) for i in range(3)]
     customer = await connect_live(http, gateway, make_token("c1", ["customer"]))
-    await gateway.deliver("b-1", rooms=["role:driver"])
-    await gateway.deliver("b-2", rooms=["all"])
+    await gateway.deliver("b-1", rooms=[role_room("driver")])
+    await gateway.deliver("b-2", rooms=[ALL])
     for ws in drivers:
         assert (await next_frame(ws))["notification"]["id"] == "b-1"
         assert (await next_frame(ws))["notification"]["id"] == "b-2"
@@ -52,7 +53,7 @@ async def test_topic_broadcast_reaches_clients_that_joined_an_allowed_topic(
     assert await next_frame(member) == {"type": "subscribed", "topic": "news"}
     await outsider.send_json({"type": "subscribe", "topic": "news"})
     assert (await next_frame(outsider))["code"] == "forbidden_topic"
-    await gateway.deliver("t-1", rooms=["topic:news"])
+    await gateway.deliver("t-1", rooms=[topic_room("news")])
     assert (await next_frame(member))["notification"]["id"] == "t-1"
     assert (await next_frame(at_connect))["notification"]["id"] == "t-1"
     await gateway.deliver("u-3", user_ids=["3"])
@@ -63,7 +64,7 @@ async def test_delivered_receipt_per_explicit_recipient_and_none_for_broadcasts(
     http: aiohttp.ClientSession, gateway: RunningGateway
 ) -> None:
     ws = await connect_live(http, gateway, make_token("42", ["driver"]))
-    await gateway.deliver("b-1", rooms=["role:driver"])
+    await gateway.deliver("b-1", rooms=[role_room("driver")])
     await gateway.deliver("n-1", user_ids=["42", "offline-user"])
     await frame_of_type(ws, "notification")
     await frame_of_type(ws, "notification")

@@ -14,6 +14,7 @@ from notify_common import presence
 from notify_common.clock import now_ms
 from notify_common.keys import Keys
 from notify_common.presence import live_nodes, online_by_role, user_presence
+from notify_common.rooms import role_room
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN, Notification, encode
 
 
@@ -63,7 +64,7 @@ async def test_connected_client_gets_what_was_routed_while_its_presence_was_lost
     intact_ms = now_ms()
     await forget_everything(client, keys)
     # The router found d1 offline: push only, but the feeds get it (a unicast and a broadcast).
-    for feed, nid in ((keys.user_feed("d1"), "missed-1"), (keys.room_feed("role:driver"), "missed-2")):
+    for feed, nid in ((keys.user_feed("d1"), "missed-1"), (keys.room_feed(role_room("driver")), "missed-2")):
         n = Notification(id=nid, type="test", created_ms=now_ms())
         await client.xadd(feed, {FIELD_FEED_NOTIFICATION: encode(n), FIELD_FEED_ORIGIN: "1-0"})
 

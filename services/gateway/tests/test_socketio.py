@@ -13,6 +13,7 @@ import pytest
 import socketio
 from devstack.polling import wait_until
 from gwkit import RunningGateway, make_token
+from notify_common.rooms import topic_room
 from test_catchup import publish
 
 NS = "/notifications"
@@ -36,6 +37,15 @@ class Recorder:
         await self.client.connect(
             f"http://127.0.0.1:{gw.port}", auth=auth, namespaces=[NS], transports=["websocket"]
         )
+
+    async def caught_up(self, gw: RunningGateway, token: str) -> None:
+        """Connect with `token` and wait for the end of catch-up."""
+        await self.connect(gw, {"token": token})
+        await self.wait_for("catchup.done")
+
+    async def call(self, event: str, data: Any = None) -> Any:
+        """Emit `event` and return the server's ack."""
+        return await self.client.call(event, data, namespace=NS, timeout=5)
 
     def ids(self) -> list[str]:
         return [data["id"] for event, data in self.events if event == "notification:new"]
@@ -93,8 +103,7 @@ async def test_bad_or_missing_token_is_refused_with_4401(gateway: RunningGateway
 async def test_live_notification_acknowledged_becomes_an_acked_receipt(
     gateway: RunningGateway, recorder: Recorder
 ) -> None:
-    await recorder.connect(gateway, {"token": make_token("42")})
-    await recorder.wait_for("catchup.done")
+    await recorder.caught_up(gateway, make_token("42"))
     await gateway.deliver("n-live", user_ids=["42"], title="hi")
     note = await recorder.wait_for("notification:new")
     assert (note["id"], note["title"]) == ("n-live", "hi")
@@ -109,11 +118,10 @@ async def test_live_notification_acknowledged_becomes_an_acked_receipt(
 async def test_notification_read_event_becomes_a_read_receipt_and_is_acknowledged(
     gateway: RunningGateway, recorder: Recorder
 ) -> None:
-    await recorder.connect(gateway, {"token": make_token("42")})
-    await recorder.wait_for("catchup.done")
-    answer = await recorder.client.call("notification:read", {"id": "n-1"}, namespace=NS, timeout=5)
+    await recorder.caught_up(gateway, make_token("42"))
+    answer = await recorder.call("notification:read", {"id": "n-1"})
     assert answer == {"type": "ok"}
-    answer = await recorder.client.call("notification:read", ["n-2", "n-3"], namespace=NS, timeout=5)
+    answer = await recorder.call("notification:read", ["n-2", "n-3"])
     assert answer == {"type": "ok"}
     found = await receipts(gateway)
     assert [nid for nid, kind in found if kind == "read"] == ["n-1", "n-2", "n-3"]
@@ -141,34 +149,31 @@ async def test_catch_up_from_last_id_in_auth_then_live_in_order(
 async def test_fcm_register_stores_the_device_and_answers_in_the_ack(
     gateway: RunningGateway, recorder: Recorder
 ) -> None:
-    await recorder.connect(gateway, {"token": make_token("42")})
-    await recorder.wait_for("catchup.done")
-    answer = await recorder.client.call("fcm:register", {"token": "fcm-token-1"}, namespace=NS, timeout=5)
+    await recorder.caught_up(gateway, make_token("42"))
+    answer = await recorder.call("fcm:register", {"token": "fcm-token-1"})
     assert answer == {"type": "device.registered", "token": "fcm-token-1"}
     stored = await gateway.node.client.hgetall(gateway.keys.devices("42"))
     assert json.loads(stored[b"fcm-token-1"])["platform"] == "web"
-    refused = await recorder.client.call("fcm:register", {"token": "not a token!"}, namespace=NS, timeout=5)
+    refused = await recorder.call("fcm:register", {"token": "not a token!"})
     assert refused["type"] == "error" and refused["code"] == "bad_device"
 
 
 async def test_native_frame_types_work_as_events_with_their_reply_as_ack(
     gateway: RunningGateway, recorder: Recorder
 ) -> None:
-    await recorder.connect(gateway, {"token": make_token("42", topics=["news"])})
-    await recorder.wait_for("catchup.done")
-    answer = await recorder.client.call("subscribe", {"topic": "news"}, namespace=NS, timeout=5)
+    await recorder.caught_up(gateway, make_token("42", topics=["news"]))
+    answer = await recorder.call("subscribe", {"topic": "news"})
     assert answer == {"type": "subscribed", "topic": "news"}
-    await gateway.deliver("n-news", rooms=["topic:news"])
+    await gateway.deliver("n-news", rooms=[topic_room("news")])
     assert (await recorder.wait_for("notification:new"))["id"] == "n-news"
-    bad = await recorder.client.call("read", {"nope": 1}, namespace=NS, timeout=5)
+    bad = await recorder.call("read", {"nope": 1})
     assert bad["type"] == "error" and bad["code"] == "bad_frame"
 
 
 async def test_disconnect_removes_the_connection_and_its_presence(
     gateway: RunningGateway, recorder: Recorder
 ) -> None:
-    await recorder.connect(gateway, {"token": make_token("42")})
-    await recorder.wait_for("catchup.done")
+    await recorder.caught_up(gateway, make_token("42"))
     await recorder.client.disconnect()
 
     async def gone() -> bool:
@@ -182,8 +187,7 @@ async def test_node_shutdown_tells_the_client_why_and_closes_its_transport(
 ) -> None:
     disconnected = asyncio.Event()
     recorder.client.on("disconnect", lambda *_: disconnected.set(), namespace=NS)
-    await recorder.connect(gateway, {"token": make_token("42")})
-    await recorder.wait_for("catchup.done")
+    await recorder.caught_up(gateway, make_token("42"))
     await gateway.close()
     closing = await recorder.wait_for("close")
     assert closing["code"] == 1001
@@ -214,7 +218,7 @@ async def test_token_expiring_event_is_answered_by_an_auth_event_with_a_fresh_to
     await recorder.connect(gw, {"token": make_token("42", ttl_s=6)})
     expiring = await recorder.wait_for("token.expiring")
     assert expiring["type"] == "token.expiring"
-    answer = await recorder.client.call("auth", {"token": make_token("42")}, namespace=NS, timeout=5)
+    answer = await recorder.call("auth", {"token": make_token("42")})
     assert answer["type"] == "auth.ok" and answer["expires_ms"] > expiring["expires_ms"]
 
 
@@ -224,9 +228,8 @@ async def test_repeated_rate_limit_sends_a_4429_close_event_and_ends_the_session
     gw = await gateway_factory(rate_per_s=0.05, rate_burst=2, rate_strikes=3)
     disconnected = asyncio.Event()
     recorder.client.on("disconnect", lambda *_: disconnected.set(), namespace=NS)
-    await recorder.connect(gw, {"token": make_token("42")})
-    await recorder.wait_for("catchup.done")
-    answers = [await recorder.client.call("ping", namespace=NS, timeout=5) for _ in range(3)]
+    await recorder.caught_up(gw, make_token("42"))
+    answers = [await recorder.call("ping") for _ in range(3)]
     assert answers[:2] == [{"type": "pong"}] * 2 and answers[2]["code"] == "rate_limited"
     for _ in range(3):
         await recorder.client.emit("ping", namespace=NS)
@@ -238,8 +241,7 @@ async def test_repeated_rate_limit_sends_a_4429_close_event_and_ends_the_session
 async def test_transient_notification_is_sent_without_asking_for_an_ack(
     gateway: RunningGateway, recorder: Recorder
 ) -> None:
-    await recorder.connect(gateway, {"token": make_token("42")})
-    await recorder.wait_for("catchup.done")
+    await recorder.caught_up(gateway, make_token("42"))
     await gateway.deliver("typing-1", user_ids=["42"], transient=True)
     await gateway.deliver("n-after", user_ids=["42"])
 

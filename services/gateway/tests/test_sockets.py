@@ -6,6 +6,7 @@ from aiohttp import web
 from gateway.connection import Connection
 from gateway.sockets import LocalSockets
 from notify_common.jwt_auth import Principal
+from notify_common.rooms import ALL, role_room, topic_room
 
 
 def _conn(user_id: str, roles: tuple[str, ...] = ("driver",)) -> Connection:
@@ -20,7 +21,7 @@ def test_a_users_connections_are_found_counted_and_forgotten_one_or_many() -> No
     sockets.add(a1)  # twice is once
     assert len(sockets) == 3
     assert sorted(map(id, sockets.targets(["a"], []))) == sorted([id(a1), id(a2)])
-    assert sockets.targets([], ["role:rider"]) == [b]
+    assert sockets.targets([], [role_room("rider")]) == [b]
     sockets.remove(a1)
     assert sockets.by_user["a"] is a2 and len(sockets) == 2
     sockets.remove(a2)
@@ -32,10 +33,11 @@ def test_a_users_connections_are_found_counted_and_forgotten_one_or_many() -> No
 def test_connections_with_the_same_roles_share_one_rooms_tuple_until_one_joins() -> None:
     sockets = LocalSockets()
     first, second = _conn("a"), _conn("b")
-    assert first.rooms is second.rooms == ("role:driver", "all")
+    driver, news = role_room("driver"), topic_room("news")
+    assert first.rooms is second.rooms == (driver, ALL)
     sockets.add(first)
     sockets.add(second)
-    sockets.join(first, "topic:news")
-    assert first.rooms == ("role:driver", "all", "topic:news") and second.rooms == ("role:driver", "all")
-    sockets.leave(first, "topic:news")
-    assert first.rooms == ("role:driver", "all") and "topic:news" not in sockets.by_room
+    sockets.join(first, news)
+    assert first.rooms == (driver, ALL, news) and second.rooms == (driver, ALL)
+    sockets.leave(first, news)
+    assert first.rooms == (driver, ALL) and news not in sockets.by_room

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import aiohttp
 from gwkit import RunningGateway, make_token
+from notify_common.clock import now_ms
+from notify_common.rooms import role_room
 from notify_common.schemas import Notification, encode
 
 
@@ -49,7 +50,7 @@ async def test_sse_streams_hello_catchup_marker_and_live_notifications(
 ) -> None:
     client = gateway.node.client
     for nid in ("n-1", "n-2"):
-        n = Notification(id=nid, type="test", created_ms=int(time.time() * 1000))
+        n = Notification(id=nid, type="test", created_ms=now_ms())
         await client.xadd(gateway.keys.user_feed("42"), {b"n": encode(n)})
     headers = {"Authorization": f"Bearer {make_token('42', ['driver'])}", "Last-Event-ID": "n-1"}
     async with http.get(gateway.http_url(), headers=headers) as resp:
@@ -57,6 +58,6 @@ async def test_sse_streams_hello_catchup_marker_and_live_notifications(
         first = await events(resp, 3)
         assert [f["type"] for _, f in first] == ["hello", "notification", "catchup.done"]
         assert first[1][0] == "n-2"
-        await gateway.deliver("live-1", rooms=["role:driver"])
+        await gateway.deliver("live-1", rooms=[role_room("driver")])
         [(event_id, frame)] = await events(resp, 1)
         assert (event_id, frame["notification"]["id"]) == ("live-1", "live-1")

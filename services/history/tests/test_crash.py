@@ -4,7 +4,6 @@ committed is still pending, and the restarted replica stores it once."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import redis.asyncio as redis_async
 from devstack.fleet import DEV_JWT_SECRET
 from devstack.polling import wait_until
 from devstack.ports import free_port
-from devstack.procs import ServiceProcess
+from devstack.procs import Processes, ServiceProcess
 from notify_common.keys import GROUP_HISTORY, Keys
 from notify_common.publish import build_event
 from notify_common.schemas import FIELD_EVENT, FIELD_RECEIPT, Receipt, encode
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.e2e
 EVENTS = 50
 # Long enough that the kill lands inside the window even on a loaded machine.
 WINDOW_MS = 5000
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
 
 
 def history_process(
@@ -62,7 +53,7 @@ def stored(database: Path, table: str) -> int:
 
 
 async def test_history_sigkilled_inside_its_write_window_loses_nothing(
-    redis: redis_async.Redis, redis_url: str, keys: Keys, tmp_path: Path, processes: list[ServiceProcess]
+    redis: redis_async.Redis, redis_url: str, keys: Keys, tmp_path: Path, processes: Processes
 ) -> None:
     # Written before the start, so the first read takes them all and then waits out the window.
     pipe = redis.pipeline(transaction=False)
@@ -75,9 +66,7 @@ async def test_history_sigkilled_inside_its_write_window_loses_nothing(
         pipe.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})
     await pipe.execute()
     database = tmp_path / "history.db"
-    first = history_process(redis_url, keys, database, tmp_path, "first.log")
-    processes.append(first)
-    first.start().wait_ready(30)
+    first = processes.start(history_process(redis_url, keys, database, tmp_path, "first.log"))
 
     async def all_read_none_acked() -> bool:
         return await pending(redis, keys) == [EVENTS, EVENTS]
@@ -86,9 +75,7 @@ async def test_history_sigkilled_inside_its_write_window_loses_nothing(
     first.kill()  # SIGKILL with both batches read and waiting out the window
     assert stored(database, "notifications") == 0, "killed after the commit, not inside the window"
 
-    second = history_process(redis_url, keys, database, tmp_path, "second.log")
-    processes.append(second)
-    second.start().wait_ready(30)
+    second = processes.start(history_process(redis_url, keys, database, tmp_path, "second.log"))
 
     async def all_stored_and_acked() -> bool:
         return await pending(redis, keys) == [0, 0] and stored(database, "deliveries") == EVENTS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,17 @@ from fcm_fake.credentials import write_service_account
 from fcm_fake.runner import FakeHandle, start_in_thread
 from notify_common.config import load_config
 from notify_common.consumer import Entry, Outcome
+from notify_common.dead_letters import dead_letter_meta, original_fields
 from notify_common.keys import Keys
-from notify_common.schemas import FIELD_JOB, FIELD_RECEIPT, Notification, PushJob, Receipt, encode
+from notify_common.schemas import (
+    FIELD_JOB,
+    FIELD_RECEIPT,
+    DeadLetter,
+    Notification,
+    PushJob,
+    Receipt,
+    encode,
+)
 from push_worker.config import PushConfig
 from push_worker.fcm import Fcm, close_app, init_app, load_credential
 from push_worker.jobs import JobHandler
@@ -52,8 +62,25 @@ async def receipts(client: redis_async.Redis, keys: Keys) -> list[Receipt]:
     return [msgspec.json.decode(fields[FIELD_RECEIPT], type=Receipt) for _, fields in entries]
 
 
-async def dead_letters(client: redis_async.Redis, keys: Keys) -> list[dict[bytes, bytes]]:
-    return [fields for _, fields in await client.xrange(keys.dead_letters)]
+def users_job(*user_ids: str, entry_id: str = "1-0", notification_id: str = "n1") -> Entry:
+    """A job entry pushing the test notification to every device of these users."""
+    return job_entry(entry_id, PushJob(notification=notification(notification_id), user_ids=list(user_ids)))
+
+
+@dataclass(frozen=True)
+class Dead:
+    meta: DeadLetter
+    original: dict[bytes, bytes]
+
+
+async def dead_letters(client: redis_async.Redis, keys: Keys) -> list[Dead]:
+    """Each dead letter: where it came from and why, and the original entry's fields."""
+    dead = []
+    for _, fields in await client.xrange(keys.dead_letters):
+        meta = dead_letter_meta(fields)
+        assert meta is not None
+        dead.append(Dead(meta, original_fields(fields)))
+    return dead
 
 
 # --- a push-worker in this process, wired like the service, for outcome tests ---------------

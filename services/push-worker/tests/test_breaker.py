@@ -22,12 +22,18 @@ def test_circuit_opens_after_consecutive_fcm_failures() -> None:
     assert breaker.wait_s() == 5
 
 
-def test_open_circuit_lets_one_probe_through_after_the_pause() -> None:
+def probing() -> Breaker:
+    """A circuit opened by one failure, its pause over, its probe let through."""
     clock = Clock()
     breaker = Breaker(failures=1, open_s=5, max_open_s=60, clock=clock)
     breaker.record(successes=0, down=1)
     clock.now += 5
     assert breaker.allow()
+    return breaker
+
+
+def test_open_circuit_lets_one_probe_through_after_the_pause() -> None:
+    breaker = probing()
     assert not breaker.allow()  # one probe at a time
 
 
@@ -43,11 +49,7 @@ def test_failed_probe_doubles_the_pause_up_to_the_cap() -> None:
 
 
 def test_successful_probe_closes_the_circuit() -> None:
-    clock = Clock()
-    breaker = Breaker(failures=1, open_s=5, max_open_s=60, clock=clock)
-    breaker.record(successes=0, down=1)
-    clock.now += 5
-    assert breaker.allow()
+    breaker = probing()
     breaker.record(successes=1, down=0)
     assert breaker.state == "closed"
     assert breaker.allow() and breaker.allow()

@@ -4,44 +4,44 @@ pushes nothing twice that it had recorded as pushed."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import redis.asyncio as redis_async
 from devstack.polling import wait_until
-from devstack.procs import ServiceProcess
+from devstack.procs import Processes, ServiceProcess
 from notify_common.devices import register_device
 from notify_common.keys import Keys
 from notify_common.schemas import FIELD_JOB, PushJob, encode
 from push_testkit import FakeFcm, notification, receipts, worker_process
+from push_worker.ledger import USER_FIELD
 from push_worker.sends import target_digest
 
 pytestmark = pytest.mark.slow
 
+StartWorker = Callable[[str, dict[str, str]], ServiceProcess]
+
 
 @pytest.fixture
-def processes() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
+def start_worker(
+    redis_url: str, keys: Keys, fcm: FakeFcm, tmp_path: Path, processes: Processes
+) -> StartWorker:
+    """Start a push-worker process (consumer name, extra env) and wait until it is ready."""
+
+    def start(name: str, env: dict[str, str]) -> ServiceProcess:
+        return processes.start(worker_process(redis_url, keys, fcm, tmp_path, name, env))
+
+    return start
 
 
 async def test_worker_killed_during_backoff_pushes_once_after_restart(
-    redis: redis_async.Redis,
-    redis_url: str,
-    keys: Keys,
-    fcm: FakeFcm,
-    tmp_path: Path,
-    processes: list[ServiceProcess],
+    redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, start_worker: StartWorker
 ) -> None:
     await register_device(redis, keys, "u1", "backoff-tok", "android")
     fcm.script("unavailable", token="backoff-tok")
     env = {"PUSH_RETRY_BASE_S": "2", "PUSH_RETRY_MAX_S": "2"}
-    first = worker_process(redis_url, keys, fcm, tmp_path, "pw-a", env)
-    processes.append(first)
-    first.start().wait_ready(30)
+    first = start_worker("pw-a", env)
     await redis.xadd(
         keys.push_jobs, {FIELD_JOB: encode(PushJob(notification=notification(), user_ids=["u1"]))}
     )
@@ -52,9 +52,7 @@ async def test_worker_killed_during_backoff_pushes_once_after_restart(
     await wait_until(retry_waiting, 30)
     first.kill()  # SIGKILL while the retry waits for its backoff
     fcm.script("ok", token="backoff-tok")
-    second = worker_process(redis_url, keys, fcm, tmp_path, "pw-b", env)
-    processes.append(second)
-    second.start().wait_ready(30)
+    start_worker("pw-b", env)
 
     async def pushed() -> bool:
         return any(r.kind == "pushed" for r in await receipts(redis, keys))
@@ -70,27 +68,20 @@ async def _zero(value: Awaitable[int]) -> bool:
 
 
 async def test_worker_killed_mid_batch_finishes_after_restart_without_repeating_recorded_pushes(
-    redis: redis_async.Redis,
-    redis_url: str,
-    keys: Keys,
-    fcm: FakeFcm,
-    tmp_path: Path,
-    processes: list[ServiceProcess],
+    redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, start_worker: StartWorker
 ) -> None:
     users = [f"u{i}" for i in range(24)]
     for user in users:
         await register_device(redis, keys, user, f"tok-{user}", "android")
     fcm.script("slow", delay_s=0.3)  # every token: batches come back in waves
     env = {"FCM_BATCH_SIZE": "4", "FCM_MAX_IN_FLIGHT": "2", "FCM_TIMEOUT_S": "10"}
-    first = worker_process(redis_url, keys, fcm, tmp_path, "pw-same", env)
-    processes.append(first)
-    first.start().wait_ready(30)
+    first = start_worker("pw-same", env)
     note = notification()
     await redis.xadd(keys.push_jobs, {FIELD_JOB: encode(PushJob(notification=note, user_ids=users))})
     marker = keys.push_sent(note.id)
 
     async def recorded() -> set[str]:  # digests of the tokens marked as pushed (not the u:<user> fields)
-        return {f.decode() for f in await redis.hkeys(marker) if not f.startswith(b"u:")}
+        return {f.decode() for f in await redis.hkeys(marker) if not f.decode().startswith(USER_FIELD)}
 
     async def some_recorded() -> bool:
         return len(await recorded()) >= 4
@@ -100,9 +91,7 @@ async def test_worker_killed_mid_batch_finishes_after_restart_without_repeating_
     recorded_at_kill = await recorded()
     assert len(recorded_at_kill) < len(users), "the kill came too late to be mid-batch"
     fcm.script("ok")
-    second = worker_process(redis_url, keys, fcm, tmp_path, "pw-same", env)  # same consumer name
-    processes.append(second)
-    second.start().wait_ready(30)
+    start_worker("pw-same", env)  # same consumer name
 
     async def all_recorded() -> bool:
         return len(await recorded()) == len(users)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
-import msgspec
+import pytest
 import redis.asyncio as redis_async
+from notify_common.clock import now_ms
 from notify_common.consumer import Entry
 from notify_common.devices import devices_of_user, register_device
 from notify_common.keys import Keys
-from notify_common.schemas import DeadLetter, PushJob
-from push_testkit import FakeFcm, Worker, dead_letters, job_entry, notification, receipts
+from notify_common.schemas import PushJob
+from push_testkit import FakeFcm, Worker, dead_letters, job_entry, notification, receipts, users_job
 from push_worker.schedule import claim_due, retry_queue
 from push_worker.sends import decode_send
 
@@ -62,32 +61,32 @@ async def test_unregistered_token_is_removed_and_reported(
     await register_device(redis, keys, "u1", "gone", "android")
     await register_device(redis, keys, "u1", "fine", "android")
     fcm.script("unregistered", token="gone")
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await worker.handle(users_job("u1"))
     assert [d.token for d in await devices_of_user(redis, keys, "u1")] == ["fine"]
     [receipt] = await receipts(redis, keys)
     assert receipt.kind == "pushed"  # the other device took it
 
 
-async def test_invalid_token_is_removed_with_the_reason_on_the_receipt(
-    redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
+@pytest.mark.parametrize(
+    ("behaviour", "platform", "reason"),
+    [("invalid_token", "web", "INVALID_TOKEN"), ("sender_id_mismatch", "android", "SENDER_ID_MISMATCH")],
+)
+async def test_token_fcm_will_never_take_is_removed_with_the_reason_on_the_receipt(
+    redis: redis_async.Redis,
+    keys: Keys,
+    fcm: FakeFcm,
+    worker: Worker,
+    behaviour: str,
+    platform: str,
+    reason: str,
 ) -> None:
-    await register_device(redis, keys, "u1", "bad-tok", "web")
-    fcm.script("invalid_token", token="bad-tok")
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await register_device(redis, keys, "u1", "bad-tok", platform)
+    fcm.script(behaviour, token="bad-tok")
+    await worker.handle(users_job("u1"))
     assert await devices_of_user(redis, keys, "u1") == []
     [receipt] = await receipts(redis, keys)
     assert receipt.kind == "push_failed"
-    assert "INVALID_TOKEN" in receipt.error
-
-
-async def test_sender_id_mismatch_removes_the_token(
-    redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
-) -> None:
-    await register_device(redis, keys, "u1", "other-project", "android")
-    fcm.script("sender_id_mismatch", token="other-project")
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
-    assert await devices_of_user(redis, keys, "u1") == []
-    assert "SENDER_ID_MISMATCH" in (await receipts(redis, keys))[0].error
+    assert reason in receipt.error
 
 
 async def test_invalid_argument_is_dead_lettered_with_fcm_message(
@@ -95,9 +94,9 @@ async def test_invalid_argument_is_dead_lettered_with_fcm_message(
 ) -> None:
     await register_device(redis, keys, "u1", "tok", "android")
     fcm.script("invalid_argument", token="tok")
-    await worker.handle(job_entry("7-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await worker.handle(users_job("u1", entry_id="7-0"))
     [dead] = await dead_letters(redis, keys)
-    meta = msgspec.json.decode(dead[b"meta"], type=DeadLetter)
+    meta = dead.meta
     assert meta.source_id == "7-0"
     assert "INVALID_ARGUMENT" in meta.reason
     assert [d.token for d in await devices_of_user(redis, keys, "u1")] == ["tok"]  # the token is fine
@@ -108,7 +107,7 @@ async def test_unavailable_is_scheduled_for_a_durable_retry_then_pushed(
 ) -> None:
     await register_device(redis, keys, "u1", "tok", "android")
     fcm.script("unavailable", token="tok")
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await worker.handle(users_job("u1"))
     assert fcm.tokens_received() == []
     [stored] = await redis.hvals(keys.push_retry_items)
     retry = decode_send(stored)
@@ -126,7 +125,7 @@ async def test_internal_error_timeout_and_dropped_connection_are_retried(
     for token, behaviour in scripted.items():
         await register_device(redis, keys, "u1", token, "android")
         fcm.script(behaviour, token=token, delay_s=1.5 if behaviour == "slow" else 0)  # FCM_TIMEOUT_S=1
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await worker.handle(users_job("u1"))
     items = [decode_send(raw) for raw in await redis.hvals(keys.push_retry_items)]
     assert sorted(s.token for s in items) == sorted(scripted)
     assert await receipts(redis, keys) == []  # nothing final yet
@@ -137,8 +136,8 @@ async def test_retry_after_is_honoured(
 ) -> None:
     await register_device(redis, keys, "u1", "tok", "android")
     fcm.script("quota", token="tok", retry_after_s=120)
-    before_ms = int(time.time() * 1000)
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    before_ms = now_ms()
+    await worker.handle(users_job("u1"))
     [(_, due_ms)] = await redis.zrange(keys.push_retry_schedule, 0, -1, withscores=True)
     assert due_ms >= before_ms + 120_000
     assert await claim_due(retry_queue(redis, keys), before_ms + 60_000, 10, 1000) == []
@@ -149,10 +148,10 @@ async def test_retry_budget_exhausted_dead_letters_with_the_last_error(
 ) -> None:
     await register_device(redis, keys, "u1", "tok", "android")
     fcm.script("internal", token="tok")
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await worker.handle(users_job("u1"))
     await worker.run_retries_until(lambda: False, until_redis=lambda: _has_dead(redis, keys))
     [dead] = await dead_letters(redis, keys)
-    reason = msgspec.json.decode(dead[b"meta"], type=DeadLetter).reason
+    reason = dead.meta.reason
     assert "gave up after 3 attempts" in reason  # PUSH_MAX_ATTEMPTS=3 in the test worker
     assert "last error INTERNAL" in reason
     [receipt] = await receipts(redis, keys)
@@ -169,12 +168,12 @@ async def test_third_party_auth_error_pauses_that_platform_and_keeps_the_message
     await register_device(redis, keys, "u1", "ios-tok", "ios")
     await register_device(redis, keys, "u2", "android-tok", "android")
     fcm.script("third_party_auth", token="ios-tok")
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await worker.handle(users_job("u1"))
     assert worker.sender.alarm.alarmed
     assert not worker.sender.alarm.allows("ios")
     [stored] = await redis.hvals(keys.push_retry_items)
     assert decode_send(stored).attempts == 0  # not the message's fault: full budget kept
-    await worker.handle(job_entry("2-0", PushJob(notification=notification("n2"), user_ids=["u2"])))
+    await worker.handle(users_job("u2", entry_id="2-0", notification_id="n2"))
     assert fcm.tokens_received() == ["android-tok"]  # android keeps going
 
 
@@ -184,21 +183,27 @@ async def test_refused_credentials_stop_all_sending_and_keep_the_messages(
     await register_device(redis, keys, "u1", "tok", "android")
     fcm.refuse_oauth()
     worker.expire_access_token()
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await worker.handle(users_job("u1"))
     assert "*" in worker.sender.alarm.paused
     assert worker.sender.alarm.reasons()["*"].startswith("CREDENTIALS")
     assert await redis.zcard(keys.push_retry_schedule) == 1
     assert fcm.tokens_received() == []
 
 
+async def users_with_a_device(redis: redis_async.Redis, keys: Keys, count: int) -> list[str]:
+    """Users u0, u1, ... with one Android device each (token tok-<i>)."""
+    users = [f"u{i}" for i in range(count)]
+    for i, user in enumerate(users):
+        await register_device(redis, keys, user, f"tok-{i}", "android")
+    return users
+
+
 async def test_circuit_opens_when_fcm_is_down_and_resumes_by_itself(
     redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
 ) -> None:
-    for i in range(6):
-        await register_device(redis, keys, f"u{i}", f"tok-{i}", "android")
+    users = await users_with_a_device(redis, keys, 6)
     fcm.script("unavailable")  # every token
-    users = [f"u{i}" for i in range(6)]
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=users)))
+    await worker.handle(users_job(*users))
     assert worker.sender.breaker.state == "open"  # BREAKER_FAILURES=3, batches of 2, one in flight
     assert fcm.requests_seen() == 4  # the third batch was held back, not sent
     assert await redis.zcard(keys.push_retry_schedule) == 6
@@ -210,15 +215,13 @@ async def test_circuit_opens_when_fcm_is_down_and_resumes_by_itself(
 async def test_open_circuit_probes_with_one_message_and_the_rest_follows(
     redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
 ) -> None:
-    for i in range(8):
-        await register_device(redis, keys, f"u{i}", f"tok-{i}", "android")
+    users = await users_with_a_device(redis, keys, 8)
     fcm.script("unavailable")
-    users = [f"u{i}" for i in range(8)]
-    await worker.handle(job_entry("1-0", PushJob(notification=notification("n1"), user_ids=users[:4])))
+    await worker.handle(users_job(*users[:4]))
     assert worker.sender.breaker.state == "open"
     sent_while_closed = fcm.requests_seen()
     worker.sender.breaker.reopen_at = 0.0  # the pause is over: the next batch is the probe
-    await worker.handle(job_entry("2-0", PushJob(notification=notification("n2"), user_ids=users[4:])))
+    await worker.handle(users_job(*users[4:], entry_id="2-0", notification_id="n2"))
     assert fcm.requests_seen() == sent_while_closed + 1  # one message, not the batch of 2
     assert worker.sender.breaker.state == "open"
     fcm.script("ok")
@@ -231,7 +234,7 @@ async def test_redelivered_job_is_not_pushed_twice(
     redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
 ) -> None:
     await register_device(redis, keys, "u1", "tok", "android")
-    entry = job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"]))
+    entry = users_job("u1")
     await worker.handle(entry)
     await worker.handle(entry)  # as after a crash between the send and the XACK
     assert fcm.tokens_received() == ["tok"]
@@ -241,8 +244,8 @@ async def test_same_notification_in_a_second_job_is_not_pushed_twice(
     redis: redis_async.Redis, keys: Keys, fcm: FakeFcm, worker: Worker
 ) -> None:
     await register_device(redis, keys, "u1", "tok", "android")
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
-    await worker.handle(job_entry("2-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await worker.handle(users_job("u1"))
+    await worker.handle(users_job("u1", entry_id="2-0"))
     assert fcm.tokens_received() == ["tok"]
 
 
@@ -252,9 +255,9 @@ async def test_replayed_dead_letter_pushes_to_that_one_device(
     await register_device(redis, keys, "u1", "flaky", "android")
     await register_device(redis, keys, "u1", "steady", "android")
     fcm.script("invalid_argument", token="flaky")
-    await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
+    await worker.handle(users_job("u1"))
     [dead] = await dead_letters(redis, keys)
-    replay = {name[2:]: value for name, value in dead.items() if name.startswith(b"o:")}
+    replay = dead.original
     assert replay[b"token"] == b"flaky"
     fcm.script("ok", token="flaky")
     await worker.handle(Entry("2-0", replay))

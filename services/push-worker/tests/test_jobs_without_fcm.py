@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import msgspec
 import redis.asyncio as redis_async
 from notify_common.consumer import Entry
 from notify_common.devices import register_device
 from notify_common.keys import Keys
-from notify_common.schemas import DeadLetter, PushJob
+from notify_common.schemas import PushJob
 from push_testkit import dead_letters, job_entry, notification, push_config, receipts
 from push_worker.jobs import JobHandler
 from push_worker.schedule import queue_schedule, retry_queue
@@ -60,11 +59,11 @@ async def test_payload_too_large_is_dead_lettered_with_a_clear_reason(
     job = PushJob(notification=notification(body="x" * 4000, data={"more": "y" * 200}), user_ids=["u1"])
     await handler(redis, keys)([job_entry("5-0", job)])
     [dead] = await dead_letters(redis, keys)
-    meta = msgspec.json.decode(dead[b"meta"], type=DeadLetter)
+    meta = dead.meta
     assert meta.source_id == "5-0"
     assert "payload too large for FCM" in meta.reason
     assert "the limit for messages is 4096" in meta.reason
-    assert dead[b"o:token"] == b"tok-1"
+    assert dead.original[b"token"] == b"tok-1"
     [receipt] = await receipts(redis, keys)
     assert receipt.kind == "push_failed"
     assert "payload too large" in receipt.error
@@ -74,7 +73,7 @@ async def test_topic_payload_over_2048_bytes_is_dead_lettered(redis: redis_async
     job = PushJob(notification=notification(body="x" * 2100), topic="role-driver")
     await handler(redis, keys)([job_entry("1-0", job)])
     [dead] = await dead_letters(redis, keys)
-    assert "limit for topic messages is 2048" in msgspec.json.decode(dead[b"meta"], type=DeadLetter).reason
+    assert "limit for topic messages is 2048" in dead.meta.reason
 
 
 async def test_a_job_read_again_leaves_its_scheduled_retries_to_the_schedule(

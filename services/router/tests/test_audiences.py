@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
 import pytest
+from notify_common.clock import now_ms
 from notify_common.consumer import REDIS_DOWN_ERRORS, Entry
 from notify_common.publish import build_event
 from notify_common.redis_conn import connect
@@ -86,7 +86,7 @@ async def test_all_and_topic_broadcasts_use_their_rooms_and_fcm_topics(harness: 
 
 async def test_dead_node_gets_nothing_and_its_users_count_as_offline(harness: Harness) -> None:
     await harness.node("gw-dead", "u1")
-    await harness.client.zadd(harness.keys.live_nodes, {"gw-dead": int(time.time() * 1000) - 60_000})
+    await harness.client.zadd(harness.keys.live_nodes, {"gw-dead": now_ms() - 60_000})
     await harness.route(ev(users("u1"), id="d1"), ev({"kind": "all"}, id="d2"))
     assert await harness.deliveries("gw-dead") == []
     assert [j.user_ids for j in await harness.push_jobs() if j.topic is None] == [["u1"]]
@@ -94,7 +94,7 @@ async def test_dead_node_gets_nothing_and_its_users_count_as_offline(harness: Ha
 
 async def test_geo_audience_reaches_the_nearest_fresh_positions_up_to_the_limit(harness: Harness) -> None:
     await harness.node("gw-a", "near", "nearer", "stale", "far")
-    now = int(time.time() * 1000)
+    now = now_ms()
     keys = harness.keys
     await harness.client.geoadd(keys.locations("driver"), [13.4050, 52.5200, "nearer"])
     await harness.client.geoadd(keys.locations("driver"), [13.4100, 52.5200, "near"])

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from typing import Any
 
+from notify_common.clock import now_ms
 from notify_common.schemas import decode_event
 from router.scheduler import Scheduler
 
@@ -68,7 +69,7 @@ async def test_scheduled_event_claimed_by_a_replica_that_died_is_released_again_
     await harness.client.zadd(harness.keys.scheduled, {entry: 0})
     scheduler = Scheduler(harness.client, harness.keys, harness.cfg, harness.router)
     # the "dead" replica: claims (the Lua lease) and never routes nor removes
-    await scheduler.queue.claim(int(time.time() * 1000), limit=10, lease_ms=200)
+    await scheduler.queue.claim(now_ms(), limit=10, lease_ms=200)
     assert await scheduler.release_due() == 0  # leased: nobody else takes it yet
     deadline = time.monotonic() + 10
     while not await scheduler.release_due():
@@ -85,7 +86,7 @@ async def test_ttl_of_a_scheduled_event_counts_from_its_delivery_time(harness: H
         assert time.monotonic() < deadline
     (delivery,) = await harness.deliveries("gw-a")
     assert delivery.notification.expires_ms is not None
-    assert delivery.notification.expires_ms > int(time.time() * 1000) + 55_000
+    assert delivery.notification.expires_ms > now_ms() + 55_000
 
 
 async def test_scheduled_event_that_expired_while_held_gets_expired_receipts(harness: Harness) -> None:

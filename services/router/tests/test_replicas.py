@@ -15,6 +15,7 @@ import redis.asyncio as redis_async
 from devstack.ports import free_port
 from devstack.procs import ServiceProcess
 from devstack.redis_server import RedisServer, start_redis
+from notify_common.clock import now_ms
 from notify_common.keys import GROUP_ROUTER, Keys
 from notify_common.schemas import FIELD_EVENT, decode_delivery
 
@@ -65,7 +66,7 @@ async def test_replica_killed_mid_stream_loses_nothing_and_duplicates_keep_their
 ) -> None:
     keys = Keys("nf")
     client = redis_async.Redis.from_url(own_redis.url)
-    await client.zadd(keys.live_nodes, {NODE: int(time.time() * 1000) + 600_000})
+    await client.zadd(keys.live_nodes, {NODE: now_ms() + 600_000})
     pipe = client.pipeline(transaction=False)
     for i in range(100):
         pipe.hset(keys.user_presence(f"u{i}"), NODE, 1)

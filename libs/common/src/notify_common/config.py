@@ -19,6 +19,8 @@ T = TypeVar("T", bound=msgspec.Struct)
 
 NodeId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+OpsPort = Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz and /metrics.")]
+"""Every service declares `ops_port: OpsPort = <its default>` (each has its own default port)."""
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 
@@ -50,7 +52,7 @@ class CommonConfig(msgspec.Struct, frozen=True, kw_only=True):
     ops_host: Annotated[
         str, msgspec.Meta(description="Address of the ops server (/healthz, /readyz, /metrics).")
     ] = "0.0.0.0"
-    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz and /metrics.")] = 9100
+    ops_port: OpsPort = 9100
     metrics_token: Annotated[
         str, msgspec.Meta(description="Bearer token /metrics requires; empty = no token needed.")
     ] = ""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
+
 from notify_common.redis_line import Command
 from notify_common.schemas import DeadLetter, encode
 
@@ -29,3 +31,11 @@ def original_fields(fields: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
     """The original entry's fields carried by a dead letter (the `o:` prefix removed)."""
     n = len(ORIGINAL_FIELD_PREFIX)
     return {name[n:]: value for name, value in fields.items() if name.startswith(ORIGINAL_FIELD_PREFIX)}
+
+
+def dead_letter_meta(fields: Mapping[bytes, bytes]) -> DeadLetter | None:
+    """Where a dead letter came from and why it was given up; None if its `meta` does not decode."""
+    try:
+        return msgspec.json.decode(fields.get(META_FIELD, b""), type=DeadLetter)
+    except msgspec.DecodeError:
+        return None

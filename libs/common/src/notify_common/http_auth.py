@@ -5,16 +5,19 @@ answer. Every 401 is `{"error": "unauthorized", "detail": "<what is expected>"}`
 `WWW-Authenticate: Bearer`, so a caller learns which token to send; the detail never repeats
 the token that was presented. User JWTs: `require_user`, or the `user_jwt` middleware that
 leaves the user in `request[PRINCIPAL]`. Errors: `{"error": "<what to fix>"}` as JSON.
+Request time: the `timed_by_route` middleware.
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Iterable, Mapping
 
 import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import Histogram
 
 from notify_common.jwt_auth import AuthError, JwksCache, JwtSettings, Principal, verify_token_async
 
@@ -95,3 +98,20 @@ def user_jwt(settings: JwtSettings, jwks: JwksCache | None, public_paths: Iterab
         return await handler(request)
 
     return authenticate
+
+
+def timed_by_route(seconds: Histogram) -> Middleware:
+    """Middleware: every request's time in `seconds` (labelled `route`), refusals included."""
+
+    @web.middleware
+    async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            # The route pattern, not the path: ids in paths would make unbounded labels.
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            seconds.labels(route=route).observe(time.perf_counter() - started)
+
+    return timed

@@ -52,6 +52,15 @@ async def run_until_stopped(
     return status
 
 
+def spawn_owned(owner: set[asyncio.Task[Any]], work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Run `work` as a task kept in `owner` until it ends (the owner cancels and awaits it at
+    shutdown), so no task is left without one."""
+    task = asyncio.get_running_loop().create_task(work)
+    owner.add(task)
+    task.add_done_callback(owner.discard)
+    return task
+
+
 async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
     """Wait `seconds` or until `stop` is set; True if it was set (the caller's loop should end)."""
     try:

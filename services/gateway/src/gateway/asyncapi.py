@@ -44,6 +44,17 @@ def _refs(structs: list[type[msgspec.Struct]], prefix: str) -> dict[str, Any]:
     return {f"{prefix}{s.__name__}": {"$ref": f"#/components/messages/{prefix}{s.__name__}"} for s in structs}
 
 
+def _operation(
+    action: str, title: str, channel: str, structs: list[type[msgspec.Struct]], prefix: str
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "title": title,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{prefix}{s.__name__}"} for s in structs],
+    }
+
+
 def asyncapi_document() -> dict[str, Any]:
     """The whole document, deterministic (sorted keys when written)."""
     client = _members(frames.ClientFrame)
@@ -94,24 +105,15 @@ def asyncapi_document() -> dict[str, Any]:
             },
         },
         "operations": {
-            "receiveClientFrames": {
-                "action": "receive",
-                "title": "Frames a client sends on its WebSocket",
-                "channel": {"$ref": "#/channels/websocket"},
-                "messages": [{"$ref": f"#/channels/websocket/messages/client{s.__name__}"} for s in client],
-            },
-            "sendServerFrames": {
-                "action": "send",
-                "title": "Frames the gateway sends on a WebSocket",
-                "channel": {"$ref": "#/channels/websocket"},
-                "messages": [{"$ref": f"#/channels/websocket/messages/server{s.__name__}"} for s in server],
-            },
-            "sendEvents": {
-                "action": "send",
-                "title": "Frames the gateway sends on an SSE stream",
-                "channel": {"$ref": "#/channels/events"},
-                "messages": [{"$ref": f"#/channels/events/messages/server{s.__name__}"} for s in sse],
-            },
+            "receiveClientFrames": _operation(
+                "receive", "Frames a client sends on its WebSocket", "websocket", client, "client"
+            ),
+            "sendServerFrames": _operation(
+                "send", "Frames the gateway sends on a WebSocket", "websocket", server, "server"
+            ),
+            "sendEvents": _operation(
+                "send", "Frames the gateway sends on an SSE stream", "events", sse, "server"
+            ),
         },
         "components": {
             "schemas": schemas,

@@ -26,6 +26,7 @@ import msgspec
 import redis.asyncio as redis_async
 from notify_common.clock import now_ms
 from notify_common.keys import Keys
+from notify_common.lifecycle import spawn_owned
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN
 from notify_common.stream_ids import id_key
 from prometheus_client import Counter
@@ -181,9 +182,7 @@ class FeedReads:
 
     def _start(self) -> None:
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-            self._owner.add(self._flusher)
-            self._flusher.add_done_callback(self._owner.discard)
+            self._flusher = spawn_owned(self._owner, self._flush())
 
     async def _flush(self) -> None:
         batch: list[_Wanted] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import ConfigError, Port
+from notify_common.config import ConfigError, OpsPort, Port
 from notify_common.user_auth import UserAuthConfig
 
 from gateway.closing import CLOSE_LINGER_S
@@ -29,7 +29,7 @@ class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
             gt=0,
         ),
     ] = 4096
-    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz and /metrics.")] = 9101
+    ops_port: OpsPort = 9101
     auth_timeout_s: Annotated[
         float,
         msgspec.Meta(

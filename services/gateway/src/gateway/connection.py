@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 from notify_common.jwt_auth import Principal
+from notify_common.lifecycle import spawn_owned
 from notify_common.rooms import ALL, role_room
 
 from gateway.frames import control_frame
@@ -139,9 +140,7 @@ class Connection:
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run `work` from a timer; the node owns the task and awaits it at shutdown."""
-        task = asyncio.get_running_loop().create_task(work)
-        self.owner.add(task)
-        task.add_done_callback(self.owner.discard)
+        spawn_owned(self.owner, work)
 
     async def hang_up(self, code: int, reason: str) -> bool:
         """Close a connection of another transport (Socket.IO overrides this); False: not one."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from notify_common.schemas import Notification
+from notify_common.schemas import Name, Notification
 
 _encoder = msgspec.json.Encoder()
 
@@ -32,49 +32,49 @@ def error_frame(code: str, message: str, **fields: Any) -> bytes:
 
 # --- client frames (tagged by "type") ------------------------------------------------------
 NotificationId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-TopicName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+TopicName = Name  # the same names a topic audience may carry
 
 
-class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
-    pass
+class Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
+    """Base of every frame, either way: one JSON object tagged by `type`, no unknown fields."""
 
 
-class Auth(_Frame, tag="auth"):
+class Auth(Frame, tag="auth"):
     token: str
     last_id: str | None = None
     topics: list[TopicName] = []
 
 
-class Ping(_Frame, tag="ping"):
+class Ping(Frame, tag="ping"):
     pass
 
 
-class Ack(_Frame, tag="ack"):
+class Ack(Frame, tag="ack"):
     id: NotificationId
 
 
-class Read(_Frame, tag="read"):
+class Read(Frame, tag="read"):
     ids: Annotated[list[NotificationId], msgspec.Meta(min_length=1, max_length=100)]
 
 
-class Subscribe(_Frame, tag="subscribe"):
+class Subscribe(Frame, tag="subscribe"):
     topic: TopicName
 
 
-class Unsubscribe(_Frame, tag="unsubscribe"):
+class Unsubscribe(Frame, tag="unsubscribe"):
     topic: TopicName
 
 
-class DeviceRegister(_Frame, tag="device.register"):
+class DeviceRegister(Frame, tag="device.register"):
     token: str
     platform: str
 
 
-class DeviceUnregister(_Frame, tag="device.unregister"):
+class DeviceUnregister(Frame, tag="device.unregister"):
     token: str
 
 
-class Location(_Frame, tag="location"):
+class Location(Frame, tag="location"):
     lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
     lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
     heading: Annotated[float, msgspec.Meta(ge=0, lt=360)] | None = None
@@ -82,11 +82,11 @@ class Location(_Frame, tag="location"):
     accuracy_m: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
-class Track(_Frame, tag="track"):
+class Track(Frame, tag="track"):
     grant: str
 
 
-class Untrack(_Frame, tag="untrack"):
+class Untrack(Frame, tag="untrack"):
     user_id: str
 
 

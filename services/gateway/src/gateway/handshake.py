@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 from aiohttp import WSMsgType, web
 from notify_common.http_auth import bearer_token, json_response
@@ -45,6 +47,26 @@ async def first_auth_frame(node: Node, ws: web.WebSocketResponse) -> Auth | None
 async def authenticate(node: Node, token: str) -> Principal:
     """Verify the token; raise AuthError with a reason the developer can act on."""
     return await verify_token_async(token, node.jwt, node.jwks)
+
+
+def refused_at_the_door(node: Node, request: web.Request) -> web.Response | None:
+    """The refusal of a WebSocket or SSE request this node must not take (draining, origin)."""
+    if node.draining:
+        return refuse_http(503, "node shutting down: connect to another node")
+    if not origin_allowed(node, request):
+        return refuse_http(403, f"origin {request.headers.get('Origin')!r} is not allowed")
+    return None
+
+
+def limit_write_buffer(node: Node, request: web.Request) -> asyncio.Transport | None:
+    """The request's transport, its write buffer set above the node's own send limit: aiohttp
+    must never pause writes before that limit closes a slow client (a paused writer would make
+    the fan-out wait for that one client)."""
+    transport = request.transport
+    if transport is not None:
+        cfg = node.cfg
+        transport.set_write_buffer_limits(high=cfg.send_buffer_bytes * 2 + 4 * cfg.max_frame_bytes)
+    return transport
 
 
 def refuse_http(status: int, reason: str) -> web.Response:

@@ -10,6 +10,7 @@ import redis.asyncio as redis_async
 import structlog
 from notify_common.backoff import backoff_delay
 from notify_common.keys import Keys
+from notify_common.lifecycle import spawn_owned
 from notify_common.presence import Change, reconcile, write_changes
 from redis.exceptions import RedisError
 
@@ -64,9 +65,7 @@ class PresenceWrites:
 
     def _kick(self) -> None:
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-            self._owner.add(self._flusher)
-            self._flusher.add_done_callback(self._owner.discard)
+            self._flusher = spawn_owned(self._owner, self._flush())
 
     def _mirror(self, changes: list[Change]) -> None:
         for step, user_id, roles in changes:

@@ -8,36 +8,34 @@ from __future__ import annotations
 import msgspec
 from notify_common.schemas import Notification
 
-
-class _ServerFrame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
-    pass
+from gateway.frames import Frame
 
 
-class Hello(_ServerFrame, tag="hello"):
+class Hello(Frame, tag="hello"):
     """First frame of every session."""
 
     user_id: str
     node: str
 
 
-class NotificationFrame(_ServerFrame, tag="notification"):
+class NotificationFrame(Frame, tag="notification"):
     """A notification, live or replayed by catch-up (deliveries are at-least-once: drop repeated ids)."""
 
     notification: Notification
 
 
-class CatchupDone(_ServerFrame, tag="catchup.done"):
+class CatchupDone(Frame, tag="catchup.done"):
     """End of catch-up; `gap`: last_id was outside the window, reload the inbox."""
 
     count: int
     gap: bool
 
 
-class Pong(_ServerFrame, tag="pong"):
+class Pong(Frame, tag="pong"):
     """Answer to a `ping` frame."""
 
 
-class Error(_ServerFrame, tag="error"):
+class Error(Frame, tag="error"):
     """A refused client frame; the socket stays open."""
 
     code: str
@@ -45,41 +43,41 @@ class Error(_ServerFrame, tag="error"):
     topic: str | None = None
 
 
-class AuthOk(_ServerFrame, tag="auth.ok"):
+class AuthOk(Frame, tag="auth.ok"):
     """A fresh token extended the session."""
 
     expires_ms: int | None
 
 
-class TokenExpiring(_ServerFrame, tag="token.expiring"):
+class TokenExpiring(Frame, tag="token.expiring"):
     """The token expires soon: send an `auth` frame with a fresh one."""
 
     expires_ms: int
 
 
-class Subscribed(_ServerFrame, tag="subscribed"):
+class Subscribed(Frame, tag="subscribed"):
     topic: str
 
 
-class Unsubscribed(_ServerFrame, tag="unsubscribed"):
+class Unsubscribed(Frame, tag="unsubscribed"):
     topic: str
 
 
-class DeviceRegistered(_ServerFrame, tag="device.registered"):
+class DeviceRegistered(Frame, tag="device.registered"):
     token: str
 
 
-class DeviceUnregistered(_ServerFrame, tag="device.unregistered"):
+class DeviceUnregistered(Frame, tag="device.unregistered"):
     token: str
 
 
-class Tracking(_ServerFrame, tag="tracking"):
+class Tracking(Frame, tag="tracking"):
     """The users this connection follows now."""
 
     user_ids: list[str]
 
 
-class TrackedLocation(_ServerFrame, tag="location"):
+class TrackedLocation(Frame, tag="location"):
     """A tracked user moved (latest position only)."""
 
     user_id: str
@@ -91,7 +89,7 @@ class TrackedLocation(_ServerFrame, tag="location"):
     at_ms: int
 
 
-class Close(_ServerFrame, tag="close"):
+class Close(Frame, tag="close"):
     """SSE and Socket.IO only (they have no close codes): why the server ends the stream."""
 
     code: int

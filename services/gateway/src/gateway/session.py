@@ -10,7 +10,7 @@ import structlog
 from notify_common.jwt_auth import Principal
 from notify_common.rooms import topic_room
 
-from gateway.catchup import read_catchup
+from gateway.catchup import CatchUp, read_catchup
 from gateway.connection import Connection, room_name
 from gateway.frames import control_frame
 from gateway.node import Node
@@ -40,8 +40,38 @@ async def open_session(node: Node, conn: Connection, topics: list[str]) -> int:
     return live_from
 
 
+async def start_session(node: Node, conn: Connection, topics: list[str], last_id: str | None) -> None:
+    """Open the session, send `hello`, replay what the client missed, then go live."""
+    live_from = await open_session(node, conn, topics)
+    await greet_and_catch_up(node, conn, last_id, live_from)
+
+
+async def greet_and_catch_up(node: Node, conn: Connection, last_id: str | None, live_from: int) -> None:
+    """`hello`, then catch-up (Socket.IO sends them after its CONNECT packet, apart from opening)."""
+    cfg = node.cfg
+    await conn.send(control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes)
+    await catch_up(node, conn, last_id, live_from)
+
+
 async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from: int) -> None:
     """Replay what the client missed, send the marker, then flush live frames held meanwhile."""
+    sent: set[str] = set()
+    result = await _replay(node, conn, sent, live_from, last_id)
+    marker = control_frame("catchup.done", count=len(result.frames), gap=result.gap)
+    await conn.send(marker, node.cfg.send_buffer_bytes)
+    await _go_live(node, conn, sent)
+
+
+async def _replay(
+    node: Node,
+    conn: Connection,
+    sent: set[str],
+    live_from: int,
+    last_id: str | None,
+    since_ms: int | None = None,
+) -> CatchUp:
+    """Send what the connection's feeds hold after `last_id` (or since `since_ms`), adding the
+    ids to `sent`."""
     cfg = node.cfg
     result = await read_catchup(
         node.feed_reads,
@@ -52,14 +82,12 @@ async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from:
         window_s=cfg.catchup_window_s,
         max_entries=cfg.catchup_max,
         live_from=live_from,
+        since_ms=since_ms,
     )
-    sent: set[str] = set()
     for nid, frame in result.frames:
         await conn.send(frame, cfg.send_buffer_bytes, nid)
         sent.add(nid)
-    marker = control_frame("catchup.done", count=len(result.frames), gap=result.gap)
-    await conn.send(marker, cfg.send_buffer_bytes)
-    await _go_live(node, conn, sent)
+    return result
 
 
 def hold_live(node: Node) -> list[Connection]:
@@ -75,24 +103,10 @@ async def resend_held(node: Node, conn: Connection, since_ms: int | None, live_f
     """Send a held connection what its feeds got since `since_ms` (None: nothing), then the live
     frames held meanwhile; ids it already has repeat and are dropped by the client. Returns the
     number replayed."""
-    cfg = node.cfg
     sent: set[str] = set()
     try:
         if since_ms is not None and not conn.closing:
-            result = await read_catchup(
-                node.feed_reads,
-                node.keys,
-                conn.user_id,
-                list(conn.rooms),
-                None,
-                window_s=cfg.catchup_window_s,
-                max_entries=cfg.catchup_max,
-                live_from=live_from,
-                since_ms=since_ms,
-            )
-            for nid, frame in result.frames:
-                await conn.send(frame, cfg.send_buffer_bytes, nid)
-                sent.add(nid)
+            await _replay(node, conn, sent, live_from, None, since_ms)
     finally:
         await _go_live(node, conn, sent)
     return len(sent)

@@ -20,7 +20,6 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 
 from gateway import client_frames, session
 from gateway.connection import CLOSE_UNAUTHORIZED
-from gateway.frames import control_frame
 from gateway.handshake import MISSING_TOKEN, authenticate
 from gateway.node import Node
 from gateway.sio_connection import NAMESPACE, SioConnection
@@ -118,11 +117,8 @@ class NotificationsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         conn.spawn(self._start(conn, last_id if isinstance(last_id, str) else None, live_from))
 
     async def _start(self, conn: SioConnection, last_id: str | None, live_from: int) -> None:
-        cfg = self.node.cfg
         try:
-            hello = control_frame("hello", user_id=conn.user_id, node=cfg.node_id)
-            await conn.send(hello, cfg.send_buffer_bytes)
-            await session.catch_up(self.node, conn, last_id, live_from)
+            await session.greet_and_catch_up(self.node, conn, last_id, live_from)
         except (RedisError, OSError) as exc:
             log.warning("socketio_catchup_failed", user_id=conn.user_id, error=repr(exc))
             conn.close_soon(1011, "catch-up unavailable: reconnect with last_id")

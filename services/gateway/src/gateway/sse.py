@@ -14,11 +14,10 @@ from redis.exceptions import RedisError
 
 from gateway import session
 from gateway.connection import CLOSE_TRY_LATER, TRY_LATER, Connection, close
-from gateway.frames import control_frame
 from gateway.handshake import (
     authenticate,
-    origin_allowed,
-    refuse_http,
+    limit_write_buffer,
+    refused_at_the_door,
     token_from,
     topics_from,
 )
@@ -31,10 +30,9 @@ POLL_S = 1.0
 
 
 async def events(node: Node, request: web.Request) -> web.StreamResponse:
-    if node.draining:
-        return refuse_http(503, "node shutting down: connect to another node")
-    if not origin_allowed(node, request):
-        return refuse_http(403, f"origin {request.headers.get('Origin')!r} is not allowed")
+    refused = refused_at_the_door(node, request)
+    if refused is not None:
+        return refused
     token = token_from(request)
     if token is None:
         raise unauthorized("Authorization: Bearer <user JWT> or ?token=<user JWT> required")
@@ -47,19 +45,13 @@ async def events(node: Node, request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
-    transport = request.transport
-    if transport is not None:
-        transport.set_write_buffer_limits(high=cfg.send_buffer_bytes * 2 + 4 * cfg.max_frame_bytes)
+    transport = limit_write_buffer(node, request)
     # Browsers resend the last `id:` they saw as Last-Event-ID when EventSource reconnects.
     last_id = request.headers.get("Last-Event-ID") or request.query.get("last_id")
     conn = Connection(response, transport, principal, node.close_tasks)
     try:
         try:
-            live_from = await session.open_session(node, conn, topics_from(request))
-            await conn.send(
-                control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes
-            )
-            await session.catch_up(node, conn, last_id, live_from)
+            await session.start_session(node, conn, topics_from(request), last_id)
         except (RedisError, OSError) as exc:
             log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
             await close(conn, CLOSE_TRY_LATER, TRY_LATER)

@@ -12,13 +12,13 @@ from redis.exceptions import RedisError
 from gateway import client_frames, session
 from gateway.closing import ClosingHandshakeWebSocket
 from gateway.connection import CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, TRY_LATER, Connection
-from gateway.frames import control_frame, error_frame
+from gateway.frames import error_frame
 from gateway.handshake import (
     MISSING_TOKEN,
     authenticate,
     first_auth_frame,
-    origin_allowed,
-    refuse_http,
+    limit_write_buffer,
+    refused_at_the_door,
     token_from,
     topics_from,
 )
@@ -42,10 +42,9 @@ def too_big(data: str | bytes, limit: int) -> bool:
 
 
 async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
-    if node.draining:
-        return refuse_http(503, "node shutting down: connect to another node")
-    if not origin_allowed(node, request):
-        return refuse_http(403, f"origin {request.headers.get('Origin')!r} is not allowed")
+    refused = refused_at_the_door(node, request)
+    if refused is not None:
+        return refused
     cfg = node.cfg
     # Pings come from the node's ping wheel (pings.py), not one aiohttp timer per connection;
     # so pongs must reach this handler (autoping off) and client pings are answered here.
@@ -55,11 +54,7 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
         max_msg_size=cfg.max_frame_bytes * READ_WHOLE_FACTOR, autoping=False, compress=False
     )
     await ws.prepare(request)
-    transport = request.transport
-    if transport is not None:
-        # Never let aiohttp pause writes before our own limit closes a slow client: a paused
-        # writer would make the fan-out wait for that one client.
-        transport.set_write_buffer_limits(high=cfg.send_buffer_bytes * 2 + 4 * cfg.max_frame_bytes)
+    transport = limit_write_buffer(node, request)
     token = token_from(request)
     last_id = request.query.get("last_id")
     topics = topics_from(request)
@@ -80,11 +75,7 @@ async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
     node.pings.add(conn)
     try:
         try:
-            live_from = await session.open_session(node, conn, topics)
-            await conn.send(
-                control_frame("hello", user_id=conn.user_id, node=cfg.node_id), cfg.send_buffer_bytes
-            )
-            await session.catch_up(node, conn, last_id, live_from)
+            await session.start_session(node, conn, topics, last_id)
         except (RedisError, OSError) as exc:
             # Redis down or refusing writes (full): the session cannot start; say so, don't crash.
             log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ import structlog
 from aiohttp import web
 from notify_common.clock import now_ms
 from notify_common.cors import enable_cors
-from notify_common.http_auth import json_error, json_response, require_token, require_user
+from notify_common.http_auth import json_error, json_response, require_token, require_user, timed_by_route
 from notify_common.jwt_auth import JwksCache, JwtSettings, Principal
 from notify_common.publish import publish
 from notify_common.rooms import member_rooms
@@ -180,19 +179,14 @@ async def openapi(_: web.Request) -> web.Response:
 
 
 @web.middleware
-async def timed(
+async def database_down_is_503(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    started = time.perf_counter()
     try:
         return await handler(request)
     except DatabaseUnavailable as exc:
         log.warning("database_unavailable", error=str(exc))
         return json_response({"error": "database unavailable, retry later"}, status=503)
-    finally:
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
-        metrics.API_SECONDS.labels(route=name).observe(time.perf_counter() - started)
 
 
 ROUTES = [
@@ -208,7 +202,7 @@ ROUTES = [
 
 def api_app(db: Database | None, client: redis_async.Redis, settings: ApiSettings) -> web.Application:
     """The inbox API over `db`; None: the assembly (app.build) sets DB once it opened the database."""
-    app = web.Application(middlewares=[timed])
+    app = web.Application(middlewares=[timed_by_route(metrics.API_SECONDS), database_down_is_503])
     if db is not None:
         app[DB] = db
     app[REDIS] = client

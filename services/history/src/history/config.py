@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import ConfigError, Port
+from notify_common.config import ConfigError, OpsPort, Port, PositiveFloat
 from notify_common.user_auth import UserAuthConfig
 
 from history.db import is_postgres_url
-
-Seconds = Annotated[float, msgspec.Meta(gt=0)]
-
 
 DEFAULT_DATABASE_URL = "sqlite:///./notify-history.db"
 DatabaseUrl = Annotated[
@@ -38,7 +35,7 @@ class MigrateConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class HistoryConfig(UserAuthConfig, frozen=True, kw_only=True):
-    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz, /metrics.")] = 9104
+    ops_port: OpsPort = 9104
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL
     database_pool_size: Annotated[
         int, msgspec.Meta(ge=1, le=100, description="PostgreSQL connections per replica.")
@@ -82,7 +79,7 @@ class HistoryConfig(UserAuthConfig, frozen=True, kw_only=True):
         int, msgspec.Meta(ge=1, le=100_000, description="Notifications deleted per transaction by retention.")
     ] = 1000
     retention_interval_s: Annotated[
-        Seconds, msgspec.Meta(description="Pause between retention runs (one replica runs at a time).")
+        PositiveFloat, msgspec.Meta(description="Pause between retention runs (one replica runs at a time).")
     ] = 3600.0
     retention_lease_ms: Annotated[
         int,

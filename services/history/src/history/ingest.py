@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import redis.asyncio as redis_async
 import structlog
-from notify_common.consumer import Entry, Handler, Outcome
+from notify_common.consumer import Entry, Handler, Outcome, decode_batch
 from notify_common.publish import build_event, publish
 from notify_common.rooms import audience_room
 from notify_common.schemas import (
@@ -73,12 +73,7 @@ def event_handler(db: Database) -> Handler:
         outcome = Outcome()
         notifications: list[NotificationRow] = []
         recipients: list[InboxRow] = []
-        for entry in entries:
-            try:
-                event = decode_event(entry.fields)
-            except BadEntry as exc:
-                outcome.dead[entry.id] = str(exc)
-                continue
+        for entry, event in decode_batch(entries, decode_event, outcome):
             if event.transient:
                 continue
             row, inbox_rows = rows_of(event, entry.id)
@@ -124,14 +119,10 @@ def receipt_handler(db: Database, client: redis_async.Redis, prefix: str) -> Han
 
     async def handle(entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()
-        rows: list[DeliveryRow] = []
-        for entry in entries:
-            try:
-                r = decode_receipt(entry.fields)
-            except BadEntry as exc:
-                outcome.dead[entry.id] = str(exc)
-                continue
-            rows.append((r.notification_id, r.user_id, r.kind, r.channel, r.at_ms, r.node, r.error))
+        rows: list[DeliveryRow] = [
+            (r.notification_id, r.user_id, r.kind, r.channel, r.at_ms, r.node, r.error)
+            for _, r in decode_batch(entries, decode_receipt, outcome)
+        ]
         await write_receipts(db, rows)
         metrics.ROWS_WRITTEN.labels(table="deliveries").inc(len(rows))
         # After the write, before the ack: a crash in between re-sends, which devices ignore.

@@ -10,16 +10,13 @@ import functools
 from typing import Any
 
 import msgspec
+from notify_common.openapi import USER_JWT, error_schema, json_body, ref, struct_schemas
 
 from history.records import AllReadResult, Page, ReadResult, Stats, Trail, UnreadCount
 
-_REF = "#/components/schemas/{name}"
 _USER: list[dict[str, list[str]]] = [{"userJwt": []}]
 _ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
-_ERROR = {
-    "description": "error",
-    "content": {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}},
-}
+_ERROR = json_body(ref("Error"), "error")
 _TOPIC = {
     "name": "topic",
     "in": "query",
@@ -30,19 +27,10 @@ _TOPIC = {
     "explode": True,
 }
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "error": {"type": "string", "description": "What to fix (`unauthorized` on a 401)."},
-        "detail": {"type": "string", "description": "401 only: which token to send."},
-    },
-    "required": ["error"],
-}
 
 
 def _ok(struct: type[msgspec.Struct] | None = None) -> dict[str, Any]:
-    schema = {"$ref": _REF.format(name=struct.__name__)} if struct else {"type": "object"}
-    return {"description": "ok", "content": {"application/json": {"schema": schema}}}
+    return json_body(ref(struct.__name__) if struct else {"type": "object"}, "ok")
 
 
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -58,8 +46,6 @@ def _operation(
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The whole document (built once)."""
-    structs = [Page, UnreadCount, ReadResult, AllReadResult, Trail, Stats]
-    _, components = msgspec.json.schema_components(structs, ref_template=_REF)
     page = [
         _query("limit", {"type": "integer", "minimum": 1, "default": 20}),
         _query("cursor", {"type": "string"}),
@@ -157,9 +143,12 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {
-                "userJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "userJwt": USER_JWT,
                 "adminToken": {"type": "http", "scheme": "bearer"},
             },
-            "schemas": {**components, "Error": _ERROR_SCHEMA},
+            "schemas": {
+                **struct_schemas([Page, UnreadCount, ReadResult, AllReadResult, Trail, Stats]),
+                "Error": error_schema(),
+            },
         },
     }

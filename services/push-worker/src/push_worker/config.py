@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import ConfigError, Port
+from notify_common.config import ConfigError, OpsPort, Port
 from notify_common.user_auth import UserAuthConfig
 
 
@@ -14,7 +14,7 @@ def _describe(text: str) -> msgspec.Meta:
 
 
 class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
-    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz, /metrics.")] = 9103
+    ops_port: OpsPort = 9103
 
     # --- FCM credentials and endpoint -----------------------------------------------------
     firebase_credentials: Annotated[

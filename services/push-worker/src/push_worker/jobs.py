@@ -33,6 +33,16 @@ class _Job:
     token: str
     platform: str
 
+    def device_send(self, user_id: str, token: str, platform: str) -> Send:
+        """This job's notification to one device of one user."""
+        return Send(
+            notification=self.job.notification,
+            user_id=user_id,
+            token=token,
+            platform=platform,
+            source_id=self.entry_id,
+        )
+
 
 def decode_job(fields: dict[bytes, bytes]) -> tuple[PushJob, str, str]:
     """The job, device token and platform of one entry; BadEntry says why it can never be pushed."""
@@ -77,16 +87,7 @@ class JobHandler:
         for item in jobs:
             notification = item.job.notification
             if item.token:
-                user = item.job.user_ids[0]
-                sends.append(
-                    Send(
-                        notification=notification,
-                        user_id=user,
-                        token=item.token,
-                        platform=item.platform,
-                        source_id=item.entry_id,
-                    )
-                )
+                sends.append(item.device_send(item.job.user_ids[0], item.token, item.platform))
                 continue
             if item.job.topic:
                 sends.append(Send(notification=notification, topic=item.job.topic, source_id=item.entry_id))
@@ -94,16 +95,7 @@ class JobHandler:
                 found = devices.get(user)
                 if not found:
                     ledger.no_device.append((Send(notification=notification, user_id=user), NO_DEVICE))
-                for device in found or ():
-                    sends.append(
-                        Send(
-                            notification=notification,
-                            user_id=user,
-                            token=device.token,
-                            platform=device.platform,
-                            source_id=item.entry_id,
-                        )
-                    )
+                sends.extend(item.device_send(user, d.token, d.platform) for d in found or ())
         # One send per (notification, target), even if a user is listed twice or two entries of
         # this batch carry the same notification (a publisher's or the router's retry).
         unique = list({send.retry_id: send for send in sends}.values())

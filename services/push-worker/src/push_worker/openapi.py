@@ -9,17 +9,7 @@ import functools
 from typing import Any
 
 import msgspec
-
-_REF = "#/components/schemas/{name}"
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF.format(name=name)}
-
+from notify_common.openapi import USER_JWT, error_schema, json_body, ref, struct_schemas
 
 _DEVICE = {
     "type": "object",
@@ -30,21 +20,14 @@ _DEVICE = {
         "last_seen_ms": {"type": "integer", "description": "When it was last registered (ms)."},
     },
 }
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {"type": "string", "description": "Why (`unauthorized` on a 401)."},
-        "detail": {"type": "string", "description": "401 only: why the token was refused."},
-    },
-}
 
 
 @functools.cache
 def openapi_document(registration: type[msgspec.Struct]) -> dict[str, Any]:
     """The whole document (built once)."""
-    _, components = msgspec.json.schema_components([registration], ref_template=_REF)
-    unauthorized = _json(_ref("Error"), "Missing, invalid or expired user JWT (`WWW-Authenticate: Bearer`).")
+    unauthorized = json_body(
+        ref("Error"), "Missing, invalid or expired user JWT (`WWW-Authenticate: Bearer`)."
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -54,8 +37,8 @@ def openapi_document(registration: type[msgspec.Struct]) -> dict[str, Any]:
             "See docs/protocol.md section 6.",
         },
         "components": {
-            "schemas": {**components, "Device": _DEVICE, "Error": _ERROR},
-            "securitySchemes": {"userJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {**struct_schemas([registration]), "Device": _DEVICE, "Error": error_schema()},
+            "securitySchemes": {"userJwt": USER_JWT},
         },
         "paths": {
             "/v1/devices": {
@@ -65,10 +48,10 @@ def openapi_document(registration: type[msgspec.Struct]) -> dict[str, Any]:
                     "summary": "The caller's devices, most recently seen first",
                     "security": [{"userJwt": []}],
                     "responses": {
-                        "200": _json(
+                        "200": json_body(
                             {
                                 "type": "object",
-                                "properties": {"devices": {"type": "array", "items": _ref("Device")}},
+                                "properties": {"devices": {"type": "array", "items": ref("Device")}},
                             },
                             "The devices.",
                         ),
@@ -82,13 +65,13 @@ def openapi_document(registration: type[msgspec.Struct]) -> dict[str, Any]:
                     "security": [{"userJwt": []}],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _ref(registration.__name__)}},
+                        "content": {"application/json": {"schema": ref(registration.__name__)}},
                     },
                     "responses": {
-                        "201": _json(_ref("Device"), "Registered; `last_seen_ms` is now."),
-                        "400": _json(_ref("Error"), "Bad body, token or platform."),
+                        "201": json_body(ref("Device"), "Registered; `last_seen_ms` is now."),
+                        "400": json_body(ref("Error"), "Bad body, token or platform."),
                         "401": unauthorized,
-                        "413": _json(_ref("Error"), "Body over 16 KiB."),
+                        "413": json_body(ref("Error"), "Body over 16 KiB."),
                     },
                 },
             },
@@ -104,7 +87,7 @@ def openapi_document(registration: type[msgspec.Struct]) -> dict[str, Any]:
                     "responses": {
                         "204": {"description": "Removed."},
                         "401": unauthorized,
-                        "404": _json(_ref("Error"), "The caller has no such device."),
+                        "404": json_body(ref("Error"), "The caller has no such device."),
                     },
                 }
             },

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import Port
+from notify_common.config import OpsPort, Port
 from notify_common.user_auth import UserAuthConfig
 
 
 class RouterConfig(UserAuthConfig, frozen=True, kw_only=True):
-    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz, /metrics.")] = 9102
+    ops_port: OpsPort = 9102
     feed_maxlen: Annotated[
         int, msgspec.Meta(gt=0, description="Entries kept (approximately) in each user's catch-up feed.")
     ] = 200

@@ -111,20 +111,7 @@ def write_plans(
             if route.push:
                 push_users.append(user_id)
             if feed_value:
-                out.append(
-                    (
-                        "XADD",
-                        user_feed_key(user_id),
-                        "MAXLEN",
-                        "~",
-                        feeds.user,
-                        "*",
-                        FIELD_FEED_NOTIFICATION,
-                        feed_value,
-                        FIELD_FEED_ORIGIN,
-                        plan.entry_id,
-                    )
-                )
+                out.append(_feed_add(user_feed_key(user_id), feeds.user, feed_value, plan.entry_id))
         rooms: list[str] = []
         if plan.rooms:
             broadcast = broadcast_route(plan.event)
@@ -134,20 +121,7 @@ def write_plans(
                     by_node.setdefault(node, [])
             if feed_value:
                 for room in plan.rooms:
-                    out.append(
-                        (
-                            "XADD",
-                            keys.room_feed(room),
-                            "MAXLEN",
-                            "~",
-                            feeds.room,
-                            "*",
-                            FIELD_FEED_NOTIFICATION,
-                            feed_value,
-                            FIELD_FEED_ORIGIN,
-                            plan.entry_id,
-                        )
-                    )
+                    out.append(_feed_add(keys.room_feed(room), feeds.room, feed_value, plan.entry_id))
             if broadcast.push and plan.fcm_topic is not None:
                 job = PushJob(notification=n, topic=plan.fcm_topic, published_ms=published_ms)
                 out.append(("XADD", keys.push_jobs, "*", FIELD_JOB, encode(job)))
@@ -166,6 +140,23 @@ def write_plans(
             job = PushJob(notification=n, user_ids=push_users, published_ms=published_ms)
             out.append(("XADD", keys.push_jobs, "*", FIELD_JOB, encode(job)))
             metrics.DELIVERIES.labels(channel="push").inc(len(push_users))
+
+
+def _feed_add(feed: str, maxlen: int, notification_json: bytes, origin_id: str) -> Command:
+    """Append to a catch-up feed, trimmed to about `maxlen`; the origin (ingress id) orders the
+    merge of several feeds in catch-up."""
+    return (
+        "XADD",
+        feed,
+        "MAXLEN",
+        "~",
+        maxlen,
+        "*",
+        FIELD_FEED_NOTIFICATION,
+        notification_json,
+        FIELD_FEED_ORIGIN,
+        origin_id,
+    )
 
 
 def write_expired(out: list[Command], keys: Keys, plan: Plan, now: int) -> None:

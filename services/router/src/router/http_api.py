@@ -6,7 +6,6 @@ the API accepts is one the router routes, and a bad one is refused with the same
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import structlog
 from aiohttp import web
 from notify_common.consumer import REDIS_DOWN_ERRORS
 from notify_common.cors import enable_cors
-from notify_common.http_auth import json_response, require_user
+from notify_common.http_auth import json_response, require_user, timed_by_route
 from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
 from notify_common.schemas import FIELD_EVENT, BadEntry, Event, decode_event, notification_id_of
@@ -131,18 +130,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
-async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every request's time by route pattern (not path: ids would make unbounded labels)."""
-    started = time.perf_counter()
-    try:
-        return await handler(request)
-    finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        metrics.HTTP_SECONDS.labels(route=route).observe(time.perf_counter() - started)
-
-
-@web.middleware
 async def never_500(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Redis trouble is a 503 the caller can retry; an unexpected error is logged, also 503."""
     try:
@@ -161,7 +148,9 @@ async def never_500(request: web.Request, handler: Handler) -> web.StreamRespons
 
 def api_app(client: redis_async.Redis, keys: Keys, settings: ApiSettings) -> web.Application:
     """The aiohttp application of the router's HTTP API."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[timed, never_500])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[timed_by_route(metrics.HTTP_SECONDS), never_500]
+    )
     app[CLIENT] = client
     app[KEYS] = keys
     app[SETTINGS] = settings

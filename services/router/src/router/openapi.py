@@ -9,55 +9,35 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import msgspec
+from notify_common.openapi import USER_JWT, error_schema, json_body, ref, struct_schemas
 from notify_common.schemas import Event
 
 from router.preferences import Preferences
 
-_REF = "#/components/schemas/{name}"
-
 
 def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}},
-    }
+    return json_body(ref("Error"), description)
 
 
 def _ok(description: str, schema: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(name=schema)}}},
-    }
+    return json_body(ref(schema), description)
 
 
 def _body(schema: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": {"$ref": _REF.format(name=schema)}}}}
+    return {"required": True, "content": {"application/json": {"schema": ref(schema)}}}
 
 
 _EXTRA_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "string",
-                "description": "What is wrong, for the developer of the caller (`unauthorized` on a 401).",
+    "Error": error_schema(
+        errors={
+            "type": "array",
+            "description": "Batch only: the invalid events by position.",
+            "items": {
+                "type": "object",
+                "properties": {"index": {"type": "integer"}, "error": {"type": "string"}},
             },
-            "detail": {
-                "type": "string",
-                "description": "401 only: which token to send, and why this one failed.",
-            },
-            "errors": {
-                "type": "array",
-                "description": "Batch only: the invalid events by position.",
-                "items": {
-                    "type": "object",
-                    "properties": {"index": {"type": "integer"}, "error": {"type": "string"}},
-                },
-            },
-        },
-    },
+        }
+    ),
     "Published": {
         "type": "object",
         "required": ["id", "entry_id"],
@@ -72,15 +52,13 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
     "PublishedBatch": {
         "type": "object",
         "required": ["results"],
-        "properties": {"results": {"type": "array", "items": {"$ref": _REF.format(name="Published")}}},
+        "properties": {"results": {"type": "array", "items": ref("Published")}},
     },
     "EventBatch": {
         "type": "object",
         "required": ["events"],
         "additionalProperties": False,
-        "properties": {
-            "events": {"type": "array", "minItems": 1, "items": {"$ref": _REF.format(name="Event")}}
-        },
+        "properties": {"events": {"type": "array", "minItems": 1, "items": ref("Event")}},
     },
 }
 
@@ -88,7 +66,6 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The whole document (built once)."""
-    _, components = msgspec.json.schema_components([Event, Preferences], ref_template=_REF)
     unauthorized = _error(
         'Missing or invalid token: `{"error": "unauthorized", "detail": …}` with `WWW-Authenticate: Bearer`.'
     )
@@ -102,10 +79,10 @@ def openapi_document() -> dict[str, Any]:
             "preferences (user JWT). See docs/protocol.md sections 2 and 3.",
         },
         "components": {
-            "schemas": {**components, **_EXTRA_SCHEMAS},
+            "schemas": {**struct_schemas([Event, Preferences]), **_EXTRA_SCHEMAS},
             "securitySchemes": {
                 "serviceToken": {"type": "http", "scheme": "bearer", "description": "One of SERVICE_TOKENS."},
-                "userJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "userJwt": USER_JWT,
             },
         },
         "paths": {

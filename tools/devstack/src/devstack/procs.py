@@ -95,6 +95,22 @@ class ServiceProcess:
         return self.process.returncode
 
 
+class Processes:
+    """The service processes one test started, to be killed at its end (the `processes` fixture)."""
+
+    def __init__(self) -> None:
+        self.started: list[ServiceProcess] = []
+
+    def start(self, proc: ServiceProcess, ready_s: float = 30.0) -> ServiceProcess:
+        """Start `proc` and wait until it is ready."""
+        self.started.append(proc)
+        return proc.start().wait_ready(ready_s)
+
+    def kill_all(self) -> None:
+        for proc in self.started:
+            proc.kill()
+
+
 def stop_all(procs: list[ServiceProcess], timeout_s: float = 15.0) -> dict[str, int | None]:
     """SIGTERM each process in order, then wait for all of them within one shared bound; SIGKILL
     those that overstay it. Exit statuses by name (None: never started)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 import redis.asyncio as redis_async
-from notify_common.dead_letters import META_FIELD, original_fields
+from notify_common.dead_letters import META_FIELD, dead_letter_meta, original_fields
 from notify_common.keys import Keys
 from notify_common.schemas import FIELD_EVENT, DeadLetter, notification_id_of
 from notify_common.stream_ids import after, id_text
@@ -99,12 +99,9 @@ class ReplayResult:
 
 def parse_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> DeadEntry:
     """A dead-letter stream entry; a `meta` that does not decode is kept raw (meta=None)."""
-    raw_meta = fields.get(META_FIELD, b"")
-    try:
-        meta: DeadLetter | None = msgspec.json.decode(raw_meta, type=DeadLetter)
-    except msgspec.DecodeError:
-        meta = None
-    return DeadEntry(id_text(entry_id), meta, original_fields(fields), raw_meta)
+    return DeadEntry(
+        id_text(entry_id), dead_letter_meta(fields), original_fields(fields), fields.get(META_FIELD, b"")
+    )
 
 
 async def scan_dead(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import redis.asyncio as redis_async
 import structlog
+from redis.asyncio.client import Pipeline
 
 from notify_common.keys import Keys
 from notify_common.presence.liveness import dead_nodes
@@ -30,6 +31,21 @@ RECONCILE_CHUNK = 500
 reply of 150,000 entries that would hold Redis for everyone else."""
 
 
+def _count_roles(pipe: Pipeline, keys: Keys, moves: Iterable[tuple[int, int, Iterable[str]]]) -> None:
+    """Move the online count of each role of a user whose connections, moved by `step` to
+    `total`, went from none to some (+1) or from some to none (-1)."""
+    role_steps: Counter[str] = Counter()
+    for step, total, roles in moves:
+        before = total - step
+        if before <= 0 < total:
+            role_steps.update(dict.fromkeys(roles, 1))
+        elif total <= 0 < before:
+            role_steps.update(dict.fromkeys(roles, -1))
+    for role, role_step in role_steps.items():
+        if role_step:
+            pipe.hincrby(keys.online_by_role, role, role_step)
+
+
 async def write_changes(client: redis_async.Redis, keys: Keys, node_id: str, changes: list[Change]) -> None:
     """Connections opened and closed, in order: one round trip, one more for role counts."""
     node_users, node_roles = keys.node_users(node_id), keys.node_user_roles(node_id)
@@ -41,17 +57,10 @@ async def write_changes(client: redis_async.Redis, keys: Keys, node_id: str, cha
         pipe.hincrby(node_users, user_id, step)
         pipe.hset(node_roles, user_id, json.dumps(list(roles)))
     replies = await calls.execute(client)
-    role_steps: Counter[str] = Counter()
-    on_node: dict[str, int] = {}
-    for (step, user_id, roles), total, count in zip(changes, replies[::3], replies[1::3], strict=True):
-        on_node[user_id] = int(count)
-        if (step > 0 and int(total) == 1) or (step < 0 and int(total) == 0):
-            for role in roles:
-                role_steps[role] += step
+    on_node = {user_id: int(count) for (_, user_id, _), count in zip(changes, replies[1::3], strict=True)}
+    moved = [(step, int(total), roles) for (step, _, roles), total in zip(changes, replies[::3], strict=True)]
     pipe = client.pipeline(transaction=False)
-    for role, step in role_steps.items():
-        if step:
-            pipe.hincrby(keys.online_by_role, role, step)
+    _count_roles(pipe, keys, moved)
     gone = [user_id for user_id, count in on_node.items() if count <= 0]
     if gone:
         pipe.hdel(node_users, *gone)
@@ -89,17 +98,9 @@ async def reconcile(
             presence, connections = keys.user_presence(user_id), keys.user_connections(user_id)
             calls.add(ADJUST, (presence, connections), (node_id, step))
         totals = [int(t) for t in await calls.execute(client)] if moves else []
-        role_steps: Counter[str] = Counter()
-        for (_, step, roles), total in zip(moves, totals, strict=True):
-            before = total - step
-            if before <= 0 < total:
-                role_steps.update(dict.fromkeys(roles, 1))
-            elif total <= 0 < before:
-                role_steps.update(dict.fromkeys(roles, -1))
+        moved = [(step, total, roles) for (_, step, roles), total in zip(moves, totals, strict=True)]
         pipe = client.pipeline(transaction=False)
-        for role, step in role_steps.items():
-            if step:
-                pipe.hincrby(keys.online_by_role, role, step)
+        _count_roles(pipe, keys, moved)
         for user_id in chunk:
             want, roles = users.get(user_id, (0, ()))
             if want > 0:
