@@ -71,7 +71,7 @@ class RedisClusterGroup:
         return redis.Redis(port=node.port, socket_timeout=5, socket_connect_timeout=1)
 
     def role(self, node: RedisServer) -> str:
-        """"master" or "slave", as the node says."""
+        """ "master" or "slave", as the node says."""
         with self.client(node) as client:
             return str(client.execute_command("ROLE")[0].decode())
 
