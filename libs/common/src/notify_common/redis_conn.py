@@ -145,6 +145,15 @@ class _BlockingSentinelPool(SentinelConnectionPool, redis_async.BlockingConnecti
     a burst waits for a free connection instead of failing."""
 
 
+class _SentinelMaster(redis_async.Redis):  # type: ignore[misc]  # untyped base
+    """The master's client; closing it closes the sentinel connections too."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:
+            await sentinel.aclose()
+
+
 def _sentinel(url: str, max_connections: int, pool_timeout_s: float, settings: dict[str, Any]) -> Any:
     spec = parse_multi_host(url)
     sentinel_auth = {k: v for k, v in (("password", spec.options.get("sentinel_password")),) if v is not None}
@@ -154,6 +163,7 @@ def _sentinel(url: str, max_connections: int, pool_timeout_s: float, settings: d
     )
     return sentinel.master_for(
         spec.service,
+        redis_class=_SentinelMaster,
         connection_pool_class=_BlockingSentinelPool,
         db=int(spec.options.get("db", "0")),
         username=spec.username,
