@@ -85,6 +85,15 @@ class RedisLine:
         results: list[Any] = replies[-1]
         return results
 
+    async def script_load(self, script: str | bytes) -> None:
+        """Load a Lua script where this line's EVALSHAs go: on a cluster, every master as the
+        line knows them (after a failover, the promoted replica has an empty script cache and
+        the line is the one that just met it)."""
+        if self._cluster is not None:
+            await self._cluster.script_load(script)
+            return
+        await self.call("SCRIPT", "LOAD", script)
+
     async def aclose(self) -> None:
         """Close the connection (a later call reopens it)."""
         if self._cluster is not None:

@@ -93,11 +93,28 @@ class RedisClusterGroup:
                     return node
         raise LookupError(f"no live replica of the node on port {master.port}")
 
+    def master_of(self, key: str) -> ClusterNodeServer:
+        """The live master serving `key`'s hash slot now."""
+        for node in self.masters():
+            with self.client(node) as client:
+                slot = int(client.execute_command("CLUSTER KEYSLOT", key))
+                ranges = client.execute_command("CLUSTER NODES")[f"127.0.0.1:{node.port}"]["slots"]
+            if any(int(low) <= slot <= int(high) for low, high in ranges):
+                return node
+        raise LookupError(f"no live master serves {key!r}")
+
+    def wait_master(self, node: RedisServer, timeout_s: float = 30.0) -> None:
+        """Until `node` is a master and every live node says the cluster is ok."""
+        _wait(f"node {node.port} as master", lambda: self.role(node) == "master", timeout_s)
+        self.wait_ok(timeout_s)
+
     def start(self, timeout_s: float = 60.0) -> RedisClusterGroup:
         cli = _binary("redis-cli")
         for _ in range(6):
             workdir = Path(tempfile.mkdtemp(prefix="node-", dir=self.workdir))
-            self.nodes.append(ClusterNodeServer(free_port(), workdir).start())
+            node = ClusterNodeServer(free_port(), workdir)
+            node.start()
+            self.nodes.append(node)
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
         subprocess.run(
             [cli, "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
@@ -170,6 +187,23 @@ class SentinelGroup:
             return next(n for n in self.data if n.port == int(port))
         raise LookupError("no sentinel answers")
 
+    def wait_new_master(self, old: RedisServer, timeout_s: float = 30.0) -> RedisServer:
+        """Until the sentinels name a master other than `old` and it says it is one."""
+        found: list[RedisServer] = []
+
+        def promoted() -> bool:
+            master = self.master()
+            if master is old:
+                return False
+            with redis.Redis(port=master.port, socket_timeout=2) as client:
+                if client.execute_command("ROLE")[0] != b"master":
+                    return False
+            found[:] = [master]
+            return True
+
+        _wait("sentinel failover", promoted, timeout_s)
+        return found[0]
+
     def start(self, timeout_s: float = 60.0) -> SentinelGroup:
         master = RedisServer(free_port(), Path(tempfile.mkdtemp(prefix="master-", dir=self.workdir)))
         self.data.append(master.start())
@@ -180,7 +214,8 @@ class SentinelGroup:
             workdir = Path(tempfile.mkdtemp(prefix="sentinel-", dir=self.workdir))
             sentinel = SentinelServer(free_port(), workdir)
             sentinel.master_port = master.port
-            self.sentinels.append(sentinel.start())
+            sentinel.start()
+            self.sentinels.append(sentinel)
 
         def replica_known() -> bool:
             with redis.Redis(port=replica.port, socket_timeout=2) as client:
