@@ -37,7 +37,7 @@ class CommonConfig(msgspec.Struct, frozen=True, kw_only=True):
             description=(
                 "redis://, rediss:// (TLS) or unix:// URL of one server; "
                 "redis+cluster://host:port[,host:port...] for a Redis Cluster; "
-                "redis+sentinel://host:port[,host:port...]/<master name>[?db=N] for a Sentinel group "
+                "redis+sentinel://host:port[,host:port...]/master-name[?db=N] for a Sentinel group "
                 "(rediss+cluster, rediss+sentinel with TLS); with user:password@ if any."
             )
         ),
