@@ -124,6 +124,17 @@ class RedisClusterGroup:
             timeout=timeout_s,
         )
         self.wait_ok(timeout_s)
+
+        def every_master_replicated() -> bool:
+            masters = self.masters()
+            for master in masters:
+                with self.client(master) as client:
+                    if not client.execute_command("ROLE")[2]:  # [role, offset, [replica, …]]
+                        return False
+            return len(masters) == 3
+
+        _wait("redis cluster replicas", every_master_replicated, timeout_s)
+        self.wait_ok(timeout_s)  # the replicas' own view too
         return self
 
     def wait_ok(self, timeout_s: float = 60.0) -> None:
