@@ -8,6 +8,8 @@ import time
 import pytest
 import redis
 from devstack.redis_topologies import RedisClusterGroup, SentinelGroup
+from notify_common.devices import queue_token_removal, register_device
+from notify_common.keys import Keys
 from notify_common.redis_conn import connect, is_cluster
 from notify_common.redis_line import RedisLine
 from redis.exceptions import ResponseError
@@ -102,4 +104,18 @@ async def test_sentinel_url_follows_the_master_to_the_promoted_replica(redis_sen
             assert promoted.mget("t:before", "t:after", "t:line") == [b"1", b"2", b"3"]
     finally:
         await line.aclose()
+        await client.aclose()
+
+
+async def test_token_removal_runs_in_a_cluster_pipeline(redis_cluster: RedisClusterGroup) -> None:
+    client = connect(redis_cluster.url)
+    keys = Keys("tdev")
+    try:
+        await register_device(client, keys, "u1", "tok-1", "android")
+        pipe = client.pipeline(transaction=False)
+        queue_token_removal(pipe, keys, [("u1", "tok-1")])
+        await pipe.execute()
+        assert await client.hlen(keys.devices("u1")) == 0
+        assert await client.get(keys.device_owner("tok-1")) is None
+    finally:
         await client.aclose()

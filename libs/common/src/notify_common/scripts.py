@@ -42,7 +42,11 @@ class Script:
 
     def queue_checked(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[Arg]) -> None:
         """Add a call to `pipe` that redis-py checks (SCRIPT EXISTS) and loads before executing it:
-        for a MULTI, where a NOSCRIPT inside EXEC would leave the other commands applied."""
+        for a MULTI, where a NOSCRIPT inside EXEC would leave the other commands applied. A
+        cluster pipeline has no such check (and no MULTI): it gets the text (EVAL) instead."""
+        if not hasattr(pipe, "scripts"):
+            pipe.eval(self.script, len(keys), *keys, *args)
+            return
         pipe.scripts.add(self)
         pipe.evalsha(self.sha, len(keys), *keys, *args)
 
