@@ -10,6 +10,7 @@ import redis
 from devstack.redis_topologies import RedisClusterGroup, SentinelGroup
 from notify_common.devices import queue_token_removal, register_device
 from notify_common.keys import Keys
+from notify_common.presence.writer import write_changes
 from notify_common.redis_conn import connect, is_cluster
 from notify_common.redis_line import RedisLine
 from redis.exceptions import ResponseError
@@ -117,5 +118,16 @@ async def test_token_removal_runs_in_a_cluster_pipeline(redis_cluster: RedisClus
         await pipe.execute()
         assert await client.hlen(keys.devices("u1")) == 0
         assert await client.get(keys.device_owner("tok-1")) is None
+    finally:
+        await client.aclose()
+
+
+async def test_presence_writes_run_in_a_cluster_pipeline(redis_cluster: RedisClusterGroup) -> None:
+    client = connect(redis_cluster.url)
+    keys = Keys("tpres")
+    try:
+        users = [f"user-{n}" for n in range(20)]  # on every master
+        await write_changes(client, keys, "gw-1", [(1, u, ("customer",)) for u in users])
+        assert [await client.hget(keys.user_presence(u), "gw-1") for u in users] == [b"1"] * 20
     finally:
         await client.aclose()

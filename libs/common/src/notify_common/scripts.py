@@ -61,7 +61,8 @@ class ScriptCalls:
     def add(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> None:
         """Queue one call; its reply is at this position in `execute`'s replies."""
         self._calls[len(self.pipe)] = (script, keys, args)
-        self.pipe.evalsha(script.sha, len(keys), *keys, *args)
+        # execute_command, not evalsha(): a cluster pipeline refuses the method, not the command
+        self.pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def execute(self, client: redis_async.Redis) -> list[Any]:
         """Every reply in order; the first error reply is raised, as `Pipeline.execute` does.
@@ -77,7 +78,7 @@ class ScriptCalls:
             again = client.pipeline(transaction=False)
             for i in missing:
                 script, keys, args = self._calls[i]
-                again.evalsha(script.sha, len(keys), *keys, *args)
+                again.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             for i, reply in zip(missing, await again.execute(), strict=True):
                 replies[i] = reply
         for reply in replies:
