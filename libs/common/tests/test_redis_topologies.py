@@ -89,6 +89,8 @@ async def test_sentinel_url_follows_the_master_to_the_promoted_replica(redis_sen
     line = RedisLine(client, 5.0)
     try:
         await client.set("t:before", "1")
+        # replication is asynchronous: this test is about the client following, not about that
+        assert await client.execute_command("WAIT", 1, 5000) == 1
         old = redis_sentinel.master()
         old.kill()
         new = await asyncio.to_thread(redis_sentinel.wait_new_master, old)
