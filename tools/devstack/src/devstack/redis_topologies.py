@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,11 +26,11 @@ def _binary(name: str) -> str:
     return found
 
 
-def _wait(what: str, check: object, timeout_s: float) -> None:
+def _wait(what: str, check: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except redis.exceptions.RedisError:
             pass
