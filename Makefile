@@ -14,7 +14,7 @@ endif
 UV_STAMP = $(if $(filter $(TOOLS_UV),$(UV)),$(TOOLS_VENV)/.uv-$(UV_VERSION))
 PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src tools/notifyctl/src clients/python/src bench chaos
 
-.PHONY: install run test test-fast lint format typecheck docs bench capacity chaos chaos-load chaos-long check clean
+.PHONY: install run test test-fast test-cluster lint format typecheck docs bench capacity chaos chaos-load chaos-long check clean
 
 install: $(UV_STAMP) ## create .venv and install every workspace package (fetches uv into .tools/ if missing)
 	$(UV) sync --all-packages --frozen
@@ -36,6 +36,11 @@ test: install ## the whole test suite (unit, integration, e2e, smoke benchmarks)
 
 test-fast: install ## everything but the tests that start the fleet
 	$(UV) run --frozen pytest -m "not e2e and not chaos"
+
+test-cluster: install ## the e2e suite on a Redis Cluster and on Sentinel, their failovers mid-load (~8 min)
+	$(UV) run --frozen pytest -m cluster -p no:randomly
+	E2E_REDIS=cluster $(UV) run --frozen pytest tests/e2e -p no:randomly
+	E2E_REDIS=sentinel $(UV) run --frozen pytest tests/e2e -p no:randomly
 
 lint: install
 	$(UV) run --frozen ruff check .

@@ -5,6 +5,10 @@ Redis when no binary exists but a Docker engine does; or the server in TEST_REDI
 flushed, so never point it at data you keep). The suite never touches a Redis it did not start
 unless told to through TEST_REDIS_URL.
 
+Redis Cluster and Sentinel (tests marked `cluster`, run by `make test-cluster`): `redis_cluster`
+is a throwaway 3-master, 3-replica cluster for the session, `redis_sentinel` a throwaway master,
+replica and 3 sentinels for one test (it may fail the master over); both always stopped.
+
 PostgreSQL: `postgres_url` is a database in a throwaway cluster (initdb into a temp dir, a free
 port, deleted at the end of the session), or the database in TEST_DATABASE_URL (tests wipe
 what they create there). Tests that need it are skipped, with the reason, where no PostgreSQL
@@ -25,6 +29,7 @@ from notify_common.keys import Keys
 
 if TYPE_CHECKING:
     from devstack.procs import Processes
+    from devstack.redis_topologies import RedisClusterGroup, SentinelGroup
 
 
 def _docker_redis() -> Iterator[str]:
@@ -64,6 +69,30 @@ async def redis(redis_url: str) -> AsyncIterator[redis_async.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterGroup]:
+    """A Redis Cluster this session owns (3 masters, 3 replicas, free ports, no persistence)."""
+    from devstack.redis_topologies import start_cluster
+
+    group = start_cluster()
+    try:
+        yield group
+    finally:
+        group.stop()
+
+
+@pytest.fixture
+def redis_sentinel() -> Iterator[SentinelGroup]:
+    """A Sentinel group of the test's own: master, replica, 3 sentinels (quorum 2)."""
+    from devstack.redis_topologies import start_sentinel
+
+    group = start_sentinel()
+    try:
+        yield group
+    finally:
+        group.stop()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import redis.asyncio as redis_async
 from devstack.fleet import Fleet
 from devstack.postgres_server import PostgresServer
 from devstack.redis_server import RedisServer
+from devstack.redis_topologies import RedisClusterGroup, SentinelGroup
 from notify_common.keys import Keys
 
 from chaos import observe
@@ -47,6 +48,12 @@ class Target:
     """How long each of those took from SIGTERM to exit."""
     fault_window: tuple[float, float] = (0.0, 0.0)
     """monotonic (start, end) of the fault, for readiness checks."""
+    cluster: RedisClusterGroup | None = None
+    """The Redis Cluster under the fleet (cluster-* scenarios; `redis` is then one of its nodes)."""
+    sentinel: SentinelGroup | None = None
+    """The Sentinel group under the fleet (sentinel-* scenarios; `redis` is its first master)."""
+    promotion_s: float = 0.0
+    """cluster-* and sentinel-*: seconds from the fault until the replica served as master."""
 
 
 Fault = Callable[[Target], Awaitable[float]]
@@ -251,6 +258,58 @@ async def rolling_sigterm(target: Target) -> float:
     return healing
 
 
+async def cluster_failover(target: Target) -> float:
+    """`CLUSTER FAILOVER` sent to the replica of the master that holds the ingress stream: a
+    planned switch (the replica catches up, then takes the slots over) in the middle of load."""
+    group = target.cluster
+    assert group is not None, "cluster-* scenarios run on a Redis Cluster"
+    master = await asyncio.to_thread(group.master_of, Keys(target.fleet.key_prefix).ingress)
+    replica = await asyncio.to_thread(group.replica_of, master)
+    started = time.monotonic()
+    with group.client(replica) as client:
+        await asyncio.to_thread(client.execute_command, "CLUSTER FAILOVER")
+    await asyncio.to_thread(group.wait_master, replica)
+    healing = time.monotonic()
+    target.promotion_s = healing - started
+    target.fault_window = (started, healing)
+    return healing
+
+
+async def cluster_kill_master(target: Target) -> float:
+    """SIGKILL the master that holds the ingress stream; its replica takes over once the others
+    have seen it fail (cluster-node-timeout 2 s); the killed node then starts again and rejoins
+    as a replica. Replication is asynchronous: what the master acknowledged but had not yet sent
+    to the replica when it died is lost by design (docs/reliability.md)."""
+    group = target.cluster
+    assert group is not None, "cluster-* scenarios run on a Redis Cluster"
+    master = await asyncio.to_thread(group.master_of, Keys(target.fleet.key_prefix).ingress)
+    replica = await asyncio.to_thread(group.replica_of, master)
+    started = time.monotonic()
+    await asyncio.to_thread(master.kill)
+    await asyncio.to_thread(group.wait_master, replica)
+    healing = time.monotonic()
+    target.promotion_s = healing - started
+    await asyncio.to_thread(master.start)
+    await asyncio.to_thread(group.wait_ok)
+    target.fault_window = (started, time.monotonic())
+    return healing
+
+
+async def sentinel_kill_master(target: Target) -> float:
+    """SIGKILL the master of a Sentinel group; the sentinels see it down (down-after 1 s), agree
+    (quorum 2 of 3) and promote the replica. The old master stays down."""
+    group = target.sentinel
+    assert group is not None, "sentinel-* scenarios run on a Sentinel group"
+    master = await asyncio.to_thread(group.master)
+    started = time.monotonic()
+    await asyncio.to_thread(master.kill)
+    await asyncio.to_thread(group.wait_new_master, master)
+    healing = time.monotonic()
+    target.promotion_s = healing - started
+    target.fault_window = (started, healing)
+    return healing
+
+
 async def nothing(target: Target) -> float:
     return time.monotonic()
 
@@ -272,4 +331,8 @@ FAULTS: dict[str, Fault] = {
     "postgres-down": postgres_down,
     "fcm-unavailable": fcm_unavailable,
     "rolling-sigterm": rolling_sigterm,
+    "cluster-baseline": nothing,
+    "cluster-failover": cluster_failover,
+    "cluster-kill-master": cluster_kill_master,
+    "sentinel-kill-master": sentinel_kill_master,
 }

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -19,12 +20,23 @@ from devstack.fleet import Fleet
 from notify_common.dead_letters import META_FIELD, original_fields
 from notify_common.devices import register_device
 from notify_common.keys import Keys
+from notify_common.redis_conn import CLUSTER_SCHEMES, SENTINEL_SCHEMES, connect
 from notify_common.stream_ids import id_key
 
 from chaos.checker import DeadLetterView
 from chaos.workload import TOKEN_PREFIX, device_token
 
 NOTIFICATIONS_SQL = "SELECT id FROM notifications"
+
+
+def open_client(redis_url: str, timeout_s: float) -> redis_async.Redis:
+    """A client of the harness itself: a plain one on one server, the fleet's own kind (cluster,
+    sentinel) on the other URL forms."""
+    if urlsplit(redis_url).scheme in (*CLUSTER_SCHEMES, *SENTINEL_SCHEMES):
+        return connect(redis_url, block_ms=int(timeout_s * 1000))
+    return redis_async.Redis.from_url(redis_url, socket_timeout=timeout_s)
+
+
 INBOX_SQL = "SELECT user_id, notification_id FROM inbox"
 
 
@@ -73,7 +85,7 @@ def _stored_sqlite(path: Path) -> Stored:
 async def wait_drained(redis_url: str, keys: Keys, timeout_s: float = 30.0) -> None:
     """Until every consumer group of every stream has read and acknowledged all its entries,
     and no push retry or scheduled event waits."""
-    client = redis_async.Redis.from_url(redis_url, socket_timeout=2)
+    client = open_client(redis_url, 2)
     deadline = time.monotonic() + timeout_s
     try:
         while not await _drained(client, keys):
@@ -86,7 +98,7 @@ async def wait_drained(redis_url: str, keys: Keys, timeout_s: float = 30.0) -> N
 
 async def dead_letters_at(redis_url: str, keys: Keys) -> list[DeadLetterView]:
     """`dead_letters` through a connection of its own."""
-    client = redis_async.Redis.from_url(redis_url, socket_timeout=5)
+    client = open_client(redis_url, 5)
     try:
         return await dead_letters(client, keys)
     finally:
@@ -95,7 +107,7 @@ async def dead_letters_at(redis_url: str, keys: Keys) -> list[DeadLetterView]:
 
 async def register_devices(redis_url: str, keys: Keys, users: Iterable[str]) -> None:
     """Register each user's push token, as the app does at start."""
-    client = redis_async.Redis.from_url(redis_url, socket_timeout=2)
+    client = open_client(redis_url, 2)
     try:
         for user in users:
             await register_device(client, keys, user, device_token(user), "android")

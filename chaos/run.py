@@ -15,6 +15,7 @@ import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
 from devstack.postgres_server import PostgresMissing, PostgresServer, start_postgres
 from devstack.redis_server import RedisServer, start_redis
+from devstack.redis_topologies import RedisClusterGroup, SentinelGroup, start_cluster, start_sentinel
 from notify_common.devices import register_device
 from notify_common.keys import Keys
 
@@ -54,6 +55,13 @@ class Stack:
     postgres: PostgresServer | None
     database_url: str
     partitions: dict[str, Partition]
+    cluster: RedisClusterGroup | None = None
+    sentinel: SentinelGroup | None = None
+
+    @property
+    def redis_url(self) -> str:
+        """The URL the fleet was given: the one server's, the cluster's or the sentinels'."""
+        return self.fleet.redis_url
 
 
 PARTITIONED = {"partition-router": "router", "partition-gateway": "gateway-1"}
@@ -61,11 +69,24 @@ PARTITIONED = {"partition-router": "router", "partition-gateway": "gateway-1"}
 
 
 @contextlib.asynccontextmanager
-async def running_stack(workdir: Path, partitioned: str | None = None) -> AsyncIterator[Stack]:
+async def running_stack(
+    workdir: Path, partitioned: str | None = None, topology: str = "single"
+) -> AsyncIterator[Stack]:
     """Redis with AOF everysec, a durable PostgreSQL for history (SQLite where PostgreSQL is not
     installed), and the whole fleet on them; `partitioned` reaches Redis through a proxy that
-    can cut it off. Everything is stopped on exit."""
-    server = await asyncio.to_thread(start_redis, appendonly=True)
+    can cut it off. `topology` "cluster" puts the fleet on a Redis Cluster (3 masters, 3
+    replicas), "sentinel" on a Sentinel group (master, replica, 3 sentinels), both without
+    persistence: a replica takes over, nothing restarts from disk. Everything is stopped on exit."""
+    cluster = await asyncio.to_thread(start_cluster) if topology == "cluster" else None
+    sentinel = await asyncio.to_thread(start_sentinel) if topology == "sentinel" else None
+    server: RedisServer
+    if cluster is not None:
+        server, redis_url = cluster.nodes[0], cluster.url
+    elif sentinel is not None:
+        server, redis_url = sentinel.data[0], sentinel.url
+    else:
+        server = await asyncio.to_thread(start_redis, appendonly=True)
+        redis_url = server.url
     partitions: dict[str, Partition] = {}
     service_env: dict[str, dict[str, str]] = {}
     if partitioned is not None:
@@ -78,7 +99,7 @@ async def running_stack(workdir: Path, partitioned: str | None = None) -> AsyncI
     except PostgresMissing:
         pass
     fleet = Fleet(
-        server.url,
+        redis_url,
         workdir,
         gateways=2,
         extra_env=dict(SERVICE_ENV),
@@ -87,19 +108,24 @@ async def running_stack(workdir: Path, partitioned: str | None = None) -> AsyncI
     )
     try:
         await asyncio.to_thread(fleet.start, 60.0)
-        yield Stack(server, fleet, postgres, database_url, partitions)
+        yield Stack(server, fleet, postgres, database_url, partitions, cluster, sentinel)
     finally:
         await asyncio.to_thread(fleet.stop)
         for proxy in partitions.values():
             await proxy.close()
-        await asyncio.to_thread(server.stop)
+        for group in (cluster, sentinel):
+            if group is not None:
+                await asyncio.to_thread(group.stop)
+        if cluster is None and sentinel is None:
+            await asyncio.to_thread(server.stop)
         if postgres is not None:
             await asyncio.to_thread(postgres.stop)
 
 
 async def run_scenario(name: str, timing: Timing, workdir: Path, seed: int = 1) -> Outcome:
     """Run scenario `name` (a key of FAULTS) and check what every client saw."""
-    async with running_stack(workdir, PARTITIONED.get(name)) as stack:
+    topology = name.split("-", 1)[0] if name.startswith(("cluster-", "sentinel-")) else "single"
+    async with running_stack(workdir, PARTITIONED.get(name), topology) as stack:
         return await _drive(name, timing, stack, seed)
 
 
@@ -107,7 +133,11 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
     server, fleet = stack.redis, stack.fleet
     rng = random.Random(seed)
     keys = Keys(fleet.key_prefix)
-    client = redis_async.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=2)
+    client = (
+        redis_async.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=2)
+        if stack.cluster is None and stack.sentinel is None
+        else observe.open_client(stack.redis_url, 2)
+    )
     users = make_users(rng, timing.online_users, timing.offline_users, timing.driver_share)
     for user in (*users.everyone(), CANARY_PUSH):
         await register_device(client, keys, user, device_token(user), "android")
@@ -125,6 +155,7 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
         broadcast_share=timing.broadcast_share,
     )
     target = Target(fleet, server, timing, publisher, stack.postgres, stack.database_url, stack.partitions)
+    target.cluster, target.sentinel = stack.cluster, stack.sentinel
     readiness = observe.Readiness(fleet)
     # No connection cap: every client holds its socket for the whole run (load: 5,000).
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -158,6 +189,8 @@ async def _drive(name: str, timing: Timing, stack: Stack, seed: int) -> Outcome:
             await asyncio.gather(*tasks, watcher, return_exceptions=True)
             await client.aclose()
     verdict.notes.append(f"publish retries={publisher.retries}")
+    if target.promotion_s:
+        verdict.notes.append(f"replica promoted after {target.promotion_s:.1f}s")
     if name == "fcm-unavailable":
         verdict.notes.append(f"fcm requests during the fault={target.fcm_requests_during_fault}")
     alive = {n: p.process is not None and p.process.poll() is None for n, p in fleet.processes.items()}

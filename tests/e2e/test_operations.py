@@ -16,11 +16,11 @@ from pathlib import Path
 import aiohttp
 import msgspec
 import pytest
-import redis.asyncio as redis_async
 import yaml
 from devstack.fleet import Fleet, dev_token
 from devstack.ports import free_port
 from notify_common.keys import Keys
+from notify_common.redis_conn import connect
 from notify_common.schemas import DeadLetter
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +45,7 @@ async def next_notification(ws: aiohttp.ClientWebSocketResponse, timeout: float 
 
 
 async def test_replayed_dead_letter_reaches_the_connected_client_once(fleet: Fleet) -> None:
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     keys = Keys(fleet.key_prefix)
     event = (
         b'{"id":"replay-evt-1","type":"ops.test","title":"back","audience":{"kind":"users","ids":["rp-1"]}}'

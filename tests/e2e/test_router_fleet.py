@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as redis_async
 from devstack.fleet import DEV_SERVICE_TOKEN, Fleet, dev_token
 from notify_common.keys import Keys
+from notify_common.redis_conn import connect
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +109,7 @@ async def test_geo_audience_reaches_the_driver_who_reported_a_nearby_position(fl
     ):
         await wn.send_json({"type": "location", "lat": 52.5200, "lon": 13.4050})
         await wf.send_json({"type": "location", "lat": 48.1351, "lon": 11.5820})
-        client = redis_async.Redis.from_url(fleet.redis_url)
+        client = connect(fleet.redis_url)
         keys = Keys(fleet.key_prefix)
         deadline = time.monotonic() + 10
         while await client.zscore(keys.location_seen("driver"), far) is None:
@@ -145,7 +145,7 @@ async def test_transient_signal_reaches_online_clients_and_leaves_no_catch_up_fe
         event = {"id": unique("refresh"), "type": "refresh", "transient": True, "data": {"scope": "trips"}}
         sent = await publish(http, fleet, {**event, "audience": {"kind": "users", "ids": [user_id]}})
         assert await until_notification(ws, sent["id"]) == [sent["id"]]
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     assert await client.xlen(Keys(fleet.key_prefix).user_feed(user_id)) == 0
     await client.aclose()
 

@@ -22,6 +22,7 @@ from devstack.fleet import Fleet, dev_token
 from devstack.redis_server import start_redis
 from notify_common.keys import Keys
 from notify_common.publish import build_event, publish
+from notify_common.redis_conn import connect
 
 pytestmark = pytest.mark.e2e
 
@@ -95,7 +96,7 @@ async def test_socketio_client_receives_acks_reads_and_survives_its_node_being_k
     proc = await asyncio.create_subprocess_exec(
         node, "check.mjs", cwd=CHECK_DIR, env=env, stdout=asyncio.subprocess.PIPE
     )
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     keys = Keys(fleet.key_prefix)
     audience = {"kind": "users", "ids": ["sio-7"]}
     try:

@@ -8,12 +8,12 @@ import time
 
 import aiohttp
 import pytest
-import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
 from devstack.polling import wait_until
 from notify_client import ApiError, InboxApi, NotifyClient
 from notify_common.keys import Keys
 from notify_common.publish import build_event, publish
+from notify_common.redis_conn import connect
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ async def receive_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 10.
 
 
 async def test_event_reaches_the_socket_of_its_user_on_either_node(fleet: Fleet) -> None:
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     async with aiohttp.ClientSession() as http:
         url = fleet.gateway_url("gateway-2")
         async with http.ws_connect(url, headers={"Authorization": f"Bearer {dev_token('42')}"}) as ws:
@@ -64,7 +64,7 @@ async def test_expired_token_is_refused(fleet: Fleet) -> None:
 
 
 async def test_history_stores_the_event_and_push_worker_gets_offline_users(fleet: Fleet) -> None:
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     keys = Keys(fleet.key_prefix)
     event = build_event(
         id="offline-1", type="promo", title="Sale", audience={"kind": "users", "ids": ["nobody-online"]}
@@ -86,7 +86,7 @@ async def test_history_stores_the_event_and_push_worker_gets_offline_users(fleet
 
 
 async def test_malformed_event_is_dead_lettered_and_routing_continues(fleet: Fleet) -> None:
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     keys = Keys(fleet.key_prefix)
     bad_id = (await client.xadd(keys.ingress, {b"event": b'{"type": 5}'})).decode()
     deadline = time.monotonic() + 10
@@ -101,7 +101,7 @@ async def test_malformed_event_is_dead_lettered_and_routing_continues(fleet: Fle
 
 
 async def test_offline_user_with_a_device_gets_the_push_through_fcm(fleet: Fleet) -> None:
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     headers = {"Authorization": f"Bearer {dev_token('pushed-user')}"}
     async with aiohttp.ClientSession() as http:
         device = {"token": "e2e-device-1", "platform": "android"}
@@ -127,7 +127,7 @@ async def test_offline_user_with_a_device_gets_the_push_through_fcm(fleet: Fleet
 
 async def test_read_on_one_device_reaches_the_other_device_live(fleet: Fleet) -> None:
     """The Python SDK on one device; the other marks read through the inbox API."""
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     token = dev_token("reader-7")
     shown: list[str] = []
     reads: list[dict[str, object]] = []

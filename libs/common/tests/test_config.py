@@ -6,6 +6,7 @@ import sys
 import msgspec
 import pytest
 from notify_common.config import CommonConfig, ConfigError, load_config, redact_url
+from notify_common.redis_conn import parse_multi_host
 
 
 class GatewayLike(CommonConfig, frozen=True, kw_only=True):
@@ -49,6 +50,30 @@ def test_redis_url_accepts_tls_and_password_but_not_other_schemes() -> None:
     assert config.redis_url.startswith("rediss://")
     with pytest.raises(ConfigError, match="REDIS_URL"):
         load_config(GatewayLike, {"JWT_SECRET": "s", "REDIS_URL": "http://cache.example"})
+
+
+def test_redis_url_names_a_cluster_or_a_sentinel_group_by_its_scheme() -> None:
+    for url in (
+        "redis+cluster://10.0.0.1:6379,10.0.0.2:6379",
+        "rediss+cluster://u:pw@redis-0.redis:6379",
+        "redis+sentinel://s1:26379,s2:26379,s3:26379/notify?db=2",
+    ):
+        assert load_config(GatewayLike, {"JWT_SECRET": "s", "REDIS_URL": url}).redis_url == url
+    spec = parse_multi_host("redis+sentinel://:pw@s1:26379,[::1]:26380/notify?db=2")
+    assert (spec.hosts, spec.password, spec.service, spec.options) == (
+        [("s1", 26379), ("::1", 26380)],
+        "pw",
+        "notify",
+        {"db": "2"},
+    )
+    for bad, why in (
+        ("redis+sentinel://s1:26379", "names its master"),
+        ("redis+cluster://10.0.0.1", "host:port"),
+        ("redis+cluster://10.0.0.1:6379/3", "database 0"),
+    ):
+        with pytest.raises(ConfigError, match=f"REDIS_URL: .*{why}"):
+            load_config(GatewayLike, {"JWT_SECRET": "s", "REDIS_URL": bad})
+    assert "pw" not in redact_url("redis+cluster://u:pw@a:1,b:2")
 
 
 def test_redacted_url_hides_the_password() -> None:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from notify_common.presence.liveness import DEFAULT_NODE_TTL_MS
+from notify_common.redis_conn import CLUSTER_SCHEMES, SENTINEL_SCHEMES, parse_multi_host
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -33,7 +34,15 @@ class CommonConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Settings every service shares; services subclass it with their own fields."""
 
     redis_url: Annotated[
-        str, msgspec.Meta(description="redis://, rediss:// (TLS) or unix:// URL, with user:password if any.")
+        str,
+        msgspec.Meta(
+            description=(
+                "redis://, rediss:// (TLS) or unix:// URL of one server; "
+                "redis+cluster://host:port[,host:port...] for a Redis Cluster; "
+                "redis+sentinel://host:port[,host:port...]/master-name[?db=N] for a Sentinel group "
+                "(rediss+cluster, rediss+sentinel with TLS); with user:password@ if any."
+            )
+        ),
     ] = "redis://127.0.0.1:6379/0"
     key_prefix: Annotated[
         str,
@@ -162,11 +171,19 @@ def _describe(exc: msgspec.ValidationError, cls: type[msgspec.Struct]) -> str:
 
 
 def validate_redis_url(url: str) -> None:
-    """Accept redis://, rediss:// (TLS) and unix:// URLs, with optional user:password."""
+    """Accept redis://, rediss:// (TLS), unix://, redis+cluster:// and redis+sentinel:// URLs
+    (the last two also as rediss+), with optional user:password."""
     parts = urlsplit(url)
+    if parts.scheme in (*CLUSTER_SCHEMES, *SENTINEL_SCHEMES):
+        try:
+            parse_multi_host(url)
+        except ValueError as exc:
+            raise ConfigError(f"REDIS_URL: {exc}") from None
+        return
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(
-            f"REDIS_URL: scheme must be redis://, rediss:// or unix://, got {parts.scheme or 'none'!r}"
+            "REDIS_URL: scheme must be redis://, rediss://, unix://, redis+cluster:// or "
+            f"redis+sentinel://, got {parts.scheme or 'none'!r}"
         )
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigError("REDIS_URL: no host given")

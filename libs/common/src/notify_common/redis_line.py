@@ -9,6 +9,12 @@ settings (URL, password, TLS, unix socket: redis-py's own connection class does 
 and bounds each exchange with one deadline. Any error drops the connection, which is reopened
 on the next call; callers see redis-py's exceptions (ConnectionError, TimeoutError as OSError,
 ResponseError subclasses such as NoScriptError, OutOfMemoryError, ExecAbortError).
+
+On a Redis Cluster a line is a client of its own (replies unparsed, as above) whose pipelines go
+to every node a command's key lives on. A MULTI/EXEC block cannot span slots there: its commands
+are sent as a plain pipeline and its XACKs only once every other command succeeded, so an effect
+still lands before its ack, but no longer together with it (a consumer killed in between redoes
+the batch; at-least-once holds, atomicity does not).
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ from typing import Any
 
 import hiredis
 import redis.asyncio as redis_async
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import DataError
+
+from notify_common.redis_conn import FleetCluster
 
 Arg = bytes | str | int | float
 Command = tuple[Arg, ...]
@@ -29,11 +38,15 @@ class RedisLine:
     """One connection, one exchange at a time (a lock orders concurrent callers)."""
 
     def __init__(self, client: redis_async.Redis, timeout_s: float) -> None:
+        self._lock = asyncio.Lock()
+        self.timeout_s = timeout_s
+        self._cluster: RedisCluster | None = None
+        if isinstance(client, FleetCluster):
+            self._cluster = client.raw_twin()
+            return
         pool = client.connection_pool
         settings = {**pool.connection_kwargs, "socket_timeout": None}  # one deadline per exchange
         self._conn = pool.connection_class(**settings)
-        self._lock = asyncio.Lock()
-        self.timeout_s = timeout_s
 
     async def call(self, *command: Arg, timeout_s: float | None = None) -> Any:
         """One command's reply (a Redis error reply is raised)."""
@@ -46,9 +59,16 @@ class RedisLine:
             packed = b"".join([hiredis.pack_command(c) for c in commands])  # type: ignore[arg-type]  # stub: any arity
         except TypeError as exc:
             raise DataError(str(exc)) from None
+        if self._cluster is not None:
+            async with self._lock, asyncio.timeout(timeout_s or self.timeout_s):
+                return await _cluster_pipeline(self._cluster, commands)
         conn = self._conn
         async with self._lock, asyncio.timeout(timeout_s or self.timeout_s):
             try:
+                if not conn.is_connected:
+                    # connect() itself: a sentinel-managed connection asks the sentinels for the
+                    # master there (send_packed_command alone would dial its default address)
+                    await conn.connect()
                 await conn.send_packed_command(packed, check_health=False)
                 return [await conn.read_response() for _ in commands]
             except BaseException:
@@ -65,6 +85,58 @@ class RedisLine:
         results: list[Any] = replies[-1]
         return results
 
+    async def script_load(self, script: str | bytes) -> None:
+        """Load a Lua script where this line's EVALSHAs go: on a cluster, every master as the
+        line knows them (after a failover, the promoted replica has an empty script cache and
+        the line is the one that just met it)."""
+        if self._cluster is not None:
+            await self._cluster.script_load(script)
+            return
+        await self.call("SCRIPT", "LOAD", script)
+
     async def aclose(self) -> None:
         """Close the connection (a later call reopens it)."""
+        if self._cluster is not None:
+            await self._cluster.aclose()
+            return
         await self._conn.disconnect()
+
+
+async def _cluster_pipeline(client: RedisCluster, commands: Sequence[Command]) -> list[Any]:
+    """`commands` through a cluster, with the replies a single server gives them in order.
+
+    Runs of plain commands go in one cluster pipeline each (per node, in order). A MULTI/EXEC
+    block becomes its commands without the XACKs, then the XACKs: the first error stops the
+    block before any ack; the EXEC reply is every command's reply, in the block's order.
+    """
+    replies: list[Any] = []
+    run: list[Command] = []
+    index = 0
+    while index < len(commands):
+        command = commands[index]
+        if command[0] != "MULTI":
+            run.append(command)
+            index += 1
+            continue
+        replies += await _send(client, run)
+        run = []
+        end = commands.index(("EXEC",), index)
+        block = commands[index + 1 : end]
+        acks = [i for i, c in enumerate(block) if c[0] == "XACK"]
+        effects = [i for i, c in enumerate(block) if c[0] != "XACK"]
+        results: list[Any] = [None] * len(block)
+        for part in (effects, acks):
+            for i, reply in zip(part, await _send(client, [block[i] for i in part]), strict=True):
+                results[i] = reply
+        replies += [b"OK", *[b"QUEUED"] * len(block), results]
+        index = end + 1
+    return replies + await _send(client, run)
+
+
+async def _send(client: RedisCluster, commands: Sequence[Command]) -> list[Any]:
+    if not commands:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return list(await pipe.execute(raise_on_error=True))

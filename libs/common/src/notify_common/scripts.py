@@ -42,7 +42,11 @@ class Script:
 
     def queue_checked(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[Arg]) -> None:
         """Add a call to `pipe` that redis-py checks (SCRIPT EXISTS) and loads before executing it:
-        for a MULTI, where a NOSCRIPT inside EXEC would leave the other commands applied."""
+        for a MULTI, where a NOSCRIPT inside EXEC would leave the other commands applied. A
+        cluster pipeline has no such check (and no MULTI): it gets the text (EVAL) instead."""
+        if not hasattr(pipe, "scripts"):
+            pipe.eval(self.script, len(keys), *keys, *args)
+            return
         pipe.scripts.add(self)
         pipe.evalsha(self.sha, len(keys), *keys, *args)
 
@@ -57,7 +61,8 @@ class ScriptCalls:
     def add(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> None:
         """Queue one call; its reply is at this position in `execute`'s replies."""
         self._calls[len(self.pipe)] = (script, keys, args)
-        self.pipe.evalsha(script.sha, len(keys), *keys, *args)
+        # execute_command, not evalsha(): a cluster pipeline refuses the method, not the command
+        self.pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def execute(self, client: redis_async.Redis) -> list[Any]:
         """Every reply in order; the first error reply is raised, as `Pipeline.execute` does.
@@ -73,7 +78,7 @@ class ScriptCalls:
             again = client.pipeline(transaction=False)
             for i in missing:
                 script, keys, args = self._calls[i]
-                again.evalsha(script.sha, len(keys), *keys, *args)
+                again.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             for i, reply in zip(missing, await again.execute(), strict=True):
                 replies[i] = reply
         for reply in replies:

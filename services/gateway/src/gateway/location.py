@@ -12,6 +12,7 @@ import jwt
 import structlog
 from notify_common.clock import now_ms
 from notify_common.lifecycle import periodic
+from notify_common.redis_conn import is_cluster
 
 from gateway.connection import Connection
 from gateway.frames import Location, control_frame, error_frame
@@ -46,6 +47,10 @@ async def store_location(node: Node, conn: Connection, frame: Location) -> bytes
     for role in roles:
         pipe.geoadd(node.keys.locations(role), [frame.lon, frame.lat, conn.user_id])
         pipe.zadd(node.keys.location_seen(role), {conn.user_id: at})
+    if is_cluster(node.client):  # a cluster pipeline refuses PUBLISH (it goes to every node)
+        await pipe.execute()
+        await node.client.publish(node.keys.location_channel(conn.user_id), update)
+        return None
     pipe.publish(node.keys.location_channel(conn.user_id), update)
     await pipe.execute()
     return None

@@ -16,6 +16,7 @@ from notify_common.delayed import DelayedQueue
 from notify_common.devices import queue_token_removal
 from notify_common.keys import GROUP_PUSH, Keys
 from notify_common.receipts import receipt_command
+from notify_common.redis_conn import is_cluster
 from notify_common.redis_line import Command
 from notify_common.schemas import FIELD_JOB, DeadLetter, PushJob, Receipt, encode
 
@@ -70,7 +71,12 @@ class Ledger:
         if not self:
             return
         keys = self.keys
-        pipe = client.pipeline(transaction=True)
+        # On a Redis Cluster these keys span slots and no MULTI can hold them: the outcomes go
+        # first and the sent markers and completions after, so a worker killed in between sends
+        # again (at-least-once) rather than leaving a push marked sent without its receipt.
+        cluster = is_cluster(client)
+        pipe = client.pipeline(transaction=not cluster)
+        markers = client.pipeline(transaction=False) if cluster else pipe
         at = now_ms()
         pushed_by_notification: dict[str, list[str]] = {}
         for send in self.pushed:
@@ -78,8 +84,8 @@ class Ledger:
             fields += [send.target_digest, USER_FIELD + send.user_id]
         for notification_id, digests in pushed_by_notification.items():
             marker = keys.push_sent(notification_id)
-            pipe.hset(marker, mapping=dict.fromkeys(digests, 1))
-            pipe.expire(marker, self.dedup_ttl_s)
+            markers.hset(marker, mapping=dict.fromkeys(digests, 1))
+            markers.expire(marker, self.dedup_ttl_s)
         queue_token_removal(pipe, keys, [(s.user_id, s.token) for s, _ in self.token_dead])
         for send, reason in self.dead:
             pipe.execute_command(*self._dead_letter(send, reason, at))
@@ -89,12 +95,14 @@ class Ledger:
             finished = [*self.pushed, *self.expired, *self.duplicates]
             finished += [s for s, _ in self.token_dead] + [s for s, _ in self.dead]
             for send in finished:
-                queue_complete(pipe, self.retries, send)
+                queue_complete(markers, self.retries, send)
         for receipt in self._receipts(at):
             pipe.execute_command(*receipt_command(keys.receipts, receipt))
         # Before the await: batches of the same push call commit concurrently.
         self.reported.update((s.notification.id, s.user_id) for s in self.pushed)
         await pipe.execute()
+        if markers is not pipe:
+            await markers.execute()
         self._count()
 
     def _receipts(self, at: int) -> list[Receipt]:

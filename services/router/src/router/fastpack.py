@@ -12,6 +12,7 @@ from typing import Any
 
 import hiredis
 import redis.asyncio as redis_async
+from notify_common.redis_conn import is_cluster
 from redis.exceptions import DataError
 
 
@@ -30,7 +31,10 @@ class _HiredisPacking:
 
 
 def pack_with_hiredis(client: redis_async.Redis) -> redis_async.Redis:
-    """Make the connections `client` opens from now on pack with hiredis; returns `client`."""
+    """Make the connections `client` opens from now on pack with hiredis; returns `client`.
+    A cluster client keeps redis-py's packing: its nodes' connections are made per node."""
+    if is_cluster(client):
+        return client
     pool = client.connection_pool
     base = pool.connection_class
     if not issubclass(base, _HiredisPacking):

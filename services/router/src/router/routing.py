@@ -229,9 +229,10 @@ class Router:
         try:
             replies = await self.line.pipeline(reads)
         except NoScriptError:
-            # Redis lost its script cache (a restart): no script ran, so no counter moved, and
-            # the claims answer the same when the same entries repeat them.
-            await READ_RECIPIENT.load(self.client)
+            # Redis lost its script cache (a restart, a replica promoted): no script ran, so no
+            # counter moved (on a cluster, the scripts of the masters that had it did: those
+            # users count this batch twice), and the claims answer the same when repeated.
+            await self.line.script_load(READ_RECIPIENT.script)
             replies = await self.line.pipeline(reads)
         alive = live_nodes_from(replies[len(claims)])
         dup = duplicates(claims, replies[: len(claims)])

@@ -25,6 +25,7 @@ import redis.asyncio as redis_async
 from aiohttp import web
 from notify_common.keys import Keys
 from notify_common.presence import user_presence
+from notify_common.redis_conn import connect
 
 from devstack.fleet import DEV_JWT_SECRET, DEV_SERVICE_TOKEN, dev_token
 
@@ -140,7 +141,7 @@ def page_app(settings: PageSettings, client: redis_async.Redis, keys: Keys, secr
 
 
 async def serve(port: int, settings: PageSettings) -> None:
-    client = redis_async.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    client = connect(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     keys = Keys(os.environ.get("KEY_PREFIX", "nf"))
     app = page_app(settings, client, keys, os.environ.get("JWT_SECRET") or DEV_JWT_SECRET)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

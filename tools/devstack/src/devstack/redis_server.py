@@ -43,8 +43,10 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RedisMissing(INSTALL_HINT)
+        config = self.config_file()
         args = [
             binary,
+            *([str(config)] if config is not None else []),
             "--port",
             str(self.port),
             "--bind",
@@ -66,6 +68,7 @@ class RedisServer:
             args += ["--appendonly", "no"]
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra_args()
         # A session of its own: Ctrl-C in a terminal must not stop Redis under the services that
         # still use it; its owner stops it, after them (devstack: services first, Redis last).
         self.process = subprocess.Popen(
@@ -73,6 +76,14 @@ class RedisServer:
         )
         self.wait_ready(timeout_s)
         return self
+
+    def config_file(self) -> Path | None:
+        """A config file given first on the command line (sentinels need one); none here."""
+        return None
+
+    def extra_args(self) -> list[str]:
+        """More command-line options (cluster and sentinel servers add theirs)."""
+        return []
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -13,6 +13,7 @@ from notify_common import presence
 from notify_common.config import ConfigError, load_config, redact_url, validate_redis_url
 from notify_common.consumer import REDIS_DOWN_ERRORS
 from notify_common.keys import Keys
+from notify_common.redis_conn import connect
 
 from notifyctl.commands import cmd_exporter, cmd_lag, cmd_publish, cmd_stuck, cmd_user
 from notifyctl.config import CtlConfig
@@ -195,7 +196,7 @@ async def _run(args: argparse.Namespace) -> int:
     args.json = getattr(args, "json", False)
     if getattr(args, "idle_ms", 0) is None:
         args.idle_ms = cfg.claim_idle_ms
-    client = redis_async.Redis.from_url(target.url)
+    client = connect(target.url)
     try:
         command: Command = args.run
         return await command(client, keys, args)

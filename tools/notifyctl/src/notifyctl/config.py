@@ -13,7 +13,8 @@ class CtlConfig(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: Annotated[
         str,
         msgspec.Meta(
-            description="The fleet's Redis. Empty: read-only commands use redis://127.0.0.1:6379/0 "
+            description="The fleet's Redis, in any REDIS_URL form (one server, redis+cluster://, "
+            "redis+sentinel://). Empty: read-only commands use redis://127.0.0.1:6379/0 "
             "(and say so); commands that write refuse to run."
         ),
     ] = ""

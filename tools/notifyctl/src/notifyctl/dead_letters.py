@@ -19,6 +19,7 @@ import msgspec
 import redis.asyncio as redis_async
 from notify_common.dead_letters import META_FIELD, dead_letter_meta, original_fields
 from notify_common.keys import Keys
+from notify_common.redis_conn import is_cluster
 from notify_common.schemas import FIELD_EVENT, DeadLetter, notification_id_of
 from notify_common.stream_ids import after, id_text
 
@@ -199,6 +200,8 @@ async def replay(
     for name, value in replay_fields(entry).items():
         args += [name, value]
     markers = [keys.seen(REPLAY_SCOPE, i) for i in dead_ids]
+    if is_cluster(client):
+        return await _replay_across_slots(client, keys, dead_ids, markers, replay_fields(entry), entry)
     status, new_id = await client.eval(
         _REPLAY, 2 + len(markers), keys.dead_letters, entry.meta.source_stream, *markers, *args
     )
@@ -206,6 +209,33 @@ async def replay(
         raise DeadLetterMissing(dead_id)
     already = int(status) == 0
     return ReplayResult(dead_id, id_text(new_id), already, () if already else tuple(dead_ids[1:]))
+
+
+async def _replay_across_slots(
+    client: redis_async.Redis,
+    keys: Keys,
+    dead_ids: list[str],
+    markers: list[str],
+    fields: dict[bytes, bytes],
+    entry: DeadEntry,
+) -> ReplayResult:
+    """`replay` on a Redis Cluster, where the dead-letter stream, the source stream and the
+    markers live on different slots and no script can touch them together: the first marker is
+    claimed first (SET NX), so two replays of one letter still append it once. A CLI killed
+    between the claim and the append leaves the letter in place with a claimed marker: it then
+    reports it replayed (`already`) without an append; purge it, or replay after the marker's TTL."""
+    assert entry.meta is not None
+    claimed = await client.set(markers[0], "claimed", nx=True, ex=REPLAY_MARKER_TTL_S)
+    if not claimed:
+        return ReplayResult(dead_ids[0], id_text(await client.get(markers[0]) or b""), already=True)
+    if not await client.xrange(keys.dead_letters, dead_ids[0], dead_ids[0]):
+        await client.delete(markers[0])
+        raise DeadLetterMissing(dead_ids[0])
+    new_id = id_text(await client.xadd(entry.meta.source_stream, fields))
+    for dead_id, marker in zip(dead_ids, markers, strict=True):
+        await client.set(marker, new_id, ex=REPLAY_MARKER_TTL_S)
+        await client.xdel(keys.dead_letters, dead_id)
+    return ReplayResult(dead_ids[0], new_id, False, tuple(dead_ids[1:]))
 
 
 async def purge(client: redis_async.Redis, keys: Keys, dead_ids: list[str]) -> int:
