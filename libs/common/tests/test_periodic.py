@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from devstack.polling import wait_until
-from notify_common.lifecycle import periodic
+from notify_common.lifecycle import periodic, spawn_owned
 from structlog.testing import capture_logs
 
 
@@ -42,3 +43,17 @@ async def test_the_wait_a_step_returns_replaces_the_interval_and_stop_ends_the_w
     stop.set()
     await asyncio.wait_for(loop, 2)
     assert calls == 5
+
+
+async def test_a_failed_owned_task_is_logged_not_left_unretrieved() -> None:
+    async def broken() -> None:
+        raise ValueError("boom")
+
+    owner: set[asyncio.Task[Any]] = set()
+    with capture_logs() as logs:
+        task = spawn_owned(owner, broken())
+        await asyncio.wait([task])
+        await asyncio.sleep(0)  # done callbacks run on the next loop turn
+    assert not owner
+    assert [entry["event"] for entry in logs] == ["task_failed"]
+    assert logs[0]["task"].endswith("broken")

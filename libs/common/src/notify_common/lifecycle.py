@@ -58,7 +58,15 @@ def spawn_owned(owner: set[asyncio.Task[Any]], work: Coroutine[Any, Any, None]) 
     task = asyncio.get_running_loop().create_task(work)
     owner.add(task)
     task.add_done_callback(owner.discard)
+    task.add_done_callback(_log_failure)
     return task
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    # Retrieving the exception here is what keeps a failed task from ending as asyncio's
+    # "exception was never retrieved" at garbage collection, long after the fact and unlogged.
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("task_failed", task=getattr(task.get_coro(), "__qualname__", "?"), exc_info=error)
 
 
 async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:

@@ -12,7 +12,7 @@ from notify_common.backoff import backoff_delay
 from notify_common.keys import Keys
 from notify_common.lifecycle import spawn_owned
 from notify_common.presence import Change, reconcile, write_changes
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 log = structlog.get_logger("gateway.presence")
 
@@ -87,7 +87,8 @@ class PresenceWrites:
                         await self._write_all()
                     else:
                         await write_changes(self._client, self._keys, self._node_id, batch)
-                except (RedisError, OSError) as exc:
+                except (RedisError, RedisClusterException, OSError) as exc:
+                    # A cluster's own errors (no node for a slot mid-failover) are not RedisErrors.
                     # Part of the batch may have landed: only a rebuild from the mirror is exact.
                     self._rebuild = True
                     failures += 1
