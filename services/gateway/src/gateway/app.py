@@ -26,7 +26,7 @@ from gateway.drain import drain
 from gateway.node import Node
 from gateway.pings import ping_loop
 from gateway.sse import events
-from gateway.websocket import websocket
+from gateway.websocket import WebSocketEndpoint
 
 log = structlog.get_logger("gateway.app")
 
@@ -35,7 +35,7 @@ CONNECTIONS = Gauge("nf_gateway_connections", "Client connections (WebSocket and
 
 def build_app(node: Node) -> web.Application:
     app = web.Application()
-    app.router.add_get("/ws", functools.partial(websocket, node))
+    app.router.add_get("/ws", WebSocketEndpoint(node).handle)
     app.router.add_get("/events", functools.partial(events, node))
     enable_cors(app, node.cfg.allowed_origins)
     sio_endpoint.attach(app, node)
