@@ -174,9 +174,14 @@ class WebSocketEndpoint:
                 if isinstance(message, str):
                     await client_frames.handle(node, conn, message)
                 else:
-                    await conn.send(
-                        error_frame("bad_frame", "send JSON text frames"), node.cfg.send_buffer_bytes
-                    )
+                    await conn.send(BINARY_REFUSED, node.cfg.send_buffer_bytes)
+        except (RedisError, OSError) as exc:
+            log.warning("client_frame_failed", user_id=conn.user_id, error=repr(exc))
+            conn.close_soon(CLOSE_TRY_LATER, TRY_LATER)
+        except Exception:
+            # A bug, not the client's doing: drop the connection as a crashed handler would.
+            log.exception("client_frame_crashed", user_id=conn.user_id)
+            socket.abort()
         finally:
             socket.worker = None
 

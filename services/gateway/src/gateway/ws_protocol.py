@@ -34,6 +34,8 @@ CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_INVALID_TEXT = 1007
 CLOSE_TOO_BIG = 1009
 
+SENDABLE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
+
 INBOX_PAUSE = 32
 """Client frames waiting for the endpoint before reading from the socket pauses."""
 
@@ -69,6 +71,12 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
         return payload
     key = (mask * (n // 4 + 1))[:n]
     return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+
+
+def valid_close_code(payload: bytes) -> bool:
+    """A code a client may send (RFC 6455 7.4: the defined ones, or 3000-4999)."""
+    code = int.from_bytes(payload[:2], "big")
+    return code in SENDABLE_CODES or 3000 <= code < 5000
 
 
 def close_payload(code: int, reason: bytes) -> bytes:
@@ -111,8 +119,9 @@ class WebSocket(asyncio.Protocol):
         """Payload bytes still to discard (a frame refused while closing or over the limit)."""
         self.frag: list[bytes] | None = None
         """A fragmented message's parts so far, its opcode first as one byte."""
-        self.inbox: list[str | bytes] = []
-        """Client messages not yet handled: text as str, binary as bytes."""
+        self.inbox: list[str | bytes] | None = None
+        """Client messages not yet handled: text as str, binary as bytes (None: none, the
+        usual state, a list would cost 56 bytes per idle socket)."""
         self.worker: asyncio.Task[None] | None = None
         """The endpoint's task handling the inbox; None while there is nothing to do."""
         self.waiter: asyncio.Future[None] | None = None
@@ -254,7 +263,10 @@ class WebSocket(asyncio.Protocol):
             self._message(text)
 
     def _message(self, message: str | bytes) -> None:
-        self.inbox.append(message)
+        if self.inbox is None:
+            self.inbox = [message]
+        else:
+            self.inbox.append(message)
         if len(self.inbox) >= INBOX_PAUSE:
             self._set_paused(1, True)
         if self.live:
@@ -264,7 +276,7 @@ class WebSocket(asyncio.Protocol):
 
     def _closed_by_client(self, payload: bytes) -> None:
         if self.state == OPEN:
-            if len(payload) == 1:
+            if len(payload) == 1 or (len(payload) > 1 and not valid_close_code(payload)):
                 self._fail(CLOSE_PROTOCOL_ERROR, b"bad close frame")
                 return
             # As aiohttp did: the client's close is answered with 1000, then the TCP close.
@@ -277,7 +289,9 @@ class WebSocket(asyncio.Protocol):
         if not self.inbox or self.state != OPEN:
             return None
         message = self.inbox.pop(0)
-        if self.paused & 1 and len(self.inbox) < INBOX_PAUSE // 2:
+        if not self.inbox:
+            self.inbox = None
+        if self.paused & 1 and len(self.inbox or ()) < INBOX_PAUSE // 2:
             self._set_paused(1, False)
         return message
 
@@ -327,7 +341,7 @@ class WebSocket(asyncio.Protocol):
             # Never waits for the send buffer: a client that stopped reading still gets the
             # frame's way out for CLOSE_LINGER_S, then the TCP close.
             self.send(OP_CLOSE, close_payload(code, reason))
-        self.inbox.clear()
+        self.inbox = None
         self._set_paused(2, False)  # read on for the client's close whatever it sends
         self._wake()
         self._end_session()
