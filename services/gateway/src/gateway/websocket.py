@@ -140,6 +140,7 @@ class WebSocketEndpoint:
             return
         del token  # not kept with the socket
         conn = Connection(socket, socket.transport, principal, node.close_tasks)
+        socket.conn = conn  # a pong to a ping sent during catch-up must count (seen_at)
         node.pings.add(conn)
         live = False
         try:

@@ -110,6 +110,7 @@ class WebSocket(asyncio.Protocol):
         self.max_bytes = max_bytes
         """Largest message a client may send (text counts its UTF-8 bytes); larger: 1009."""
         self.conn: Connection | None = None
+        """Set once authenticated: every read counts as a sign of life (`seen_at`, pings.py)."""
         self.live = False
         """Set once the handshake's handler hands the session over; cleared when it ends."""
         self.state = OPEN
