@@ -134,6 +134,17 @@ async def test_an_auth_frame_sent_with_the_upgrade_request_is_read(gateway: Runn
     client.writer.close()
 
 
+async def test_100_kib_sent_with_the_upgrade_request_are_read(gateway_factory: GatewayFactory) -> None:
+    # More than aiohttp's read buffer (64 KiB): it pauses reading while it holds such a tail.
+    gw = await gateway_factory(max_frame_bytes=256 * 1024)
+    auth = json.dumps({"type": "auth", "token": make_token("eager")}).encode()
+    client = await open_raw(gw, upgrade_request(gw.port) + frame(0x1, auth) + frame(0x2, b"x" * 100_000))
+    assert (await client.receive_json())["type"] == "hello"
+    assert (await client.receive_json())["type"] == "catchup.done"
+    assert (await client.receive_json())["code"] == "bad_frame"  # the binary frame, read whole
+    client.writer.close()
+
+
 async def test_fragmented_and_unmasked_text_is_reassembled(raw: Raw) -> None:
     await raw.send(0x1, b'{"type":', fin=False)
     await raw.send(0x9, b"between")  # a control frame may come between fragments

@@ -93,6 +93,7 @@ async def upgrade(request: web.Request, endpoint: WebSocketEndpoint) -> tuple[we
     # once this handler returns, as after a client hang-up: nothing of it stays with the socket.
     handler.transport = None
     handler.connection_lost(None)
+    transport.resume_reading()  # aiohttp pauses it when the tail reaches its read buffer size
     if tail:
         socket.data_received(tail)
     return response, socket
