@@ -116,11 +116,18 @@ class WebSocketEndpoint:
         last_id = request.query.get("last_id")
         topics = topics_from(request)
         response, socket = await upgrade(request, self)
+        # aiohttp's server no longer knows this connection, so its shutdown would not wait for or
+        # cancel this handler: the node's close tasks own it until the session is live.
+        task = asyncio.current_task()
+        if task is not None:
+            node.close_tasks.add(task)
         try:
             await self._open(socket, token, last_id, topics)
         except BaseException:
             socket.abort()
             raise
+        finally:
+            node.close_tasks.discard(task)
         return response
 
     async def _open(
