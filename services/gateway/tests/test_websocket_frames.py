@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
+from gateway.ws_protocol import WebSocket
 from gwkit import GatewayFactory, RunningGateway, connect_live, eventually, make_token
 
 KEY = base64.b64encode(b"0123456789abcdef").decode()
@@ -223,3 +224,39 @@ async def test_an_open_socket_holds_no_task_and_no_aiohttp_handler(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class Wire(asyncio.Transport):
+    """The server's side of a socket, in memory: what the protocol wrote, and whether it closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class NoEndpoint:
+    def received(self, socket: WebSocket) -> None:
+        pass
+
+    def ended(self, socket: WebSocket) -> None:
+        pass
+
+
+async def test_a_refused_frame_cut_inside_its_mask_key_is_skipped_whole() -> None:
+    wire = Wire()
+    socket = WebSocket(wire, NoEndpoint(), max_bytes=1024)
+    big = frame(0x1, b"x" * 5000)  # header: 2 + 2 length bytes, then the 4-byte mask key
+    socket.data_received(big[:6])
+    assert wire.written == bytes((0x88, 17)) + (1009).to_bytes(2, "big") + b"frame too large"
+    socket.data_received(big[6:] + frame(0x8, (1000).to_bytes(2, "big")))
+    assert wire.closed  # the client's close frame was found right after the skipped payload

@@ -190,7 +190,7 @@ class WebSocket(asyncio.Protocol):
                 if self.state == OPEN:
                     self.begin_close(CLOSE_TOO_BIG, b"frame too large")
                 if end - start < length:
-                    self.skip = length - max(0, end - start)
+                    self.skip = start + length - end  # the rest of its mask key too, if cut
                     pos = end
                     break
                 pos = start + length
@@ -343,6 +343,7 @@ class WebSocket(asyncio.Protocol):
             # frame's way out for CLOSE_LINGER_S, then the TCP close.
             self.send(OP_CLOSE, close_payload(code, reason))
         self.inbox = None
+        self.frag = None
         self._set_paused(2, False)  # read on for the client's close whatever it sends
         self._wake()
         self._end_session()
