@@ -2,7 +2,7 @@
 
 aiohttp serves the HTTP side (routing, CORS, Origin, the 101); right after the 101 the transport
 is handed to a `WebSocket` (ws_protocol.py) and aiohttp's request handler lets go of it, so an
-open socket holds no request, task or coroutine of aiohttp's (bench/FINDINGS.md F12). The
+open socket holds no request, task or coroutine of aiohttp's (bench/FINDINGS.md F12, F14). The
 handler itself runs until the session is live (auth, presence, catch-up), then returns.
 """
 
@@ -86,7 +86,9 @@ async def upgrade(request: web.Request, endpoint: WebSocketEndpoint) -> tuple[we
     transport.set_write_buffer_limits(high=cfg.send_buffer_bytes * 2 + 4 * cfg.max_frame_bytes)
     transport.set_protocol(socket)
     # Bytes the client sent right after its upgrade request are kept by aiohttp's handler as the
-    # "message tail" (an aiohttp internal; tests/test_websocket_frames.py covers it).
+    # "message tail". Two aiohttp internals are relied on here (that tail, and a handler that lets
+    # go of a transport on connection_lost); aiohttp is pinned in uv.lock, and
+    # services/gateway/tests/test_websocket_frames.py fails if an upgrade changes either.
     tail: bytes = handler._message_tail
     handler._message_tail = b""
     # The handler forgets the transport (so it does not close it) and ends its request loop
