@@ -14,7 +14,7 @@ endif
 UV_STAMP = $(if $(filter $(TOOLS_UV),$(UV)),$(TOOLS_VENV)/.uv-$(UV_VERSION))
 PY_SRC = libs/common/src services/gateway/src services/router/src services/push-worker/src services/history/src tools/fcm-fake/src tools/devstack/src tools/notifyctl/src clients/python/src bench chaos
 
-.PHONY: install run test test-fast lint format typecheck docs bench chaos chaos-load chaos-long check clean
+.PHONY: install run test test-fast lint format typecheck docs bench capacity chaos chaos-load chaos-long check clean
 
 install: $(UV_STAMP) ## create .venv and install every workspace package (fetches uv into .tools/ if missing)
 	$(UV) sync --all-packages --frozen
@@ -56,6 +56,9 @@ check: lint typecheck test ## what CI runs
 
 bench: install ## benchmarks (bench/README.md); not part of `make test`
 	$(UV) run --frozen python -m bench
+
+capacity: install ## regenerate the tables of docs/scaling.md from bench/results/latest.json
+	$(UV) run --frozen python -m bench.capacity --write docs/scaling.md
 
 chaos: install ## fault-injection tier, CI durations (docs/reliability.md); not part of `make test`
 	$(UV) run --frozen pytest -m chaos -p no:randomly

@@ -33,7 +33,8 @@ SERVICE_ENV = {"LOG_FORMAT": "json", "LOG_LEVEL": "info", "RATE_LIMIT_PER_USER":
 class FleetRun:
     """Everything a scenario drives: Redis, the services, a Redis client and the client pool."""
 
-    redis_server: RedisServer
+    redis_server: RedisServer | None
+    """None when the fleet runs on a Redis given by URL (not started here, its CPU not read)."""
     fleet: Fleet
     client: redis.Redis
     keys: Keys
@@ -45,7 +46,7 @@ class FleetRun:
         Not the load generator (clients, publisher) and not the fake FCM, which stands in for
         Google's servers."""
         pids = dict(self.fleet.pids())
-        if self.redis_server.process is not None:
+        if self.redis_server is not None and self.redis_server.process is not None:
             # Popen runs the redis-server binary itself (no shell in between): this is its pid.
             pids["redis-server"] = self.redis_server.process.pid
         return pids
@@ -118,19 +119,26 @@ def fleet_run(
     services: tuple[str, ...],
     client_workers: int = 0,
     service_env: dict[str, dict[str, str]] | None = None,
+    redis_url: str | None = None,
+    key_prefix: str = "nf",
 ) -> Iterator[FleetRun]:
-    """Start Redis, the chosen services and `client_workers` client processes; stop all after."""
+    """Start Redis, the chosen services and `client_workers` client processes; stop all after.
+
+    With `redis_url` the fleet runs on that Redis instead of a throwaway one; give each run its
+    own `key_prefix` there, as earlier runs' keys stay."""
     workdir.mkdir(parents=True, exist_ok=True)
-    server = start_redis()
+    server = start_redis() if redis_url is None else None
+    url = server.url if server is not None else str(redis_url)
     fleet = Fleet(
-        server.url,
+        url,
         workdir,
         gateways=gateways,
+        key_prefix=key_prefix,
         services=services,
         extra_env=dict(SERVICE_ENV),
         service_env=service_env or {},
     )
-    client = redis.Redis.from_url(server.url)
+    client = redis.Redis.from_url(url)
     pool: ClientPool | None = None
     try:
         fleet.start(timeout_s=60)
@@ -141,4 +149,5 @@ def fleet_run(
             pool.close()
         fleet.stop()
         client.close()
-        server.stop()
+        if server is not None:
+            server.stop()

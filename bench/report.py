@@ -39,9 +39,29 @@ def git_commit(repo: Path) -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD").strip(), "dirty": bool(changed)}
 
 
-def write_latest(path: Path, results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+def write_latest(
+    path: Path, results: dict[str, dict[str, Any]], meta: dict[str, Any], keep: tuple[str, ...] = ()
+) -> None:
+    """A full run's latest.json; the scenarios in `keep` (run only when named) stay from the
+    previous file when this run did not measure them."""
+    old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    kept = {name: old[name] for name in keep if name in old and name not in results}
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = {**meta, **{name: without_curves(r) for name, r in results.items()}}
+    body = {**meta, **{name: without_curves(r) for name, r in results.items()}, **kept}
+    path.write_text(json.dumps(body, indent=2) + "\n")
+
+
+def merge_latest(path: Path, results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+    """Replace only these scenarios in latest.json; each carries its own run's commit and load
+    (`run`), as the file's top names the run the other scenarios come from."""
+    body: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    run: dict[str, Any] = {k: meta[k] for k in ("measured_at", "commit", "dirty", "size") if k in meta}
+    run["loadavg_before"] = meta["machine"]["loadavg"]
+    run["loadavg_after"] = meta.get("loadavg_after")
+    run["note"] = f"{', '.join(results)} alone (python -m bench --scenarios {','.join(results)} --record)"
+    for name, result in results.items():
+        body[name] = {**without_curves(result), "run": run}
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(body, indent=2) + "\n")
 
 

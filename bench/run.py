@@ -22,6 +22,7 @@ from bench import (
     s6_router,
     s7_saturation,
     s8_storm,
+    s9_scaling,
 )
 from bench.fleetrun import fleet_run
 from bench.procstats import machine, raise_nofile_limit
@@ -29,6 +30,9 @@ from bench.profiling import Profiler
 from bench.sizes import BY_NAME, Sizes
 
 ALL = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8")
+# Run only when named: S9 starts six fleets in turn for a scaling curve, not a target.
+ON_REQUEST = ("s9",)
+KNOWN = ALL + ON_REQUEST
 # S2 and S3 run the delivery path only (router + gateways): history and push-worker read their
 # own consumer groups, are measured in S4/S5, and would take the cores of the path under test.
 DELIVERY_PATH = ("router",)
@@ -44,7 +48,9 @@ LATEST_PLOT = REPO / "bench" / "results" / "latest.png"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--size", choices=sorted(BY_NAME), default="full", help="full = the issue's sizes")
-    p.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of s1…s8")
+    p.add_argument(
+        "--scenarios", default=",".join(ALL), help="comma-separated subset of s1…s8, or s9 (only when named)"
+    )
     p.add_argument("--out", type=Path, default=None, help="result folder (default bench/out/<time>)")
     p.add_argument(
         "--wait-load",
@@ -60,7 +66,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--record",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="write bench/results/latest.json (default: a full run of every scenario)",
+        help="write bench/results/latest.json (default: a full run of every scenario); a run of "
+        "some scenarios only replaces theirs and keeps the rest",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        help="S9 only: run on this Redis (e.g. a cluster) instead of a throwaway one per step",
     )
     return p.parse_args(argv)
 
@@ -84,7 +96,9 @@ def _guarded(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def run_scenarios(sizes: Sizes, chosen: list[str], workdir: Path, profiler: Profiler) -> dict[str, Any]:
+def run_scenarios(
+    sizes: Sizes, chosen: list[str], workdir: Path, profiler: Profiler, redis_url: str | None = None
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     delivery_scenarios = [s for s in ("s3", "s2") if s in chosen]
     if delivery_scenarios:
@@ -122,17 +136,20 @@ def run_scenarios(sizes: Sizes, chosen: list[str], workdir: Path, profiler: Prof
         results["s6"] = _guarded("s6", lambda: s6_router.run(sizes, workdir / "s6", profiler))
     if "s8" in chosen:
         results["s8"] = _guarded("s8", lambda: s8_storm.run(sizes, workdir / "s8", profiler))
-    return {name: results[name] for name in ALL if name in results}
+    if "s9" in chosen:
+        results["s9"] = _guarded("s9", lambda: s9_scaling.run(sizes, workdir / "s9", redis_url))
+    return {name: results[name] for name in KNOWN if name in results}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = BY_NAME[args.size]
     chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = set(chosen) - set(ALL)
+    unknown = set(chosen) - set(KNOWN)
     if unknown:
         print(
-            f"unknown scenarios: {', '.join(sorted(unknown))} (choose from {', '.join(ALL)})", file=sys.stderr
+            f"unknown scenarios: {', '.join(sorted(unknown))} (choose from {', '.join(KNOWN)})",
+            file=sys.stderr,
         )
         return 2
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -150,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     profiler = Profiler(out_dir / "profiles" if args.profile else None)
     # Service logs and databases stay beside the results, for a look after a surprising figure.
-    results = run_scenarios(sizes, chosen, out_dir / "work", profiler)
+    results = run_scenarios(sizes, chosen, out_dir / "work", profiler, args.redis_url)
     meta["total_wall_s"] = round(time.monotonic() - started, 1)
     meta["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     if profiler.summaries:
@@ -158,9 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     report.write_scenarios(out_dir, results, meta)
     title = f"{sizes.name} run {stamp}, commit {meta['commit'][:10]}, load {meta['machine']['loadavg']}"
     report.plot(out_dir / "latency.png", results, title)
-    if record:
-        report.write_latest(LATEST, results, meta)
+    if record and set(chosen) >= set(ALL):
+        report.write_latest(LATEST, results, meta, keep=ON_REQUEST)
         report.plot(LATEST_PLOT, results, title)
+    elif record:
+        # A failed scenario keeps its previous figures rather than recording its error.
+        report.merge_latest(LATEST, {n: r for n, r in results.items() if "error" not in r}, meta)
     print(report.table(results))
     print(f"\nresults: {out_dir}" + (f" and {LATEST}" if record else ""))
     errors = {name: r["error"] for name, r in results.items() if "error" in r}

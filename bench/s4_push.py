@@ -25,6 +25,7 @@ from typing import Any
 import redis
 from devstack.ports import free_port
 from devstack.procs import ServiceProcess
+from notify_common.clock import now_ms
 from notify_common.devices import register_device
 from notify_common.keys import Keys
 from notify_common.redis_conn import connect
@@ -75,7 +76,7 @@ def fake_stats(base_url: str) -> dict[str, int]:
 
 
 def publish_jobs(client: redis.Redis, keys: Keys, users: int, notification_prefix: str = "s4") -> None:
-    now = int(time.time() * 1000)
+    now = now_ms()
     pipe = client.pipeline(transaction=False)
     for job_no, first in enumerate(range(0, users, USERS_PER_JOB)):
         nid = f"{notification_prefix}-{job_no}"
@@ -127,7 +128,7 @@ def measure(
         extra = more_workers(fr, processes - 1)
         try:
             fake_url = fr.fleet.fcm_url()
-            asyncio.run(register_all(fr.redis_server.url, fr.keys, users, failing))
+            asyncio.run(register_all(fr.fleet.redis_url, fr.keys, users, failing))
             pids = fr.pids()
             for proc in extra:
                 assert proc.process is not None

@@ -27,9 +27,11 @@ import asyncpg
 import redis
 from devstack.fleet import dev_token
 from devstack.postgres_server import PostgresMissing, start_postgres
+from notify_common.clock import now_ms
 from notify_common.keys import GROUP_HISTORY, Keys
 from notify_common.publish import build_event
-from notify_common.schemas import FIELD_EVENT, FIELD_RECEIPT, Receipt, encode
+from notify_common.receipts import receipt_command
+from notify_common.schemas import FIELD_EVENT, Receipt, encode
 
 from bench.fleetrun import BENCH_ROLE, FleetRun, fleet_run
 from bench.histogram import Histogram
@@ -119,10 +121,10 @@ def publish_unicasts_with_receipts(fr: FleetRun, tag: str, first: int, last: int
             kind="delivered",
             channel="socket",
             node="gateway-1",
-            at_ms=int(time.time() * 1000),
+            at_ms=now_ms(),
         )
         pipe.xadd(fr.keys.ingress, {FIELD_EVENT: encode(event)})
-        pipe.xadd(fr.keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+        pipe.execute_command(*receipt_command(fr.keys.receipts, receipt))
     pipe.execute()
 
 
@@ -195,7 +197,7 @@ async def _pg_bulk_load(url: str, rows: int) -> int:
     """Fill inbox to about `rows` rows for users b0…; returns the number of bulk users."""
     notifications = max(1, rows // RECIPIENTS_PER_BULK_NOTIFICATION)
     users = max(1, rows // BULK_ROWS_PER_USER)
-    base_ms = int(time.time() * 1000) - notifications
+    base_ms = now_ms() - notifications
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(

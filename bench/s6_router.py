@@ -14,10 +14,11 @@ from typing import Any
 
 import msgspec
 import redis
+from notify_common.clock import now_ms
 from notify_common.keys import GROUP_ROUTER, Keys
-from notify_common.presence import now_ms
 from notify_common.publish import build_event
 from notify_common.schemas import FIELD_DELIVERY, FIELD_EVENT, NodeDelivery, encode
+from notify_common.stream_ids import after
 
 from bench.fleetrun import fleet_run
 from bench.procstats import CpuMeter
@@ -75,7 +76,7 @@ def count_deliveries(client: redis.Redis, keys: Keys, nodes: list[str]) -> tuple
                 entries += 1
                 users += len(decoder.decode(fields[FIELD_DELIVERY]).user_ids)
             last = batch[-1][0].decode()
-            start = "(" + last
+            start = after(last)
     return entries, users
 
 

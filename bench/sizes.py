@@ -49,6 +49,13 @@ class Sizes:
     s8_drain_rate_per_s: int
     """Unicasts per second to the drained node's clients while it drains."""
     s8_drain_publish_s: float
+    s9_steps: tuple[int, ...]
+    """S9: router processes, then gateway nodes, of each step of the scaling curve."""
+    s9_router_events: int
+    """Events of S6's shape (s6_users_per_event users each) routed at each router step."""
+    s9_clients: int
+    s9_broadcasts: int
+    """Role broadcasts published at once to the S9 clients at each gateway step."""
 
 
 FULL = Sizes(
@@ -85,6 +92,10 @@ FULL = Sizes(
     s8_missed_broadcasts=3,
     s8_drain_rate_per_s=500,
     s8_drain_publish_s=6.0,
+    s9_steps=(1, 2, 4),
+    s9_router_events=20_000,
+    s9_clients=4000,
+    s9_broadcasts=40,
 )
 
 SMOKE = Sizes(
@@ -121,6 +132,10 @@ SMOKE = Sizes(
     s8_missed_broadcasts=2,
     s8_drain_rate_per_s=100,
     s8_drain_publish_s=1.0,
+    s9_steps=(1, 2),
+    s9_router_events=300,
+    s9_clients=40,
+    s9_broadcasts=5,
 )
 
 BY_NAME = {s.name: s for s in (FULL, SMOKE)}

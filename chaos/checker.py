@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from notify_common.stream_ids import id_key
+
 from chaos.clients import ClientLog
 from chaos.workload import Published
 
@@ -152,7 +154,7 @@ def check(
                 _example(
                     verdict, f"{event.id} -> {user}: {event.kind}, not received, pushed or dead-lettered"
                 )
-    order = {e.id: _id_key(e.entry_id) for e in events.values()}
+    order = {e.id: id_key(e.entry_id) for e in events.values()}
     for log in logs:
         counts = Counter(r.id for r in log.frames)
         verdict.duplicates += sum(c - 1 for c in counts.values())
@@ -170,11 +172,6 @@ def _unique_by_id(published: Iterable[Published]) -> dict[str, Published]:
     for event in published:
         events.setdefault(event.id, event)
     return events
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _reordered(log: ClientLog, order: Mapping[str, tuple[int, int]]) -> list[tuple[str, str]]:

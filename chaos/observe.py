@@ -16,8 +16,10 @@ import aiohttp
 import asyncpg
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet
+from notify_common.dead_letters import META_FIELD, original_fields
 from notify_common.devices import register_device
 from notify_common.keys import Keys
+from notify_common.stream_ids import id_key
 
 from chaos.checker import DeadLetterView
 from chaos.workload import TOKEN_PREFIX, device_token
@@ -101,18 +103,13 @@ async def register_devices(redis_url: str, keys: Keys, users: Iterable[str]) -> 
         await client.aclose()
 
 
-def _entry_id(raw: bytes | str) -> tuple[int, int]:
-    ms, _, seq = (raw.decode() if isinstance(raw, bytes) else raw).partition("-")
-    return int(ms), int(seq or 0)
-
-
 async def _drained(client: redis_async.Redis, keys: Keys) -> bool:
     if await client.zcard(keys.push_retry_schedule) or await client.zcard(keys.scheduled):
         return False
     async for stream in client.scan_iter(match=f"{keys.prefix}:*", _type="STREAM"):
-        last = _entry_id((await client.xinfo_stream(stream))["last-generated-id"])
+        last = id_key((await client.xinfo_stream(stream))["last-generated-id"])
         for group in await client.xinfo_groups(stream):
-            if group["pending"] or _entry_id(group["last-delivered-id"]) < last:
+            if group["pending"] or id_key(group["last-delivered-id"]) < last:
                 return False
     return True
 
@@ -121,8 +118,8 @@ async def dead_letters(client: redis_async.Redis, keys: Keys) -> list[DeadLetter
     """Every dead letter with the notification id and users it concerned, when it can be read."""
     views = []
     for _, fields in await client.xrange(keys.dead_letters):
-        meta = json.loads(fields[b"meta"])
-        original = {k[2:]: v for k, v in fields.items() if k.startswith(b"o:")}
+        meta = json.loads(fields[META_FIELD])
+        original = original_fields(fields)
         nid, users = _identify(original)
         views.append(DeadLetterView(str(meta["group"]), str(meta["reason"]), nid, users))
     return views

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
+from devstack.polling import wait_until
 from devstack.redis_server import start_redis
 from notify_common.keys import Keys
 
@@ -91,10 +92,6 @@ async def within(check: Callable[[], bool], timeout_s: float) -> bool:
         await asyncio.sleep(0.2)
 
 
-async def until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    assert await within(check, timeout_s), f"timed out waiting for {what}"
-
-
 async def publish(
     client: redis_async.Redis, keys: Keys, herd: Herd, stop: asyncio.Event
 ) -> dict[str, list[str]]:
@@ -126,7 +123,7 @@ async def roll(fleet: Fleet, herd: Herd, window_s: float) -> list[Restart]:
         stop_s = time.monotonic() - signalled
         await asyncio.to_thread(proc.start)
         await asyncio.to_thread(proc.wait_ready, 60.0)
-        await until(lambda: herd.connected() == CLIENTS, 120, f"every client back after {name}")
+        await wait_until(lambda: herd.connected() == CLIENTS, 120, 0.2, f"every client back after {name}")
         end = signalled + window_s * 2 + 6
 
         def at_survivor(events: list[tuple[float, int]]) -> list[float]:
@@ -152,7 +149,7 @@ async def rolling_restart(workdir: Path, window_s: float) -> tuple[list[Restart]
     first = asyncio.Semaphore(FIRST_CONNECTS)
     members = [asyncio.create_task(herd.run(m, stop, first)) for m in herd.members]
     try:
-        await until(lambda: herd.connected() == CLIENTS, 180, "the herd to connect")
+        await wait_until(lambda: herd.connected() == CLIENTS, 180, 0.2, "the herd to connect")
         publisher = asyncio.create_task(publish(client, Keys(fleet.key_prefix), herd, published))
         restarts = await roll(fleet, herd, window_s)
         published.set()

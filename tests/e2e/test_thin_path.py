@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 
 import aiohttp
 import pytest
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
+from devstack.polling import wait_until
 from notify_client import ApiError, InboxApi, NotifyClient
 from notify_common.keys import Keys
 from notify_common.publish import build_event, publish
@@ -152,10 +152,3 @@ async def test_read_on_one_device_reaches_the_other_device_live(fleet: Fleet) ->
     assert reads[0]["ids"] == ["read-sync-1"]
     assert shown == ["read-sync-1"]  # the transient inbox.read sync is a read event, not shown
     await client.aclose()
-
-
-async def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)

@@ -4,27 +4,19 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import msgspec
 import redis.asyncio as redis_async
 import structlog.testing
+from devstack.polling import wait_until
 from notify_common.consumer import ConsumerSettings, Entry, Outcome, StreamConsumer, ensure_group
 from notify_common.keys import Keys
 from notify_common.trim import trim_acknowledged
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 Handler = Callable[[Sequence[Entry]], Awaitable[Outcome | None]]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def settings(keys: Keys, name: str = "c1", **overrides: object) -> ConsumerSettings:
@@ -72,8 +64,8 @@ async def test_entries_are_handled_once_and_acked(redis: redis_async.Redis, keys
 
     ids = await add(redis, keys.ingress, 120)
     async with running(redis, settings(keys), handle):
-        await eventually(lambda: _true(len(seen) == 120))
-        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+        await wait_until(lambda: _true(len(seen) == 120))
+        await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert seen == ids
 
 
@@ -89,9 +81,9 @@ async def test_a_lingering_consumer_hands_entries_written_during_its_window_over
     await ensure_group(redis, keys.ingress, "g")
     async with running(redis, settings(keys, linger_ms=1500), handle):
         await add(redis, keys.ingress, 1)
-        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 1))
+        await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 1))
         await add(redis, keys.ingress, 4)
-        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+        await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert batches == [5]
 
 
@@ -104,8 +96,8 @@ async def test_the_handlers_effects_are_written_with_the_ack(redis: redis_async.
     ids = await add(redis, keys.ingress, 3)
     await ensure_group(redis, keys.ingress, "g")
     async with running(redis, settings(keys), handle):
-        await eventually(lambda: _eq(redis.xlen(out), 3))
-        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+        await wait_until(lambda: _eq(redis.xlen(out), 3))
+        await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert [f[b"from"].decode() for _, f in await redis.xrange(out)] == ids
 
 
@@ -128,10 +120,10 @@ async def test_effects_refused_at_maxmemory_leave_the_batch_pending_until_redis_
     try:
         with structlog.testing.capture_logs() as logs:
             async with running(redis, settings(keys), handle):
-                await eventually(lambda: _true(any(e["event"] == "redis_error" for e in logs)))
+                await wait_until(lambda: _true(any(e["event"] == "redis_error" for e in logs)))
                 assert await pending_count(redis, keys.ingress) == 1  # not acked without its effect
                 await redis.config_set("maxmemory", 0)
-                await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+                await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     finally:
         await redis.config_set("maxmemory", 0)
         await redis.config_set("maxmemory-policy", policy)
@@ -147,8 +139,8 @@ async def test_rejected_entry_is_dead_lettered_with_reason_and_the_rest_acked(
         return Outcome(dead={ids[1]: "invalid event: boom"})
 
     async with running(redis, settings(keys), handle):
-        await eventually(lambda: _eq(redis.xlen(keys.dead_letters), 1))
-        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+        await wait_until(lambda: _eq(redis.xlen(keys.dead_letters), 1))
+        await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     [(_, fields)] = await redis.xrange(keys.dead_letters)
     meta = msgspec.json.decode(fields[b"meta"])
     assert meta["reason"] == "invalid event: boom"
@@ -168,7 +160,7 @@ async def test_failing_entry_is_retried_then_dead_lettered_with_last_error(
 
     await add(redis, keys.ingress, 1)
     async with running(redis, settings(keys), handle):
-        await eventually(lambda: _eq(redis.xlen(keys.dead_letters), 1))
+        await wait_until(lambda: _eq(redis.xlen(keys.dead_letters), 1))
     assert attempts == [1, 2, 3]
     [(_, fields)] = await redis.xrange(keys.dead_letters)
     reason = msgspec.json.decode(fields[b"meta"])["reason"]
@@ -189,8 +181,8 @@ async def test_retry_outcome_keeps_entry_pending_until_it_succeeds(
 
     await add(redis, keys.ingress, 1)
     async with running(redis, settings(keys), handle):
-        await eventually(lambda: _true(len(calls) == 2))
-        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+        await wait_until(lambda: _true(len(calls) == 2))
+        await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert calls == [1, 2]
     assert await redis.xlen(keys.dead_letters) == 0
 
@@ -203,11 +195,11 @@ async def test_group_lost_with_the_stream_is_recreated(redis: redis_async.Redis,
 
     async with running(redis, settings(keys), handle):
         await add(redis, keys.ingress, 1)
-        await eventually(lambda: _true(len(seen) == 1))
+        await wait_until(lambda: _true(len(seen) == 1))
         await redis.delete(keys.ingress)  # as after a restart without persistence
         await asyncio.sleep(0.3)
         await redis.xadd(keys.ingress, {b"n": b"after"})
-        await eventually(lambda: _true("after" in seen))
+        await wait_until(lambda: _true("after" in seen))
 
 
 async def test_own_pending_entries_are_reread_on_start(redis: redis_async.Redis, keys: Keys) -> None:
@@ -220,7 +212,7 @@ async def test_own_pending_entries_are_reread_on_start(redis: redis_async.Redis,
         seen.extend((e.id, e.deliveries) for e in entries)
 
     async with running(redis, settings(keys, claim_idle_ms=60_000), handle):
-        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+        await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert [i for i, _ in seen] == ids
     assert all(d == 2 for _, d in seen)
 
@@ -234,14 +226,14 @@ async def test_own_pending_entries_are_reread_after_the_connection_to_redis_drop
         seen.extend(e.id for e in entries)
 
     async with running(redis, settings(keys, claim_idle_ms=60_000), handle) as consumer:
-        await eventually(lambda: _true(consumer.healthy()))
+        await wait_until(lambda: _true(consumer.healthy()))
         ids = await add(redis, keys.ingress, 3)
-        await eventually(lambda: _true(len(seen) == 3))
+        await wait_until(lambda: _true(len(seen) == 3))
         # As after a Redis crash that lost the acks (AOF everysec): read by c1, never acked.
         lost = await add(redis, keys.ingress, 2)
         await redis.xreadgroup("g", "c1", {keys.ingress: ">"}, count=2)
         await redis.client_kill_filter(_type="normal", skipme=True)
-        await eventually(lambda: _true(all(i in seen for i in lost)))
+        await wait_until(lambda: _true(all(i in seen for i in lost)))
     assert seen[:3] == ids
 
 
@@ -259,11 +251,11 @@ async def test_a_batch_that_failed_on_a_dead_redis_connection_is_redone_first(
         seen.extend(e.id for e in entries)
 
     async with running(redis, settings(keys, claim_idle_ms=60_000), handle) as consumer:
-        await eventually(lambda: _true(consumer.healthy()))
+        await wait_until(lambda: _true(consumer.healthy()))
         first = await add(redis, keys.ingress, 3)
-        await eventually(lambda: _true(failed_once))
+        await wait_until(lambda: _true(failed_once))
         later = await add(redis, keys.ingress, 2)
-        await eventually(lambda: _true(len(seen) == 5))
+        await wait_until(lambda: _true(len(seen) == 5))
     assert seen == first + later
 
 
@@ -279,7 +271,7 @@ async def test_a_database_outage_longer_than_max_deliveries_claim_rounds_dead_le
 
     async with running(redis, settings(keys, claim_idle_ms=200, max_deliveries=2), handle):
         await add(redis, keys.ingress, 1)
-        await eventually(lambda: _true(calls >= 6))  # many claim rounds, far past max_deliveries
+        await wait_until(lambda: _true(calls >= 6))  # many claim rounds, far past max_deliveries
     assert await redis.xlen(keys.dead_letters) == 0
     assert await pending_count(redis, keys.ingress) == 1
 
@@ -296,7 +288,7 @@ async def test_a_handler_whose_database_is_down_does_not_use_up_deliveries(
 
     async with running(redis, settings(keys, claim_idle_ms=60_000, max_deliveries=3), handle):
         await add(redis, keys.ingress, 1)
-        await eventually(lambda: _true(calls >= 1))
+        await wait_until(lambda: _true(calls >= 1))
         await asyncio.sleep(1.0)  # several back-off rounds of the loop
     pending = await redis.xpending_range(keys.ingress, "g", min="-", max="+", count=10)
     assert len(pending) == 1 and pending[0]["times_delivered"] <= 1
@@ -330,7 +322,7 @@ async def test_consumer_killed_before_ack_leaves_entries_to_another(
     script = Path(__file__).with_name("consumer_proc.py")
     proc = subprocess.Popen([sys.executable, str(script), redis_url, keys.ingress, "g", "doomed", seen_key])
     try:
-        await eventually(lambda: _eq(redis.llen(seen_key), 30))
+        await wait_until(lambda: _eq(redis.llen(seen_key), 30))
     finally:
         proc.kill()
         proc.wait(10)
@@ -341,7 +333,7 @@ async def test_consumer_killed_before_ack_leaves_entries_to_another(
         handled.extend(e.id for e in entries)
 
     async with running(redis, settings(keys, name="survivor"), handle):
-        await eventually(lambda: _eq(pending_count(redis, keys.ingress), 0))
+        await wait_until(lambda: _eq(pending_count(redis, keys.ingress), 0))
     assert sorted(handled) == sorted(ids)
     assert len(handled) == len(set(handled))  # nothing handled twice by the survivor
     [group] = await redis.xinfo_groups(keys.ingress)

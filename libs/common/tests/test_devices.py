@@ -6,6 +6,7 @@ from notify_common.devices import (
     DeviceError,
     devices_for_users,
     devices_of_user,
+    queue_token_removal,
     register_device,
     remove_tokens,
     unregister_device,
@@ -102,3 +103,14 @@ async def test_bad_token_or_platform_is_refused_with_a_reason(
 ) -> None:
     with pytest.raises(DeviceError, match=reason):
         await register_device(redis, keys, "u1", token, platform)
+
+
+async def test_dead_tokens_are_released_after_redis_lost_its_script_cache(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
+    await register_device(redis, keys, "u1", "t1", "android")
+    await redis.script_flush()  # as after a restart: the owner release must load its script first
+    pipe = redis.pipeline(transaction=True)
+    queue_token_removal(pipe, keys, [("u1", "t1")])
+    await pipe.execute()
+    assert await redis.exists(keys.device_owner("t1"), keys.devices("u1")) == 0

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable
 
 import structlog.testing
+from devstack.polling import wait_until
 from notify_common.gc_policy import keep_collections_short
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_survivors_are_frozen_and_a_full_collection_unfreezes_them_on_its_interval() -> None:
@@ -22,8 +15,8 @@ async def test_survivors_are_frozen_and_a_full_collection_unfreezes_them_on_its_
     with structlog.testing.capture_logs() as logs:
         task = asyncio.create_task(keep_collections_short(stop, freeze_every_s=0.02, full_every_s=0.1))
         try:
-            await eventually(lambda: gc.get_freeze_count() > 0)
-            await eventually(lambda: any(e["event"] == "gc_full_collection" for e in logs))
+            await wait_until(lambda: gc.get_freeze_count() > 0)
+            await wait_until(lambda: any(e["event"] == "gc_full_collection" for e in logs))
         finally:
             stop.set()
             await task

@@ -3,9 +3,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+from aiohttp import web
 from notify_common.config import CommonConfig
 from notify_common.loop_lag import monitor_loop_lag
-from notify_common.service import run_service
+from notify_common.service import WORKERS, run_service
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
 DEADLINE_S = 5.0
@@ -49,5 +50,7 @@ async def test_run_service_reports_event_loop_lag() -> None:
         stop.set()
 
     cfg = CommonConfig(ops_host="127.0.0.1", ops_port=0)
-    assert await run_service(cfg, "test", [worker], {}) == 0
+    app = web.Application()
+    app[WORKERS] = [worker]
+    assert await run_service(cfg, "test", app, "127.0.0.1", 0) == 0
     assert samples() > before

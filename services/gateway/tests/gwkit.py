@@ -4,28 +4,20 @@ speak its protocol over real sockets (imported by the tests next to it)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import jwt
-from aiohttp import web
-from gateway import location, presence_writer
-from gateway.app import build_app, heartbeat_loop, shutdown
+from gateway.app import NODE, build
 from gateway.config import GatewayConfig
-from gateway.delivery import deliver
 from gateway.node import Node
-from gateway.pings import ping_loop
-from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
-from notify_common.keys import GROUP_GATEWAY, Keys
-from notify_common.ops import start_site
-from notify_common.redis_conn import connect
+from notify_common.keys import Keys
 from notify_common.schemas import FIELD_DELIVERY, NodeDelivery, Notification, encode
+from notify_common.service import Running, start
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
 
@@ -38,11 +30,21 @@ def make_token(user_id: str, roles: list[str] | None = None, ttl_s: float = 3600
 
 @dataclass
 class RunningGateway:
-    node: Node
-    port: int
-    runner: web.AppRunner
-    stop: asyncio.Event
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    """A gateway assembled by `gateway.app.build`, as `python -m gateway` runs it."""
+
+    running: Running
+
+    @property
+    def node(self) -> Node:
+        return self.running.app[NODE]
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    @property
+    def stop(self) -> asyncio.Event:
+        return self.running.stop
 
     @property
     def keys(self) -> Keys:
@@ -66,13 +68,7 @@ class RunningGateway:
         return n
 
     async def close(self) -> None:
-        self.stop.set()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await shutdown(self.node)
-        await self.runner.cleanup()
-        with contextlib.suppress(Exception):
-            await self.node.pubsub.aclose()
-        await self.node.client.aclose()
+        await self.running.close()
 
 
 async def start_gateway(
@@ -86,33 +82,8 @@ async def start_gateway(
         jwt_secret=SECRET,
         **{"consumer_block_ms": 200, "heartbeat_ms": 200, **settings},
     )
-    client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
-    node = Node.create(cfg, client)
-    stream = node.keys.node_deliveries(node_id)
-    await ensure_group(client, stream, GROUP_GATEWAY, "$")
-    await presence_writer.mark_alive(client, node.keys, node_id)  # as app.main: announced before serving
-    consumer = StreamConsumer(
-        client,
-        ConsumerSettings(
-            stream=stream,
-            group=GROUP_GATEWAY,
-            consumer=node_id,
-            dead_letter_stream=node.keys.dead_letters,
-            block_ms=cfg.consumer_block_ms,
-            start_id="$",
-        ),
-        functools.partial(deliver, node),
-    )
-    runner, port = await start_site(build_app(node), "127.0.0.1", 0)
-    stop = asyncio.Event()
-    running = RunningGateway(node, port, runner, stop)
-    running.tasks = [
-        asyncio.create_task(consumer.run(stop)),
-        asyncio.create_task(heartbeat_loop(node, stop)),
-        asyncio.create_task(location.forward_loop(node, stop)),
-        asyncio.create_task(ping_loop(node, stop)),
-    ]
-    return running
+    app = build(cfg)
+    return RunningGateway(await start(app, "127.0.0.1", 0, grace_s=cfg.shutdown_grace_s))
 
 
 GatewayFactory = Callable[..., Awaitable[RunningGateway]]
@@ -144,11 +115,3 @@ async def connect_live(
     assert (await next_frame(ws))["type"] == "hello"
     await frame_of_type(ws, "catchup.done")
     return ws
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Poll `check` until it holds (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)

@@ -8,7 +8,8 @@ import os
 import socket
 
 import aiohttp
-from gwkit import GatewayFactory, connect_live, eventually, frame_of_type, make_token, next_frame
+from devstack.polling import wait_until
+from gwkit import GatewayFactory, connect_live, frame_of_type, make_token, next_frame
 from notify_common.presence import user_presence
 
 
@@ -45,7 +46,7 @@ async def test_slow_client_is_closed_while_others_keep_receiving(
     async def slow_online() -> bool:
         return await user_presence(client, gw.keys, "slow") != {}
 
-    await eventually(slow_online)
+    await wait_until(slow_online)
     received: list[str] = []
     body = "x" * 4000
     sent = 0

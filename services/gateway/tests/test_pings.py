@@ -7,8 +7,9 @@ import time
 from typing import Any
 
 import aiohttp
+from devstack.polling import wait_until
 from gateway.pings import PingWheel
-from gwkit import eventually, make_token, next_frame
+from gwkit import make_token, next_frame
 
 from .conftest import GatewayFactory
 
@@ -64,7 +65,7 @@ async def test_a_client_that_never_answers_pings_is_dropped_without_a_close_fram
                 break
     assert aiohttp.WSMsgType.PING in kinds
     assert aiohttp.WSMsgType.CLOSE not in kinds  # a dead peer gets no close frame
-    await eventually(lambda: _true("42" not in gw.node.sockets.by_user))  # its session is closed
+    await wait_until(lambda: _true("42" not in gw.node.sockets.by_user))  # its session is closed
 
 
 async def test_a_client_that_answers_pings_stays_connected_and_gets_its_own_pings_answered(

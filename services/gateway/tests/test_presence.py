@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import aiohttp
 import redis.asyncio as redis_async
-from gateway import presence_writer
-from gwkit import GatewayFactory, RunningGateway, connect_live, eventually, make_token
-from notify_common.presence import connections_by_node, live_nodes, online_by_role, user_presence
+from devstack.polling import wait_until
+from gwkit import GatewayFactory, RunningGateway, connect_live, make_token
+from notify_common.presence import (
+    connections_by_node,
+    live_nodes,
+    online_by_role,
+    user_presence,
+    write_changes,
+)
 
 
 async def test_two_devices_on_two_nodes_are_counted_in_one_read(
@@ -36,13 +42,13 @@ async def test_user_is_offline_after_the_last_device_leaves(
     async def one_left() -> bool:
         return await user_presence(gateway.node.client, gateway.keys, "42") == {"gw-test": 1}
 
-    await eventually(one_left)
+    await wait_until(one_left)
     await second.close()
 
     async def offline() -> bool:
         return await user_presence(gateway.node.client, gateway.keys, "42") == {}
 
-    await eventually(offline)
+    await wait_until(offline)
 
 
 async def test_online_users_by_role_count_users_not_devices(
@@ -59,7 +65,7 @@ async def test_online_users_by_role_count_users_not_devices(
     async def only_customer() -> bool:
         return await online_by_role(client, gateway.keys) == {"customer": 1}
 
-    await eventually(only_customer)
+    await wait_until(only_customer)
     await c1.close()
 
 
@@ -69,7 +75,7 @@ async def test_survivor_removes_a_silent_node_and_fixes_role_counts(
     gw = await gateway_factory("gw-alive", node_ttl_ms=500)
     keys = gw.keys
     # A node that announced one driver and then went silent (its heartbeat is a minute old).
-    await presence_writer.write_changes(rclient, keys, "gw-dead", [(1, "7", ("driver",))])
+    await write_changes(rclient, keys, "gw-dead", [(1, "7", ("driver",))])
     await rclient.zadd(keys.live_nodes, {"gw-dead": 1})
 
     async def cleaned() -> bool:
@@ -80,4 +86,4 @@ async def test_survivor_removes_a_silent_node_and_fixes_role_counts(
             and await rclient.exists(keys.node_users("gw-dead"), keys.user_connections("7")) == 0
         )
 
-    await eventually(cleaned)
+    await wait_until(cleaned)

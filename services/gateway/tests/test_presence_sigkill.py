@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 
 import aiohttp
 import pytest
 import redis.asyncio as redis_async
 from devstack.fleet import Fleet, dev_token
+from devstack.polling import wait_until
 from devstack.redis_server import RedisServer, start_redis
 from notify_common.keys import Keys
 from notify_common.presence import online_by_role, user_presence
@@ -36,13 +35,6 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         server.stop()
 
 
-async def wait_for(check: object, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def test_presence_of_a_sigkilled_node_disappears_within_ttl_plus_sweep(gateways: Fleet) -> None:
     client = redis_async.Redis.from_url(gateways.redis_url)
     keys = Keys(gateways.key_prefix)
@@ -60,13 +52,13 @@ async def test_presence_of_a_sigkilled_node_disappears_within_ttl_plus_sweep(gat
         async def on_both() -> bool:
             return await user_presence(client, keys, "u-1") == {"gateway-1": 1, "gateway-2": 1}
 
-        await wait_for(on_both)
+        await wait_until(on_both, 15)
         gateways.processes["gateway-2"].kill()
 
         async def only_survivor() -> bool:
             return await client.hgetall(keys.user_presence("u-1")) == {b"gateway-1": b"1"}
 
-        await wait_for(only_survivor)
+        await wait_until(only_survivor, 15)
         assert await client.zscore(keys.live_nodes, "gateway-2") is None
         assert await online_by_role(client, keys) == {"driver": 1}
         await on_1.close()
@@ -74,6 +66,6 @@ async def test_presence_of_a_sigkilled_node_disappears_within_ttl_plus_sweep(gat
         async def offline() -> bool:
             return await online_by_role(client, keys) == {} and await user_presence(client, keys, "u-1") == {}
 
-        await wait_for(offline)
+        await wait_until(offline, 15)
         await on_2.close()
     await client.aclose()

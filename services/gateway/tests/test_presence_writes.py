@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import redis.asyncio as redis_async
+from devstack.polling import wait_until
 from gateway.presence_writer import PresenceWrites
-from gwkit import eventually
 from notify_common.keys import Keys
 from notify_common.presence import online_by_role
 from notify_common.redis_conn import connect
@@ -28,7 +28,7 @@ async def test_a_storm_of_opens_and_closes_leaves_exact_presence_with_a_tiny_poo
     async def one_left() -> bool:
         return await online_by_role(client, keys) == {"driver": 1} and not owner
 
-    await eventually(one_left)
+    await wait_until(one_left)
     assert await client.hgetall(keys.user_presence("u999")) == {b"gw-1": b"1"}
     assert await client.hkeys(keys.node_users("gw-1")) == [b"u999"]
     assert writes.written == {"u999": (1, ("driver",))}
@@ -48,7 +48,7 @@ async def test_a_close_queued_right_after_its_open_is_written_after_it(
     async def idle() -> bool:
         return not owner
 
-    await eventually(idle)
+    await wait_until(idle)
     assert await rclient.hgetall(keys.user_presence("42")) == {}
     assert await online_by_role(rclient, keys) == {}
     assert await rclient.exists(keys.user_connections("42"), keys.node_users("gw-1")) == 0
@@ -79,4 +79,4 @@ async def test_writes_refused_by_redis_are_rebuilt_from_the_mirror_once_it_accep
             and not owner
         )
 
-    await eventually(exact, timeout=15)
+    await wait_until(exact, 15)

@@ -7,10 +7,13 @@ import asyncio
 
 import aiohttp
 import redis.asyncio as redis_async
-from gateway import presence_writer, resync
-from gwkit import GatewayFactory, RunningGateway, connect_live, eventually, frame_of_type, make_token
+from devstack.polling import wait_until
+from gateway import resync
+from gwkit import GatewayFactory, RunningGateway, connect_live, frame_of_type, make_token
+from notify_common import presence
+from notify_common.clock import now_ms
 from notify_common.keys import Keys
-from notify_common.presence import live_nodes, now_ms, online_by_role, user_presence
+from notify_common.presence import live_nodes, online_by_role, user_presence
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN, Notification, encode
 
 
@@ -39,7 +42,7 @@ async def test_presence_is_announced_again_after_redis_lost_it(
             and not gateway.node.resyncing
         )
 
-    await eventually(rebuilt)
+    await wait_until(rebuilt)
     # and the counts stay right as devices leave afterwards
     await phone.close()
     await tablet.close()
@@ -47,7 +50,7 @@ async def test_presence_is_announced_again_after_redis_lost_it(
     async def driver_offline() -> bool:
         return await online_by_role(client, keys) == {"customer": 1}
 
-    await eventually(driver_offline)
+    await wait_until(driver_offline)
     await other.close()
 
 
@@ -64,7 +67,7 @@ async def test_connected_client_gets_what_was_routed_while_its_presence_was_lost
         n = Notification(id=nid, type="test", created_ms=now_ms())
         await client.xadd(feed, {FIELD_FEED_NOTIFICATION: encode(n), FIELD_FEED_ORIGIN: "1-0"})
 
-    assert not await presence_writer.heartbeat(client, keys, node.cfg.node_id, 15_000)
+    assert not await presence.heartbeat(client, keys, node.cfg.node_id, 15_000)
     assert "gw-test" not in await live_nodes(client, keys)  # not announced before the hold
     rebuilding = asyncio.create_task(resync.rebuild(node, intact_ms))
     await asyncio.sleep(0)  # the resync has begun: live frames from here wait for the replay
@@ -75,7 +78,7 @@ async def test_connected_client_gets_what_was_routed_while_its_presence_was_lost
     assert set(got[:2]) == {"missed-1", "missed-2"}
     assert got[2] == "routed-after"  # never before what it was routed after
     assert await user_presence(client, keys, "d1") == {"gw-test": 1}
-    assert await presence_writer.heartbeat(client, keys, node.cfg.node_id, 15_000)
+    assert await presence.heartbeat(client, keys, node.cfg.node_id, 15_000)
     # live delivery goes on afterwards
     await gateway.deliver("live-1", user_ids=["d1"])
     assert (await frame_of_type(ws, "notification"))["notification"]["id"] == "live-1"
@@ -85,17 +88,17 @@ async def test_connected_client_gets_what_was_routed_while_its_presence_was_lost
 async def test_heartbeat_reports_a_node_cleaned_up_by_a_survivor(gateway: RunningGateway) -> None:
     client, keys = gateway.node.client, gateway.keys
     node_id = "gw-elsewhere"  # not this gateway's own id: its heartbeat loop must not interfere
-    assert not await presence_writer.heartbeat(client, keys, node_id, 15_000)  # never announced
-    await presence_writer.mark_alive(client, keys, node_id)
-    assert await presence_writer.heartbeat(client, keys, node_id, 15_000)
-    await presence_writer.remove_node(client, keys, node_id)
-    assert not await presence_writer.heartbeat(client, keys, node_id, 15_000)
+    assert not await presence.heartbeat(client, keys, node_id, 15_000)  # never announced
+    await presence.mark_alive(client, keys, node_id)
+    assert await presence.heartbeat(client, keys, node_id, 15_000)
+    await presence.remove_node(client, keys, node_id)
+    assert not await presence.heartbeat(client, keys, node_id, 15_000)
     assert node_id not in await live_nodes(client, keys)
 
 
 async def test_heartbeat_reports_a_node_silent_longer_than_its_ttl(gateway: RunningGateway) -> None:
     client, keys = gateway.node.client, gateway.keys
     node_id = "gw-elsewhere"
-    await presence_writer.mark_alive(client, keys, node_id)
+    await presence.mark_alive(client, keys, node_id)
     await client.zadd(keys.live_nodes, {node_id: 1})  # its last heartbeat long ago
-    assert not await presence_writer.heartbeat(client, keys, node_id, 15_000)
+    assert not await presence.heartbeat(client, keys, node_id, 15_000)

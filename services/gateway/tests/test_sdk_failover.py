@@ -3,7 +3,8 @@ last id, and the app sees every notification once."""
 
 from __future__ import annotations
 
-from gwkit import GatewayFactory, eventually, make_token
+from devstack.polling import wait_until
+from gwkit import GatewayFactory, make_token
 from notify_client import Backoff, NotifyClient
 from test_catchup import publish
 
@@ -28,11 +29,11 @@ async def test_sdk_moves_to_the_other_node_on_shutdown_and_catches_up_once(
 
     async with client:
         await publish(first, "n-1", user_ids=["42"])
-        await eventually(lambda: holds(["n-1"]))
+        await wait_until(lambda: holds(["n-1"]))
         await first.close()
         await publish(second, "n-2", user_ids=["42"])
         await publish(second, "n-3", user_ids=["42"])
-        await eventually(lambda: holds(["n-1", "n-2", "n-3"]))
+        await wait_until(lambda: holds(["n-1", "n-2", "n-3"]))
     assert nodes == ["gw-a", "gw-b"]
     assert codes == [1001]
     assert client.last_id == "n-3"

@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
-from gwkit import RunningGateway, eventually, make_token
+from devstack.polling import wait_until
+from gwkit import RunningGateway, make_token
 from test_catchup import publish
 
 NS = "/notifications"
@@ -43,7 +44,7 @@ class Recorder:
         async def seen() -> bool:
             return any(e == event for e, _ in self.events)
 
-        await eventually(seen, timeout)
+        await wait_until(seen, timeout)
         return next(data for e, data in self.events if e == event)
 
 
@@ -101,7 +102,7 @@ async def test_live_notification_acknowledged_becomes_an_acked_receipt(
     async def acked() -> bool:
         return ("n-live", "acked") in await receipts(gateway)
 
-    await eventually(acked)
+    await wait_until(acked)
     assert ("n-live", "delivered") in await receipts(gateway)
 
 
@@ -131,7 +132,7 @@ async def test_catch_up_from_last_id_in_auth_then_live_in_order(
     async def all_in() -> bool:
         return len(recorder.ids()) == 3
 
-    await eventually(all_in)
+    await wait_until(all_in)
     assert recorder.ids() == ["n-2", "n-3", "n-4"]
     kinds = [e for e, _ in recorder.events if e != "hello"]
     assert kinds == ["notification:new", "notification:new", "catchup.done", "notification:new"]
@@ -173,7 +174,7 @@ async def test_disconnect_removes_the_connection_and_its_presence(
     async def gone() -> bool:
         return "42" not in gateway.node.sockets.by_user
 
-    await eventually(gone)
+    await wait_until(gone)
 
 
 async def test_node_shutdown_tells_the_client_why_and_closes_its_transport(
@@ -245,10 +246,10 @@ async def test_transient_notification_is_sent_without_asking_for_an_ack(
     async def both() -> bool:
         return recorder.ids() == ["typing-1", "n-after"]
 
-    await eventually(both)
+    await wait_until(both)
 
     async def acked() -> bool:
         return ("n-after", "acked") in await receipts(gateway)
 
-    await eventually(acked)
+    await wait_until(acked)
     assert [nid for nid, _ in await receipts(gateway)].count("typing-1") == 0

@@ -3,15 +3,14 @@ committed is still pending, and the restarted replica stores it once."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as redis_async
 from devstack.fleet import DEV_JWT_SECRET
+from devstack.polling import wait_until
 from devstack.ports import free_port
 from devstack.procs import ServiceProcess
 from notify_common.keys import GROUP_HISTORY, Keys
@@ -23,13 +22,6 @@ pytestmark = pytest.mark.e2e
 EVENTS = 50
 # Long enough that the kill lands inside the window even on a loaded machine.
 WINDOW_MS = 5000
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -90,7 +82,7 @@ async def test_history_sigkilled_inside_its_write_window_loses_nothing(
     async def all_read_none_acked() -> bool:
         return await pending(redis, keys) == [EVENTS, EVENTS]
 
-    await until(all_read_none_acked)
+    await wait_until(all_read_none_acked, 30)
     first.kill()  # SIGKILL with both batches read and waiting out the window
     assert stored(database, "notifications") == 0, "killed after the commit, not inside the window"
 
@@ -101,7 +93,7 @@ async def test_history_sigkilled_inside_its_write_window_loses_nothing(
     async def all_stored_and_acked() -> bool:
         return await pending(redis, keys) == [0, 0] and stored(database, "deliveries") == EVENTS
 
-    await until(all_stored_and_acked)
+    await wait_until(all_stored_and_acked, 30)
     assert second.stop() == 0
     assert stored(database, "notifications") == EVENTS
     assert stored(database, "inbox") == EVENTS

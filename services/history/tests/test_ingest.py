@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis_async
+from devstack.polling import wait_until
 from history.admin import trail
 from history.app import consumer_settings
 from history.config import HistoryConfig
@@ -25,13 +25,6 @@ def commits() -> float:
 
 async def pending(redis: redis_async.Redis, stream: str) -> int:
     return int((await redis.xpending(stream, GROUP_HISTORY))["pending"])
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_transient_events_are_never_stored_and_bad_ones_are_dead_lettered(db: Database) -> None:
@@ -116,10 +109,10 @@ async def test_events_arriving_within_the_write_window_are_committed_in_one_tran
 
     try:
         await publish(redis, note("w0"), prefix=keys.prefix)
-        await until(first_is_read)
+        await wait_until(first_is_read, 15)
         for i in range(1, 5):
             await publish(redis, note(f"w{i}"), prefix=keys.prefix)
-        await until(all_stored_and_acked)
+        await wait_until(all_stored_and_acked, 15)
     finally:
         stop.set()
         await task

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as redis_async
 from history.db import Database
 from history.ingest import rows_of
-from history.lease import Lease
-from history.retention import DAY_MS, LEASE_NAME, RetentionSettings, run_retention_once
+from history.retention import DAY_MS, LEASE_NAME, RetentionSettings, retention_lease, run_retention_once
 from history.writes import write_events, write_receipts
 from notify_common.keys import Keys
 from notify_common.publish import build_event
+from redis.exceptions import LockNotOwnedError
 
 NOW = 1_800_000_000_000
 SETTINGS = RetentionSettings(max_age_days=30, batch=10, interval_s=3600, lease_ms=5000)
@@ -62,7 +63,7 @@ async def test_retention_waits_while_another_replica_holds_the_lease(
     db: Database, redis: redis_async.Redis, keys: Keys
 ) -> None:
     await store_many(db, "old", 3, NOW - 31 * DAY_MS)
-    other = Lease(redis, keys.lease(LEASE_NAME), 5000)
+    other = retention_lease(redis, keys, 5000)
     assert await other.acquire()
     assert await run_retention_once(db, redis, keys, SETTINGS, now_ms=NOW) is None
     assert await count(db, "notifications") == 3
@@ -73,12 +74,16 @@ async def test_retention_waits_while_another_replica_holds_the_lease(
 async def test_an_expired_holder_cannot_renew_or_release_the_next_holders_lease(
     redis: redis_async.Redis, keys: Keys
 ) -> None:
-    key = keys.lease("probe")
-    first = Lease(redis, key, 5000)
-    assert await first.acquire()
+    key = keys.lease(LEASE_NAME)
+    first = retention_lease(redis, keys, 5000)
+    assert await first.acquire(token="first")
     await redis.delete(key)  # as if it expired while the first holder stalled
-    second = Lease(redis, key, 5000)
-    assert await second.acquire()
-    assert await first.renew() is False
-    await first.release()
-    assert await redis.get(key) == second.token.encode()
+    second = retention_lease(redis, keys, 5000)
+    assert await second.acquire(token="second")
+    with pytest.raises(LockNotOwnedError):
+        await first.extend(5, replace_ttl=True)
+    with pytest.raises(LockNotOwnedError):
+        await first.release()
+    assert await redis.get(key) == b"second"
+    assert await second.extend(5, replace_ttl=True)
+    assert 4000 < await redis.pttl(key) <= 5000

@@ -8,11 +8,12 @@ from typing import Any
 
 from history.admin import stats, trail
 from history.db import Database
-from history.inbox import mark_read, rooms_of
+from history.inbox import mark_read
 from history.ingest import rows_of
 from history.records import DeliveryRow
 from history.writes import write_events, write_receipts
 from notify_common.publish import build_event
+from notify_common.rooms import member_rooms
 
 T0 = int(dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC).timestamp() * 1000)
 
@@ -45,7 +46,7 @@ async def test_trail_shows_socket_push_and_read_in_time_order(db: Database) -> N
             receipt("n1", "bob", "pushed", "push", 900, node="pw-1"),
         ],
     )
-    assert await mark_read(db, "alice", rooms_of([]), "n1", T0 + 1000) is True
+    assert await mark_read(db, "alice", member_rooms([]), "n1", T0 + 1000) is True
     found = await trail(db, "n1")
     assert found is not None
     assert kinds(found.deliveries) == [

@@ -3,14 +3,13 @@ pushes nothing twice that it had recorded as pushed."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as redis_async
+from devstack.polling import wait_until
 from devstack.procs import ServiceProcess
 from notify_common.devices import register_device
 from notify_common.keys import Keys
@@ -19,13 +18,6 @@ from push_testkit import FakeFcm, notification, receipts, worker_process
 from push_worker.sends import target_digest
 
 pytestmark = pytest.mark.slow
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -57,7 +49,7 @@ async def test_worker_killed_during_backoff_pushes_once_after_restart(
     async def retry_waiting() -> bool:
         return bool(await redis.zcard(keys.push_retry_schedule))
 
-    await until(retry_waiting)
+    await wait_until(retry_waiting, 30)
     first.kill()  # SIGKILL while the retry waits for its backoff
     fcm.script("ok", token="backoff-tok")
     second = worker_process(redis_url, keys, fcm, tmp_path, "pw-b", env)
@@ -67,8 +59,8 @@ async def test_worker_killed_during_backoff_pushes_once_after_restart(
     async def pushed() -> bool:
         return any(r.kind == "pushed" for r in await receipts(redis, keys))
 
-    await until(pushed)
-    await until(lambda: _zero(redis.zcard(keys.push_retry_schedule)))
+    await wait_until(pushed, 30)
+    await wait_until(lambda: _zero(redis.zcard(keys.push_retry_schedule)), 30)
     assert fcm.tokens_received() == ["backoff-tok"]
     assert [r.kind for r in await receipts(redis, keys)] == ["pushed"]
 
@@ -103,7 +95,7 @@ async def test_worker_killed_mid_batch_finishes_after_restart_without_repeating_
     async def some_recorded() -> bool:
         return len(await recorded()) >= 4
 
-    await until(some_recorded)
+    await wait_until(some_recorded, 30)
     first.kill()  # SIGKILL with batches still in flight
     recorded_at_kill = await recorded()
     assert len(recorded_at_kill) < len(users), "the kill came too late to be mid-batch"
@@ -115,7 +107,7 @@ async def test_worker_killed_mid_batch_finishes_after_restart_without_repeating_
     async def all_recorded() -> bool:
         return len(await recorded()) == len(users)
 
-    await until(all_recorded)
+    await wait_until(all_recorded, 30)
     counts = Counter(fcm.tokens_received())
     assert set(counts) == {f"tok-{u}" for u in users}  # nothing lost
     for token, count in counts.items():

@@ -11,7 +11,7 @@ from notify_common.devices import devices_of_user, register_device
 from notify_common.keys import Keys
 from notify_common.schemas import DeadLetter, PushJob
 from push_testkit import FakeFcm, Worker, dead_letters, job_entry, notification, receipts
-from push_worker.schedule import claim_due
+from push_worker.schedule import claim_due, retry_queue
 from push_worker.sends import decode_send
 
 
@@ -141,7 +141,7 @@ async def test_retry_after_is_honoured(
     await worker.handle(job_entry("1-0", PushJob(notification=notification(), user_ids=["u1"])))
     [(_, due_ms)] = await redis.zrange(keys.push_retry_schedule, 0, -1, withscores=True)
     assert due_ms >= before_ms + 120_000
-    assert await claim_due(redis, keys, before_ms + 60_000, 10, 1000) == []
+    assert await claim_due(retry_queue(redis, keys), before_ms + 60_000, 10, 1000) == []
 
 
 async def test_retry_budget_exhausted_dead_letters_with_the_last_error(

@@ -12,7 +12,7 @@ from notify_common.keys import Keys
 from notify_common.schemas import DeadLetter, PushJob
 from push_testkit import dead_letters, job_entry, notification, push_config, receipts
 from push_worker.jobs import JobHandler
-from push_worker.schedule import queue_schedule
+from push_worker.schedule import queue_schedule, retry_queue
 from push_worker.sender import build_sender
 from push_worker.sends import Send
 
@@ -85,7 +85,12 @@ async def test_a_job_read_again_leaves_its_scheduled_retries_to_the_schedule(
     await register_device(redis, keys, "u1", "tok-1", "android")
     n = notification()
     pipe = redis.pipeline(transaction=True)
-    queue_schedule(pipe, keys, Send(notification=n, user_id="u1", token="tok-1", platform="android"), 1)
+    queue_schedule(
+        pipe,
+        retry_queue(redis, keys),
+        Send(notification=n, user_id="u1", token="tok-1", platform="android"),
+        1,
+    )
     await pipe.execute()
     # No FCM app in this handler: a send would raise, so reaching the end means none was tried.
     outcome = await handler(redis, keys)([job_entry("1-0", PushJob(notification=n, user_ids=["u1"]))])

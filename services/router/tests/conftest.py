@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as redis_async
 from notify_common.consumer import Entry, Outcome
 from notify_common.keys import Keys
-from notify_common.presence import heartbeat
+from notify_common.presence import mark_alive
 from notify_common.schemas import (
     FIELD_EVENT,
     NodeDelivery,
@@ -40,7 +40,7 @@ class Harness:
     router: Router
 
     async def node(self, node_id: str, *users: str) -> None:
-        await heartbeat(self.client, self.keys, node_id)
+        await mark_alive(self.client, self.keys, node_id)
         for user_id in users:
             await self.client.hincrby(self.keys.user_presence(user_id), node_id, 1)
 

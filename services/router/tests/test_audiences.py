@@ -186,3 +186,12 @@ async def test_feed_entries_carry_the_ingress_id_they_were_routed_from(harness: 
     room_feed = await harness.client.xrange(harness.keys.room_feed("role:driver"))
     assert [f[FIELD_FEED_ORIGIN].decode() for _, f in user_feed] == [entries[0].id]
     assert [f[FIELD_FEED_ORIGIN].decode() for _, f in room_feed] == [entries[1].id]
+
+
+async def test_routing_reads_presence_after_redis_lost_its_script_cache(harness: Harness) -> None:
+    await harness.node("gw-a", "u1")
+    await harness.route(ev(users("u1"), id="before"))
+    await harness.client.script_flush()  # as after a restart: the recipient reads meet NOSCRIPT
+    await harness.route(ev(users("u1"), id="after"))
+    assert [d.notification.id for d in await harness.deliveries("gw-a")] == ["before", "after"]
+    assert await harness.push_jobs() == []

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import redis.asyncio as redis_async
 from aiohttp.test_utils import TestClient, TestServer
 from devstack.fleet import DEV_JWT_SECRET, dev_token
 from notify_common.keys import Keys
-from router.app import api_settings
+from router.app import build
 from router.config import RouterConfig
-from router.http_api import api_app
 
 PAGE = "http://127.0.0.1:8070"
 
 
-async def test_preferences_are_reachable_from_the_allowed_origin_only(
-    redis: redis_async.Redis, keys: Keys
-) -> None:
-    cfg = RouterConfig(jwt_secret=DEV_JWT_SECRET, key_prefix=keys.prefix, allowed_origins=[PAGE])
-    settings = api_settings(cfg)
-    assert settings.allowed_origins == (PAGE,)
-    async with TestClient(TestServer(api_app(redis, keys, settings))) as api:
+async def test_preferences_are_reachable_from_the_allowed_origin_only(redis_url: str, keys: Keys) -> None:
+    cfg = RouterConfig(
+        redis_url=redis_url, jwt_secret=DEV_JWT_SECRET, key_prefix=keys.prefix, allowed_origins=[PAGE]
+    )
+    async with TestClient(TestServer(build(cfg))) as api:  # the service's application, without its workers
         asking = {"Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "authorization"}
         resp = await api.options("/v1/preferences", headers={"Origin": PAGE, **asking})
         assert resp.status == 204

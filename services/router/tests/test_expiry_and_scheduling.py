@@ -68,10 +68,7 @@ async def test_scheduled_event_claimed_by_a_replica_that_died_is_released_again_
     await harness.client.zadd(harness.keys.scheduled, {entry: 0})
     scheduler = Scheduler(harness.client, harness.keys, harness.cfg, harness.router)
     # the "dead" replica: claims (the Lua lease) and never routes nor removes
-    await scheduler._claim(
-        keys=[harness.keys.scheduled, harness.keys.scheduled_events],
-        args=[int(time.time() * 1000), int(time.time() * 1000) + 200, 10],
-    )
+    await scheduler.queue.claim(int(time.time() * 1000), limit=10, lease_ms=200)
     assert await scheduler.release_due() == 0  # leased: nobody else takes it yet
     deadline = time.monotonic() + 10
     while not await scheduler.release_due():

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from notify_common.presence.liveness import DEFAULT_NODE_TTL_MS
+
 T = TypeVar("T", bound=msgspec.Struct)
 
 NodeId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -68,6 +70,15 @@ class CommonConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_deliveries: Annotated[
         PositiveInt, msgspec.Meta(description="Deliveries of one entry before it is dead-lettered.")
     ] = 5
+    node_ttl_ms: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description=(
+                "A gateway node without a heartbeat for this long is dead: presence reads ignore it at"
+                " once, then a surviving gateway cleans it up (ms). Gateways and routers must agree."
+            )
+        ),
+    ] = DEFAULT_NODE_TTL_MS
 
 
 def env_name(field: str) -> str:

@@ -28,17 +28,19 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from notify_common import metrics
 from notify_common.backoff import backoff_delay
+from notify_common.clock import now_ms
 from notify_common.config import CommonConfig
+from notify_common.dead_letters import dead_letter_command
 from notify_common.keys import Keys
+from notify_common.lifecycle import sleep_unless_stopped
 from notify_common.redis_line import Command, RedisLine
-from notify_common.schemas import BadEntry, DeadLetter, encode
+from notify_common.schemas import BadEntry, DeadLetter
+from notify_common.stream_ids import id_text
 
 log = structlog.get_logger("notify_common.consumer")
 T = TypeVar("T")
 
 REDIS_DOWN_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
-ORIGINAL_FIELD_PREFIX = b"o:"
-DEAD_META_FIELD = b"meta"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +134,6 @@ async def ensure_group(client: redis_async.Redis, stream: str, group: str, start
 
 def _is_nogroup(exc: ResponseError) -> bool:
     return str(exc).startswith("NOGROUP")
-
-
-def _decode_id(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _entries(reply: list[Any] | dict[bytes, Any]) -> list[Entry]:
@@ -241,10 +239,7 @@ class StreamConsumer:
             error=repr(exc),
             retry_in_s=round(delay, 3),
         )
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(stop, delay)
 
     def _mark_ok(self) -> None:
         self.last_ok = time.monotonic()
@@ -265,7 +260,7 @@ class StreamConsumer:
         if not raw_entries:
             self._pending_cursor = "0"
             return True
-        self._pending_cursor = _decode_id(raw_entries[-1][0])
+        self._pending_cursor = id_text(raw_entries[-1][0])
         entries = await self._with_delivery_counts(raw_entries)
         await self._process(entries)
         return False
@@ -314,7 +309,7 @@ class StreamConsumer:
                 count=s.batch,
             )
             self._mark_ok()
-            cursor = _decode_id(reply[0])
+            cursor = id_text(reply[0])
             raw_entries = [(i, f) for i, f in reply[1] if f is not None]
             if raw_entries:
                 metrics.STREAM_CLAIMED.labels(**self._labels).inc(len(raw_entries))
@@ -325,7 +320,7 @@ class StreamConsumer:
 
     async def _with_delivery_counts(self, raw_entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[Entry]:
         s = self.settings
-        ids = [_decode_id(i) for i, _ in raw_entries]
+        ids = [id_text(i) for i, _ in raw_entries]
         pending = await self.client.xpending_range(
             s.stream,
             s.group,
@@ -334,7 +329,7 @@ class StreamConsumer:
             count=len(ids) * 2 + 10,
             consumername=s.consumer,
         )
-        counts = {_decode_id(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        counts = {id_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
         return [
             Entry(entry_id, fields or {}, counts.get(entry_id, 1))
             for entry_id, (_, fields) in zip(ids, raw_entries, strict=True)
@@ -407,7 +402,7 @@ class StreamConsumer:
         s = self.settings
         by_id = {e.id: e for e in entries}
         writes: list[Command] = list(effects or ())
-        now_ms = int(time.time() * 1000)
+        at_ms = now_ms()
         for entry_id, reason in dead.items():
             entry = by_id[entry_id]
             meta = DeadLetter(
@@ -417,12 +412,9 @@ class StreamConsumer:
                 consumer=s.consumer,
                 reason=reason,
                 deliveries=entry.deliveries,
-                at_ms=now_ms,
+                at_ms=at_ms,
             )
-            dead_fields: list[bytes] = [DEAD_META_FIELD, encode(meta)]
-            for name, value in entry.fields.items():
-                dead_fields += [ORIGINAL_FIELD_PREFIX + name, value]
-            writes.append(("XADD", s.dead_letter_stream, "*", *dead_fields))
+            writes.append(dead_letter_command(s.dead_letter_stream, meta, entry.fields))
             log.warning("dead_lettered", stream=s.stream, group=s.group, entry_id=entry_id, reason=reason)
         if ack_ids:
             writes.append(("XACK", s.stream, s.group, *ack_ids))

@@ -10,7 +10,6 @@ hash expires `stale_ms` after its most recent registration.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Sequence
 from typing import Literal, cast, get_args
 
@@ -18,7 +17,9 @@ import msgspec
 import redis.asyncio as redis_async
 from redis.asyncio.client import Pipeline
 
+from notify_common import clock
 from notify_common.keys import Keys
+from notify_common.scripts import Script
 
 Platform = Literal["android", "ios", "web"]
 PLATFORMS: tuple[str, ...] = get_args(Platform)
@@ -28,10 +29,10 @@ MAX_TOKEN_LENGTH = 4096
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_:.\-]+$")
 
 # Delete the owner marker only if it still names this user (one key: safe in Redis Cluster).
-_RELEASE_OWNER = """
+_RELEASE_OWNER = Script("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-"""
+""")
 
 
 class DeviceError(ValueError):
@@ -53,10 +54,6 @@ class _Stored(msgspec.Struct, frozen=True):
 
 _decoder = msgspec.json.Decoder(_Stored)
 _encoder = msgspec.json.Encoder()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def check_device(token: str, platform: str) -> None:
@@ -82,7 +79,7 @@ async def register_device(
 ) -> None:
     """Add or refresh a device of `user_id`; the token leaves its previous owner, if any."""
     check_device(token, platform)
-    seen = _now_ms() if now_ms is None else now_ms
+    seen = clock.now_ms() if now_ms is None else now_ms
     devices_key = keys.devices(user_id)
     pipe = client.pipeline(transaction=False)
     pipe.set(keys.device_owner(token), user_id, px=stale_ms, get=True)
@@ -124,7 +121,7 @@ def queue_token_removal(pipe: Pipeline, keys: Keys, pairs: Iterable[tuple[str, s
     the MULTI that records a push outcome."""
     for user_id, token in pairs:
         pipe.hdel(keys.devices(user_id), token)
-        pipe.eval(_RELEASE_OWNER, 1, keys.device_owner(token), user_id)
+        _RELEASE_OWNER.queue_checked(pipe, (keys.device_owner(token),), (user_id,))
 
 
 async def devices_for_users(
@@ -145,7 +142,7 @@ async def devices_for_users(
     for user_id in user_ids:
         pipe.hgetall(keys.devices(user_id))
     replies = await pipe.execute()
-    oldest_fresh = (_now_ms() if now_ms is None else now_ms) - stale_ms
+    oldest_fresh = (clock.now_ms() if now_ms is None else now_ms) - stale_ms
     found: dict[str, list[Device]] = {}
     stale: list[tuple[str, str]] = []
     for user_id, stored in zip(user_ids, replies, strict=True):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import structlog
+
+from notify_common.backoff import backoff_delay
 
 log = structlog.get_logger("notify_common.lifecycle")
 
@@ -57,3 +59,38 @@ async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+Step = Callable[[], Awaitable[float | None]]
+"""One pass of a background loop; returns the seconds until the next pass (None: the interval)."""
+
+
+async def periodic(
+    name: str,
+    step: Step,
+    interval_s: float,
+    stop: asyncio.Event,
+    *,
+    backoff_base_s: float = 0.1,
+    backoff_cap_s: float = 5.0,
+) -> None:
+    """Run `step` every `interval_s` until `stop` is set; the shape of every background loop.
+
+    A step that raises is logged with its traceback (`loop_failed`, loop=`name`) and run again
+    after a jittered backoff that grows with consecutive failures; only `stop` ends the loop.
+    A step handles the errors it can act on itself and returns a shorter wait if it wants one.
+    """
+    failures = 0
+    while not stop.is_set():
+        try:
+            wait_s = await step()
+            failures = 0
+        except Exception:
+            failures += 1
+            wait_s = backoff_delay(failures, base=backoff_base_s, cap=backoff_cap_s)
+            log.exception("loop_failed", loop=name, failures=failures, retry_in_s=round(wait_s, 3))
+        wait_s = interval_s if wait_s is None else wait_s
+        if wait_s > 0:
+            await sleep_unless_stopped(stop, wait_s)
+        else:
+            await asyncio.sleep(0)  # a loop with work waiting still lets the others run

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-SCHEMA_VERSION = 1
+from notify_common.stream_ids import id_ms
+
 _T = TypeVar("_T")
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
@@ -245,22 +246,21 @@ def to_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def stream_id_ms(entry_id: str | bytes) -> int:
-    """The millisecond timestamp Redis put in a stream entry id."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    return int(text.split("-", 1)[0])
+def notification_id_of(given: str | None, entry_id: str) -> str:
+    """A notification's id: the publisher's own, or `evt-<ingress entry id>` when it gave none."""
+    return given or f"evt-{entry_id}"
 
 
 def notification_from_event(event: Event, entry_id: str) -> Notification:
     """The client-visible notification; an event without `id` takes one from its stream entry."""
-    created_ms = stream_id_ms(entry_id)
+    created_ms = id_ms(entry_id)
     expires_ms: int | None = None
     if event.expires_at is not None:
         expires_ms = to_ms(event.expires_at)
     elif event.ttl_s is not None:
         expires_ms = created_ms + event.ttl_s * 1000
     return Notification(
-        id=event.id or f"evt-{entry_id}",
+        id=notification_id_of(event.id, entry_id),
         type=event.type,
         title=event.title,
         body=event.body,

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 
 import redis.asyncio as redis_async
 import structlog
 
 from notify_common import metrics
+from notify_common.lifecycle import periodic
+from notify_common.stream_ids import EntryKey, id_key, id_of, id_text, next_id
 
 log = structlog.get_logger("notify_common.trim")
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 async def safe_trim_floor(
@@ -37,24 +29,22 @@ async def safe_trim_floor(
         if "no such key" in str(exc).lower():
             return None
         raise
-    by_name = {_text(g["name"]): g for g in groups}
+    by_name = {id_text(g["name"]): g for g in groups}
     if not by_name or any(name not in by_name for name in required_groups):
         return None
-    floor: tuple[int, int] | None = None
+    floor: EntryKey | None = None
     for name, info in by_name.items():
-        candidates = [_id_key(_text(info["last-delivered-id"]))]
-        last = candidates[0]
         # The next unread entry is strictly after last-delivered-id.
-        candidates[0] = (last[0], last[1] + 1)
+        candidates = [id_key(next_id(info["last-delivered-id"]))]
         if int(info["pending"]) > 0:
             summary = await client.xpending(stream, name)
             if summary and summary.get("min"):
-                candidates.append(_id_key(_text(summary["min"])))
+                candidates.append(id_key(summary["min"]))
         lowest = min(candidates)
         floor = lowest if floor is None else min(floor, lowest)
     if floor is None:
         return None
-    return f"{floor[0]}-{floor[1]}"
+    return id_of(floor)
 
 
 async def trim_acknowledged(client: redis_async.Redis, stream: str, required_groups: Iterable[str]) -> int:
@@ -75,11 +65,12 @@ async def trim_loop(
     interval_s: float = 30.0,
 ) -> None:
     """Every `interval_s`, trim each stream (stream -> groups that must have read it)."""
-    while not stop.is_set():
+
+    async def trim_all() -> None:
         for stream, groups in streams.items():
             try:
                 await trim_acknowledged(client, stream, groups)
-            except Exception as exc:  # Redis away: the next pass tries again
+            except Exception as exc:  # Redis away: the next pass tries again; the other streams now
                 log.warning("trim_failed", stream=stream, error=repr(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+
+    await periodic("trim", trim_all, interval_s, stop)

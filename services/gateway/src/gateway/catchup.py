@@ -24,9 +24,10 @@ from typing import Any
 
 import msgspec
 import redis.asyncio as redis_async
+from notify_common.clock import now_ms
 from notify_common.keys import Keys
-from notify_common.presence import now_ms
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN
+from notify_common.stream_ids import id_key
 from prometheus_client import Counter
 
 from gateway.frames import stored_notification_frame
@@ -76,16 +77,11 @@ class FeedRead:
     first: dict[str, OrderKey]
 
 
-def _id_parts(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
-
-
 def _order_key(entry_id: bytes, origin: bytes | None) -> OrderKey:
     """Fleet-wide write order: feed millisecond, ingress id, then the feed's own sequence."""
-    feed_ms, feed_seq = _id_parts(entry_id)
+    feed_ms, feed_seq = id_key(entry_id)
     try:
-        origin_ms, origin_seq = _id_parts(origin) if origin else (feed_ms, feed_seq)
+        origin_ms, origin_seq = id_key(origin) if origin else (feed_ms, feed_seq)
     except ValueError:  # not an entry id: order by the feed alone rather than fail the catch-up
         origin_ms, origin_seq = feed_ms, feed_seq
     return feed_ms, origin_ms, origin_seq, feed_seq

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import msgspec
+from notify_common.clock import now_ms
 from notify_common.devices import DeviceError, register_device, unregister_device
 from notify_common.jwt_auth import AuthError, verify_token_async
-from notify_common.presence import now_ms
-from notify_common.schemas import FIELD_RECEIPT, Receipt, ReceiptKind, encode
+from notify_common.receipts import receipt_command
+from notify_common.rooms import topic_room
+from notify_common.schemas import Receipt, ReceiptKind
 
 from gateway import location
 from gateway.connection import CLOSE_RATE_LIMITED, Connection
@@ -74,10 +76,10 @@ async def _answer(node: Node, conn: Connection, frame: object) -> bytes | None:
                 return error_frame(
                     "forbidden_topic", f"your token does not allow topic {topic!r}", topic=topic
                 )
-            node.sockets.join(conn, f"topic:{topic}")
+            node.sockets.join(conn, topic_room(topic))
             return control_frame("subscribed", topic=topic)
         case Unsubscribe(topic=topic):
-            node.sockets.leave(conn, f"topic:{topic}")
+            node.sockets.leave(conn, topic_room(topic))
             return control_frame("unsubscribed", topic=topic)
         case DeviceRegister(token=token, platform=platform):
             try:
@@ -113,7 +115,7 @@ async def _receipts(node: Node, conn: Connection, ids: list[str], kind: ReceiptK
             node=node.cfg.node_id,
             at_ms=at,
         )
-        pipe.xadd(node.keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+        pipe.execute_command(*receipt_command(node.keys.receipts, receipt))
     await pipe.execute()
 
 

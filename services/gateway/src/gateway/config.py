@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import ConfigError
+from notify_common.config import ConfigError, Port
 from notify_common.user_auth import UserAuthConfig
 
 from gateway.drain_schedule import LATE_FACTOR
@@ -15,8 +15,8 @@ from gateway.ws_protocol import CLOSE_LINGER_S
 class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
     host: Annotated[str, msgspec.Meta(description="Address the WebSocket/SSE listener binds.")] = "0.0.0.0"
     port: Annotated[
-        int,
-        msgspec.Meta(description="Port of the WebSocket (/ws) and SSE (/events) listener.", ge=0, le=65535),
+        Port,
+        msgspec.Meta(description="Port of the WebSocket (/ws) and SSE (/events) listener."),
     ] = 8080
     listen_backlog: Annotated[
         int,
@@ -29,9 +29,7 @@ class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
             gt=0,
         ),
     ] = 4096
-    ops_port: Annotated[
-        int, msgspec.Meta(description="Port of /healthz, /readyz and /metrics.", ge=0, le=65535)
-    ] = 9101
+    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz and /metrics.")] = 9101
     auth_timeout_s: Annotated[
         float,
         msgspec.Meta(
@@ -79,12 +77,6 @@ class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):
         int,
         msgspec.Meta(description="How often the node refreshes its liveness and sweeps dead nodes.", gt=0),
     ] = 5_000
-    node_ttl_ms: Annotated[
-        int,
-        msgspec.Meta(
-            description="A node silent this long is dead: ignored by presence reads, then cleaned up.", gt=0
-        ),
-    ] = 15_000
     catchup_max: Annotated[
         int, msgspec.Meta(description="Most notifications replayed by one catch-up.", gt=0, le=1000)
     ] = 200

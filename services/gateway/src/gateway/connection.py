@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from notify_common.jwt_auth import Principal
+from notify_common.rooms import ALL, role_room
 
 from gateway.frames import control_frame
 from gateway.ws_protocol import OP_TEXT, OPEN, WebSocket
@@ -23,10 +24,8 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
 CLOSE_SLOW = 4408
 CLOSE_RATE_LIMITED = 4429
-CLOSE_AUTH_TIMEOUT = 4400
 
 TRY_LATER = "service unavailable: reconnect later with last_id"
 """Reason of 1013 (and of SSE's 503): the node cannot reach or write to Redis right now."""
@@ -160,7 +159,7 @@ def room_name(room: str) -> str:
 @functools.lru_cache(maxsize=1024)
 def base_rooms(roles: tuple[str, ...]) -> tuple[str, ...]:
     """The rooms every connection with these roles is in; one shared tuple per role set."""
-    return tuple(room_name(r) for r in [*(f"role:{role}" for role in roles), "all"])
+    return tuple(room_name(r) for r in [*(role_room(role) for role in roles), ALL])
 
 
 async def close(conn: Connection, code: int, reason: str) -> None:

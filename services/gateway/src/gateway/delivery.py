@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from notify_common.clock import now_ms
 from notify_common.consumer import Entry, Outcome, decode_batch
-from notify_common.presence import now_ms
-from notify_common.schemas import FIELD_RECEIPT, Receipt, decode_delivery, encode
+from notify_common.receipts import receipt_command
+from notify_common.schemas import Receipt, decode_delivery
 from prometheus_client import Counter, Histogram
 
 from gateway.connection import Connection
@@ -75,6 +76,5 @@ async def deliver(node: Node, entries: Sequence[Entry]) -> Outcome:
                         )
                     )
     if receipts:  # sent by the consumer with its XACK, in one round trip
-        stream = node.keys.receipts
-        outcome.effects = [("XADD", stream, "*", FIELD_RECEIPT, encode(receipt)) for receipt in receipts]
+        outcome.effects = [receipt_command(node.keys.receipts, receipt) for receipt in receipts]
     return outcome

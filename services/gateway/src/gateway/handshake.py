@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from aiohttp import web
-from notify_common.http_auth import bearer_token
+from notify_common.http_auth import bearer_token, json_response
 from notify_common.jwt_auth import Principal, verify_token_async
 
 from gateway.frames import Auth, client_frame_decoder
@@ -47,4 +47,4 @@ async def authenticate(node: Node, token: str) -> Principal:
 
 def refuse_http(status: int, reason: str) -> web.Response:
     """A refusal before the upgrade (browsers cannot read close codes of failed handshakes)."""
-    return web.json_response({"error": reason}, status=status)
+    return json_response({"error": reason}, status)

@@ -7,13 +7,11 @@ geo audience reads it) and published on the user's pub/sub channel; nothing is q
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import jwt
 import structlog
-from notify_common.backoff import backoff_delay
-from notify_common.presence import now_ms
-from redis.exceptions import RedisError
+from notify_common.clock import now_ms
+from notify_common.lifecycle import periodic
 
 from gateway.connection import Connection
 from gateway.frames import Location, control_frame, error_frame
@@ -22,6 +20,8 @@ from gateway.node import Node
 log = structlog.get_logger("gateway.location")
 
 GRANT_AUDIENCE = "notify:track"
+IDLE_S = 0.2
+"""How often the listener looks again while nobody on this node tracks anyone."""
 
 
 async def store_location(node: Node, conn: Connection, frame: Location) -> bytes | None:
@@ -99,23 +99,15 @@ def _user_of_channel(channel: bytes) -> str:
 
 async def forward_loop(node: Node, stop: asyncio.Event) -> None:
     """Forward published positions to this node's trackers until `stop`."""
-    failures = 0
-    while not stop.is_set():
+
+    async def forward() -> float:
         if not node.pubsub.subscribed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.2)
-            continue
-        try:
-            message = await node.pubsub.get_message(timeout=1.0)
-            failures = 0
-        except (RedisError, OSError) as exc:
-            failures += 1
-            log.warning("location_listener_failed", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff_delay(failures, base=0.1, cap=5.0))
-            continue
-        if message is None or message.get("type") != "message":
-            continue
-        user_id = _user_of_channel(message["channel"])
-        for conn in list(node.sockets.trackers.get(user_id, ())):
-            await conn.send(message["data"], node.cfg.send_buffer_bytes)
+            return IDLE_S
+        message = await node.pubsub.get_message(timeout=1.0)  # a Redis error: periodic backs off
+        if message is not None and message.get("type") == "message":
+            user_id = _user_of_channel(message["channel"])
+            for conn in list(node.sockets.trackers.get(user_id, ())):
+                await conn.send(message["data"], node.cfg.send_buffer_bytes)
+        return 0
+
+    await periodic("location_listener", forward, IDLE_S, stop)

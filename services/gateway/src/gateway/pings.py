@@ -21,6 +21,8 @@ import math
 import time
 from typing import TYPE_CHECKING
 
+from notify_common.lifecycle import periodic
+
 from gateway.connection import CLOSE_UNAUTHORIZED, Connection
 from gateway.frames import control_frame
 from gateway.ws_protocol import OPEN, WebSocket
@@ -127,11 +129,14 @@ async def token_due(node: Node, conn: Connection, now: float) -> None:
 async def ping_loop(node: Node, stop: asyncio.Event) -> None:
     """Turn the node's wheel until `stop` is set."""
     wheel = node.pings
-    while not stop.is_set():
+
+    async def turn() -> float:
         started = time.monotonic()
         for conn in wheel.due():
             visit(conn, wheel.interval_s, started)
         now = time.time()
         for conn in wheel.due_deadlines(now):
             await token_due(node, conn, now)
-        await asyncio.sleep(max(0.0, wheel.tick_s - (time.monotonic() - started)))
+        return max(0.0, wheel.tick_s - (time.monotonic() - started))
+
+    await periodic("pings", turn, wheel.tick_s, stop)

@@ -16,8 +16,9 @@ import asyncio
 import time
 
 import structlog
+from notify_common import presence
 
-from gateway import presence_writer, session
+from gateway import session
 from gateway.connection import Connection
 from gateway.node import Node
 
@@ -38,7 +39,7 @@ async def rebuild(node: Node, since_ms: int) -> None:
     live_from = node.feed_reads.mark()
     try:
         await node.presence.rebuild()
-        await presence_writer.mark_alive(node.client, node.keys, node.cfg.node_id)  # only now: held
+        await presence.mark_alive(node.client, node.keys, node.cfg.node_id)  # only now: held
     except BaseException:
         await asyncio.gather(*(session.resend_held(node, c, None, live_from) for c in held))
         raise

@@ -8,6 +8,7 @@ import time
 
 import structlog
 from notify_common.jwt_auth import Principal
+from notify_common.rooms import topic_room
 
 from gateway.catchup import read_catchup
 from gateway.connection import Connection, room_name
@@ -29,7 +30,7 @@ async def open_session(node: Node, conn: Connection, topics: list[str]) -> int:
 
     Returns the registration mark `catch_up` needs: room-feed reads issued after it are safe to
     share with this connection (catchup.FeedReads)."""
-    joined = [room_name(f"topic:{t}") for t in topics if allowed_topic(conn.principal, t)]
+    joined = [room_name(topic_room(t)) for t in topics if allowed_topic(conn.principal, t)]
     if joined:
         conn.rooms = (*conn.rooms, *joined)
     node.sockets.add(conn)

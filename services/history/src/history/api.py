@@ -8,21 +8,22 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import msgspec
 import redis.asyncio as redis_async
 import structlog
 from aiohttp import web
+from notify_common.clock import now_ms
 from notify_common.cors import enable_cors
-from notify_common.http_auth import bearer_token, require_token, unauthorized
-from notify_common.jwt_auth import AuthError, JwksCache, JwtSettings, Principal, verify_token_async
+from notify_common.http_auth import json_error, json_response, require_token, require_user
+from notify_common.jwt_auth import JwksCache, JwtSettings, Principal
 from notify_common.publish import publish
+from notify_common.rooms import member_rooms
 from notify_common.schemas import BadEntry
 
 from history import admin, inbox, metrics
 from history.db import Database, DatabaseUnavailable
 from history.ingest import read_sync_event
-from history.openapi import OPENAPI
-from history.records import BadCursor, decode_cursor
+from history.openapi import openapi_document
+from history.records import AllReadResult, BadCursor, ReadResult, Stats, UnreadCount, decode_cursor
 
 log = structlog.get_logger("history.api")
 
@@ -47,39 +48,15 @@ REDIS = web.AppKey("redis", redis_async.Redis)
 SETTINGS = web.AppKey("settings", ApiSettings)
 
 
-def _json(value: object, status: int = 200) -> web.Response:
-    return web.Response(body=msgspec.json.encode(value), status=status, content_type="application/json")
-
-
-_ERRORS: dict[int, type[web.HTTPException]] = {
-    400: web.HTTPBadRequest,
-    403: web.HTTPForbidden,
-    404: web.HTTPNotFound,
-}
-
-
-def _error(status: int, message: str) -> web.HTTPException:
-    """An error response `{"error": "<what to fix>"}` to raise."""
-    return _ERRORS[status](
-        text=msgspec.json.encode({"error": message}).decode(), content_type="application/json"
-    )
-
-
 async def _user(request: web.Request) -> Principal:
-    token = bearer_token(request.headers)
-    if not token:
-        raise unauthorized("Authorization: Bearer <user JWT> required")
     settings = request.app[SETTINGS]
-    try:
-        return await verify_token_async(token, settings.jwt, settings.jwks)
-    except AuthError as exc:
-        raise unauthorized(str(exc)) from None
+    return await require_user(request, settings.jwt, settings.jwks)
 
 
 def _require_admin(request: web.Request) -> None:
     expected = request.app[SETTINGS].admin_token
     if not expected:
-        raise _error(403, "admin API disabled: set ADMIN_TOKEN")
+        raise json_error(403, "admin API disabled: set ADMIN_TOKEN")
     require_token(request, [expected], "ADMIN_TOKEN")
 
 
@@ -88,18 +65,18 @@ def _rooms(request: web.Request, principal: Principal) -> list[str]:
     allows (its `topics` claim lists them, or holds `*`)."""
     asked = request.query.getall("topic", [])
     if len(asked) > MAX_TOPICS or not all(_TOPIC.match(t) for t in asked):
-        raise _error(400, f"`topic`: up to {MAX_TOPICS} names of 1-64 characters A-Za-z0-9_.:-")
+        raise json_error(400, f"`topic`: up to {MAX_TOPICS} names of 1-64 characters A-Za-z0-9_.:-")
     granted = [t for t in principal.topics if t != "*"]
     refused = [t for t in asked if t not in granted and "*" not in principal.topics]
     if refused:
-        raise _error(403, f"your token does not allow topic {refused[0]!r}")
-    return inbox.rooms_of(principal.roles, list(dict.fromkeys([*granted, *asked])))
+        raise json_error(403, f"your token does not allow topic {refused[0]!r}")
+    return member_rooms(principal.roles, list(dict.fromkeys([*granted, *asked])))
 
 
 def _flag(request: web.Request, name: str) -> bool:
     value = request.query.get(name, "false").lower()
     if value not in ("true", "false", "1", "0"):
-        raise _error(400, f"`{name}`: true or false")
+        raise json_error(400, f"`{name}`: true or false")
     return value in ("true", "1")
 
 
@@ -110,7 +87,7 @@ def _limit(request: web.Request) -> int:
     except ValueError:
         limit = 0
     if not 1 <= limit <= page_max:
-        raise _error(400, f"`limit`: an integer from 1 to {page_max}")
+        raise json_error(400, f"`limit`: an integer from 1 to {page_max}")
     return limit
 
 
@@ -119,7 +96,7 @@ async def list_inbox(request: web.Request) -> web.Response:
     try:
         cursor = decode_cursor(request.query["cursor"]) if "cursor" in request.query else None
     except BadCursor as exc:
-        raise _error(400, str(exc)) from None
+        raise json_error(400, str(exc)) from None
     page = await inbox.list_inbox(
         request.app[DB],
         principal.user_id,
@@ -129,13 +106,13 @@ async def list_inbox(request: web.Request) -> web.Response:
         unread_only=_flag(request, "unread"),
         type_=request.query.get("type") or None,
     )
-    return _json(page)
+    return json_response(page)
 
 
 async def unread_count(request: web.Request) -> web.Response:
     principal = await _user(request)
     count = await inbox.unread_count(request.app[DB], principal.user_id, _rooms(request, principal))
-    return _json({"unread": count})
+    return json_response(UnreadCount(unread=count))
 
 
 async def _tell_devices(request: web.Request, user_id: str, data: dict[str, object]) -> None:
@@ -152,31 +129,31 @@ async def _tell_devices(request: web.Request, user_id: str, data: dict[str, obje
 async def mark_read(request: web.Request) -> web.Response:
     principal = await _user(request)
     notification_id = request.match_info["id"]
-    now_ms = int(time.time() * 1000)
+    at_ms = now_ms()
     changed = await inbox.mark_read(
-        request.app[DB], principal.user_id, _rooms(request, principal), notification_id, now_ms
+        request.app[DB], principal.user_id, _rooms(request, principal), notification_id, at_ms
     )
     if changed is None:
-        raise _error(404, "no such notification in your inbox")
+        raise json_error(404, "no such notification in your inbox")
     if changed:
-        await _tell_devices(request, principal.user_id, {"ids": [notification_id], "read_ms": now_ms})
-    return _json({"id": notification_id, "changed": changed})
+        await _tell_devices(request, principal.user_id, {"ids": [notification_id], "read_ms": at_ms})
+    return json_response(ReadResult(id=notification_id, changed=changed))
 
 
 async def mark_all_read(request: web.Request) -> web.Response:
     principal = await _user(request)
-    now_ms = int(time.time() * 1000)
-    ids = await inbox.mark_all_read(request.app[DB], principal.user_id, now_ms)
-    await _tell_devices(request, principal.user_id, {"all": True, "read_ms": now_ms})
-    return _json({"marked": len(ids), "read_ms": now_ms})
+    at_ms = now_ms()
+    ids = await inbox.mark_all_read(request.app[DB], principal.user_id, at_ms)
+    await _tell_devices(request, principal.user_id, {"all": True, "read_ms": at_ms})
+    return json_response(AllReadResult(marked=len(ids), read_ms=at_ms))
 
 
 async def notification_trail(request: web.Request) -> web.Response:
     _require_admin(request)
     found = await admin.trail(request.app[DB], request.match_info["id"])
     if found is None:
-        raise _error(404, "no such notification")
-    return _json(found)
+        raise json_error(404, "no such notification")
+    return json_response(found)
 
 
 def _date_ms(request: web.Request, name: str, default: dt.date) -> int:
@@ -184,7 +161,7 @@ def _date_ms(request: web.Request, name: str, default: dt.date) -> int:
     try:
         day = dt.date.fromisoformat(text) if text else default
     except ValueError:
-        raise _error(400, f"`{name}`: a date like 2026-01-31") from None
+        raise json_error(400, f"`{name}`: a date like 2026-01-31") from None
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
@@ -194,12 +171,12 @@ async def stats(request: web.Request) -> web.Response:
     from_ms = _date_ms(request, "from", today - dt.timedelta(days=6))
     to_ms = _date_ms(request, "to", today) + admin.DAY_MS  # `to` is inclusive
     if to_ms <= from_ms or to_ms - from_ms > 366 * admin.DAY_MS:
-        raise _error(400, "`from` must be on or before `to`, at most 366 days apart")
-    return _json({"days": await admin.stats(request.app[DB], from_ms, to_ms)})
+        raise json_error(400, "`from` must be on or before `to`, at most 366 days apart")
+    return json_response(Stats(days=await admin.stats(request.app[DB], from_ms, to_ms)))
 
 
 async def openapi(_: web.Request) -> web.Response:
-    return _json(OPENAPI)
+    return json_response(openapi_document())
 
 
 @web.middleware
@@ -211,7 +188,7 @@ async def timed(
         return await handler(request)
     except DatabaseUnavailable as exc:
         log.warning("database_unavailable", error=str(exc))
-        return web.json_response({"error": "database unavailable, retry later"}, status=503)
+        return json_response({"error": "database unavailable, retry later"}, status=503)
     finally:
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"
@@ -229,9 +206,11 @@ ROUTES = [
 ]
 
 
-def api_app(db: Database, client: redis_async.Redis, settings: ApiSettings) -> web.Application:
+def api_app(db: Database | None, client: redis_async.Redis, settings: ApiSettings) -> web.Application:
+    """The inbox API over `db`; None: the assembly (app.build) sets DB once it opened the database."""
     app = web.Application(middlewares=[timed])
-    app[DB] = db
+    if db is not None:
+        app[DB] = db
     app[REDIS] = client
     app[SETTINGS] = settings
     for method, path, handler in ROUTES:

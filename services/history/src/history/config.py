@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import ConfigError
+from notify_common.config import ConfigError, Port
 from notify_common.user_auth import UserAuthConfig
 
 from history.db import is_postgres_url
@@ -38,16 +38,14 @@ class MigrateConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class HistoryConfig(UserAuthConfig, frozen=True, kw_only=True):
-    ops_port: Annotated[
-        int, msgspec.Meta(ge=0, le=65535, description="Port of /healthz, /readyz, /metrics.")
-    ] = 9104
+    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz, /metrics.")] = 9104
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL
     database_pool_size: Annotated[
         int, msgspec.Meta(ge=1, le=100, description="PostgreSQL connections per replica.")
     ] = 10
     api_host: Annotated[str, msgspec.Meta(description="Address the inbox HTTP API listens on.")] = "0.0.0.0"
     api_port: Annotated[
-        int, msgspec.Meta(ge=0, le=65535, description="Port of the inbox HTTP API (0 picks a free one).")
+        Port, msgspec.Meta(description="Port of the inbox HTTP API (0 picks a free one).")
     ] = 8084
     admin_token: Annotated[
         str,

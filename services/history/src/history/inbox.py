@@ -9,24 +9,15 @@ broadcast created up to that moment (`read_marks`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import msgspec
+from notify_common.clock import now_ms
 
 from history.db import Database, placeholders
 from history.records import Cursor, InboxItem, Page, encode_cursor
 
 _COLUMNS = "id, type, category, title, body, data, priority, created_ms, expires_ms, room, read_ms"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def rooms_of(roles: Sequence[str], topics: Sequence[str] = ()) -> list[str]:
-    """The broadcast rooms a user is in."""
-    return ["all", *(f"role:{r}" for r in roles), *(f"topic:{t}" for t in topics)]
 
 
 class _Args:
@@ -102,7 +93,7 @@ async def list_inbox(
     type_: str | None = None,
 ) -> Page:
     """Newest first; keyset pagination on (created_ms, id), so inserts never shift a page."""
-    sql, args = _list_sql(user_id, rooms, limit, cursor, unread_only, type_, _now_ms())
+    sql, args = _list_sql(user_id, rooms, limit, cursor, unread_only, type_, now_ms())
     rows = await db.fetch(sql, *args)
     items = [
         InboxItem(
@@ -137,7 +128,7 @@ SELECT (SELECT count(*) FROM inbox WHERE user_id = $1 AND read_ms IS NULL AND cr
         WHERE n.room IN ({marks}) AND b.read_ms IS NULL AND n.created_ms <= $2
           AND n.created_ms > COALESCE((SELECT all_read_ms FROM read_marks WHERE user_id = $1), -1))
 """
-    rows = await db.fetch(sql, user_id, _now_ms(), *rooms)
+    rows = await db.fetch(sql, user_id, now_ms(), *rooms)
     return int(rows[0][0])
 
 

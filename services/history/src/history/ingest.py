@@ -10,6 +10,7 @@ import redis.asyncio as redis_async
 import structlog
 from notify_common.consumer import Entry, Handler, Outcome
 from notify_common.publish import build_event, publish
+from notify_common.rooms import audience_room
 from notify_common.schemas import (
     AllAudience,
     BadEntry,
@@ -41,19 +42,6 @@ _AUDIENCE_KIND: dict[type, str] = {
 }
 
 
-def room_of(event: Event) -> str | None:
-    """The broadcast room of an event, or None when its recipients are individual users."""
-    match event.audience:
-        case RoleAudience(role=role):
-            return f"role:{role}"
-        case AllAudience():
-            return "all"
-        case TopicAudience(topic=topic):
-            return f"topic:{topic}"
-        case _:
-            return None
-
-
 def rows_of(event: Event, entry_id: str) -> tuple[NotificationRow, list[InboxRow]]:
     """The notification row and one inbox row per enumerated recipient."""
     n = notification_from_event(event, entry_id)
@@ -69,7 +57,7 @@ def rows_of(event: Event, entry_id: str) -> tuple[NotificationRow, list[InboxRow
         _data_encoder.encode(n.data).decode(),
         n.priority,
         _AUDIENCE_KIND[type(event.audience)],
-        room_of(event),
+        audience_room(event.audience),
         event.source,
         created_ms,
         n.expires_ms,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
 import structlog
+from notify_common.clock import now_ms
 
 from history.db import Database, open_database
 from history.schema import CREATE_MIGRATIONS_TABLE, MIGRATIONS
@@ -48,7 +48,7 @@ async def migrate(db: Database) -> list[int]:
             await s.execute(
                 "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
                 version,
-                int(time.time() * 1000),
+                now_ms(),
             )
             applied.append(version)
     if applied:

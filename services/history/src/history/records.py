@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 
 import msgspec
+
+# Schema notes for the OpenAPI document (openapi.py); they constrain nothing at run time.
+_Object = Annotated[msgspec.Raw, msgspec.Meta(extra_json_schema={"type": "object"})]
+_Priority = Annotated[str, msgspec.Meta(extra_json_schema={"enum": ["low", "normal", "high"]})]
+_Rate = Annotated[float, msgspec.Meta(ge=0, le=1)] | None
+_Kind = Annotated[
+    str,
+    msgspec.Meta(
+        extra_json_schema={
+            "enum": ["delivered", "acked", "read", "pushed", "push_failed", "expired", "dropped"]
+        }
+    ),
+]
+_Channel = Annotated[str, msgspec.Meta(extra_json_schema={"enum": ["socket", "push", ""]})]
 
 # Row tuples in the column order of schema.BULK_COLUMNS.
 NotificationRow = tuple[
@@ -23,23 +38,23 @@ class InboxItem(msgspec.Struct, frozen=True, kw_only=True):
     category: str | None
     title: str
     body: str
-    data: msgspec.Raw
-    priority: str
+    data: _Object
+    priority: _Priority
     created_ms: int
     expires_ms: int | None
-    room: str | None
+    room: Annotated[str | None, msgspec.Meta(description="set for broadcasts: role:<r>, all, topic:<t>")]
     read_ms: int | None
 
 
 class Page(msgspec.Struct, frozen=True, kw_only=True):
     items: list[InboxItem]
-    next_cursor: str | None
+    next_cursor: Annotated[str | None, msgspec.Meta(description="pass as `cursor`; null on the last page")]
 
 
 class TrailEntry(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
-    kind: str
-    channel: str
+    kind: _Kind
+    channel: _Channel
     at_ms: int
     node: str
     error: str
@@ -68,17 +83,37 @@ class TypeDayStats(msgspec.Struct, frozen=True, kw_only=True):
     """Counts of (notification, user) pairs per type and UTC day, with rates over `sent`."""
 
     type: str
-    day: str
+    day: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date"})]
     notifications: int
     sent: int
     delivered_socket: int
     pushed: int
     failed: int
     read: int
-    delivered_rate: float | None
-    pushed_rate: float | None
-    failed_rate: float | None
-    read_rate: float | None
+    delivered_rate: _Rate
+    pushed_rate: _Rate
+    failed_rate: _Rate
+    read_rate: _Rate
+
+
+class UnreadCount(msgspec.Struct, frozen=True, kw_only=True):
+    unread: int
+
+
+class ReadResult(msgspec.Struct, frozen=True, kw_only=True):
+    """`changed` is false when the notification was read already."""
+
+    id: str
+    changed: bool
+
+
+class AllReadResult(msgspec.Struct, frozen=True, kw_only=True):
+    marked: int
+    read_ms: int
+
+
+class Stats(msgspec.Struct, frozen=True, kw_only=True):
+    days: list[TypeDayStats]
 
 
 class Cursor(msgspec.Struct, frozen=True, array_like=True):

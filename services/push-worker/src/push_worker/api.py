@@ -19,14 +19,7 @@ from notify_common.devices import (
     register_device,
     unregister_device,
 )
-from notify_common.http_auth import bearer_token, unauthorized
-from notify_common.jwt_auth import (
-    AuthError,
-    JwksCache,
-    JwtSettings,
-    Principal,
-    verify_token_async,
-)
+from notify_common.http_auth import PRINCIPAL, json_error, json_response, user_jwt
 from notify_common.keys import Keys
 
 from push_worker.config import PushConfig
@@ -37,9 +30,6 @@ PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
 CLIENT: web.AppKey[redis_async.Redis] = web.AppKey("client", redis_async.Redis)
 KEYS: web.AppKey[Keys] = web.AppKey("keys", Keys)
 CONFIG: web.AppKey[PushConfig] = web.AppKey("config", PushConfig)
-JWT: web.AppKey[JwtSettings] = web.AppKey("jwt", JwtSettings)
-JWKS: web.AppKey[JwksCache | None] = web.AppKey("jwks")
-PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 
 class Registration(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,35 +37,15 @@ class Registration(msgspec.Struct, forbid_unknown_fields=True):
     platform: str
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 def _device_json(device: Device) -> dict[str, Any]:
     return {"token": device.token, "platform": device.platform, "last_seen_ms": device.last_seen_ms}
-
-
-@web.middleware
-async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS:
-        public: web.StreamResponse = await handler(request)
-        return public
-    token = bearer_token(request.headers)
-    if not token:
-        raise unauthorized("Authorization: Bearer <user JWT> required")
-    try:
-        request[PRINCIPAL] = await verify_token_async(token, request.app[JWT], request.app[JWKS])
-    except AuthError as exc:
-        raise unauthorized(str(exc)) from None
-    response: web.StreamResponse = await handler(request)
-    return response
 
 
 async def list_devices(request: web.Request) -> web.Response:
     app = request.app
     user_id = request[PRINCIPAL].user_id
     found = await devices_of_user(app[CLIENT], app[KEYS], user_id, stale_ms=app[CONFIG].device_stale_ms)
-    return web.json_response({"devices": [_device_json(d) for d in found]})
+    return json_response({"devices": [_device_json(d) for d in found]})
 
 
 async def add_device(request: web.Request) -> web.Response:
@@ -84,7 +54,7 @@ async def add_device(request: web.Request) -> web.Response:
     try:
         body = msgspec.json.decode(await request.read(), type=Registration)
     except msgspec.DecodeError as exc:
-        return _error(400, f"invalid body: {exc}")
+        raise json_error(400, f"invalid body: {exc}") from None
     user_id = request[PRINCIPAL].user_id
     try:
         await register_device(
@@ -97,10 +67,10 @@ async def add_device(request: web.Request) -> web.Response:
             max_devices=cfg.max_devices_per_user,
         )
     except DeviceError as exc:
-        return _error(400, str(exc))
+        raise json_error(400, str(exc)) from None
     found = await devices_of_user(app[CLIENT], app[KEYS], user_id, stale_ms=cfg.device_stale_ms)
     device = next(d for d in found if d.token == body.token)
-    return web.json_response(_device_json(device), status=201)
+    return json_response(_device_json(device), status=201)
 
 
 async def remove_device(request: web.Request) -> web.Response:
@@ -109,21 +79,20 @@ async def remove_device(request: web.Request) -> web.Response:
         app[CLIENT], app[KEYS], request[PRINCIPAL].user_id, request.match_info["token"]
     )
     if not removed:
-        return _error(404, "no such device for this user")
+        raise json_error(404, "no such device for this user")
     return web.Response(status=204)
 
 
 async def openapi(_: web.Request) -> web.Response:
-    return web.json_response(openapi_document(Registration))
+    return json_response(openapi_document(Registration))
 
 
 def api_app(client: redis_async.Redis, keys: Keys, cfg: PushConfig) -> web.Application:
+    authenticate = user_jwt(cfg.jwt_settings(), cfg.jwks_cache(), PUBLIC_PATHS)
     app = web.Application(middlewares=[authenticate], client_max_size=MAX_BODY_BYTES)
     app[CLIENT] = client
     app[KEYS] = keys
     app[CONFIG] = cfg
-    app[JWT] = cfg.jwt_settings()
-    app[JWKS] = cfg.jwks_cache()
     app.router.add_get("/v1/devices", list_devices)
     app.router.add_post("/v1/devices", add_device)
     app.router.add_delete("/v1/devices/{token}", remove_device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notify_common.config import ConfigError
+from notify_common.config import ConfigError, Port
 from notify_common.user_auth import UserAuthConfig
 
 
@@ -14,9 +14,7 @@ def _describe(text: str) -> msgspec.Meta:
 
 
 class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
-    ops_port: Annotated[
-        int, msgspec.Meta(ge=0, le=65535, description="Port of /healthz, /readyz, /metrics.")
-    ] = 9103
+    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz, /metrics.")] = 9103
 
     # --- FCM credentials and endpoint -----------------------------------------------------
     firebase_credentials: Annotated[
@@ -166,7 +164,7 @@ class PushConfig(UserAuthConfig, frozen=True, kw_only=True):
     # --- device token HTTP API ------------------------------------------------------------
     api_host: Annotated[str, _describe("Interface of the device token HTTP API.")] = "0.0.0.0"
     api_port: Annotated[
-        int, msgspec.Meta(ge=0, le=65535, description="Port of the device token HTTP API (0: any free port).")
+        Port, msgspec.Meta(description="Port of the device token HTTP API (0: any free port).")
     ] = 8083
 
     def validate(self) -> None:

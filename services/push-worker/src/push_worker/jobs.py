@@ -7,13 +7,13 @@ A job entry has the field `job` (PushJob JSON) and, only when replayed from a de
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
 from notify_common.consumer import Entry, Outcome, decode_batch
 from notify_common.devices import DeviceError, check_device, devices_for_users
+from notify_common.lifecycle import sleep_unless_stopped
 from notify_common.schemas import BadEntry, PushJob, decode_push_job
 
 from push_worker.ledger import FIELD_PLATFORM, FIELD_TOKEN
@@ -109,7 +109,7 @@ class JobHandler:
         unique = list({send.retry_id: send for send in sends}.values())
         fresh, done = split_pushed(unique, pushed)
         ledger.duplicates.extend(done)
-        fresh, scheduled = await split_scheduled(sender.client, sender.keys, fresh)
+        fresh, scheduled = await split_scheduled(sender.retries, fresh)
         if scheduled:
             log.info("push_already_scheduled", sends=len(scheduled))
         await sender.push(fresh, ledger)
@@ -119,5 +119,4 @@ class JobHandler:
         """While sending is paused, take new jobs slowly: they would only be deferred."""
         wait_s = min(self.sender.paused_s(), MAX_PACE_S, self.claim_idle_s / 6)
         if wait_s > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), wait_s)
+            await sleep_unless_stopped(self.stop, wait_s)

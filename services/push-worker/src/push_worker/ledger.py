@@ -6,15 +6,18 @@ token removals, dead letters and schedule changes of one batch land together.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as redis_async
 import structlog
-from notify_common.consumer import DEAD_META_FIELD, ORIGINAL_FIELD_PREFIX
+from notify_common.clock import now_ms
+from notify_common.dead_letters import dead_letter_command
+from notify_common.delayed import DelayedQueue
 from notify_common.devices import queue_token_removal
 from notify_common.keys import GROUP_PUSH, Keys
-from notify_common.schemas import FIELD_JOB, FIELD_RECEIPT, DeadLetter, PushJob, Receipt, encode
+from notify_common.receipts import receipt_command
+from notify_common.redis_line import Command
+from notify_common.schemas import FIELD_JOB, DeadLetter, PushJob, Receipt, encode
 
 from push_worker import metrics
 from push_worker.schedule import queue_complete, queue_schedule
@@ -27,15 +30,12 @@ _MAX_ERROR_CHARS = 1000
 USER_FIELD = "u:"  # sent-marker field: this user got the notification on some device
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 @dataclass
 class Ledger:
     """Outcomes of one batch of sends, written by `commit` in one transaction."""
 
     keys: Keys
+    retries: DelayedQueue
     consumer: str
     dedup_ttl_s: int
     from_schedule: bool = False
@@ -82,16 +82,16 @@ class Ledger:
             pipe.expire(marker, self.dedup_ttl_s)
         queue_token_removal(pipe, keys, [(s.user_id, s.token) for s, _ in self.token_dead])
         for send, reason in self.dead:
-            pipe.xadd(keys.dead_letters, self._dead_letter_fields(send, reason, at))
+            pipe.execute_command(*self._dead_letter(send, reason, at))
         for send, due_ms, _ in self.scheduled:
-            queue_schedule(pipe, keys, send, due_ms)
+            queue_schedule(pipe, self.retries, send, due_ms)
         if self.from_schedule:
             finished = [*self.pushed, *self.expired, *self.duplicates]
             finished += [s for s, _ in self.token_dead] + [s for s, _ in self.dead]
             for send in finished:
-                queue_complete(pipe, keys, send)
+                queue_complete(pipe, self.retries, send)
         for receipt in self._receipts(at):
-            pipe.xadd(keys.receipts, {FIELD_RECEIPT: encode(receipt)})
+            pipe.execute_command(*receipt_command(keys.receipts, receipt))
         # Before the await: batches of the same push call commit concurrently.
         self.reported.update((s.notification.id, s.user_id) for s in self.pushed)
         await pipe.execute()
@@ -125,7 +125,7 @@ class Ledger:
         ]
         return receipts
 
-    def _dead_letter_fields(self, send: Send, reason: str, at: int) -> dict[bytes, bytes]:
+    def _dead_letter(self, send: Send, reason: str, at: int) -> Command:
         """Dead letter in the consumer's format; replaying it pushes to this one target only."""
         meta = DeadLetter(
             source_stream=self.keys.push_jobs,
@@ -141,11 +141,11 @@ class Ledger:
             user_ids=[send.user_id] if send.user_id else [],
             topic=send.topic or None,
         )
-        fields = {DEAD_META_FIELD: encode(meta), ORIGINAL_FIELD_PREFIX + FIELD_JOB: encode(job)}
+        original = {FIELD_JOB: encode(job)}
         if send.token:
-            fields[ORIGINAL_FIELD_PREFIX + FIELD_TOKEN] = send.token.encode()
-            fields[ORIGINAL_FIELD_PREFIX + FIELD_PLATFORM] = send.platform.encode()
-        return fields
+            original[FIELD_TOKEN] = send.token.encode()
+            original[FIELD_PLATFORM] = send.platform.encode()
+        return dead_letter_command(self.keys.dead_letters, meta, original)
 
     def _count(self) -> None:
         outcomes = {

@@ -18,6 +18,8 @@ import redis.asyncio as redis_async
 import structlog
 from firebase_admin import messaging
 from notify_common.backoff import backoff_delay
+from notify_common.clock import now_ms
+from notify_common.delayed import DelayedQueue
 from notify_common.keys import Keys
 
 from push_worker import metrics
@@ -25,8 +27,9 @@ from push_worker.breaker import AuthAlarm, Breaker
 from push_worker.classify import Classified, classify
 from push_worker.config import PushConfig
 from push_worker.fcm import Fcm
-from push_worker.ledger import USER_FIELD, Ledger, now_ms
+from push_worker.ledger import USER_FIELD, Ledger
 from push_worker.payload import MessageTemplates, PayloadError, PayloadSettings
+from push_worker.schedule import retry_queue
 from push_worker.sends import Send
 
 log = structlog.get_logger("push_worker.sender")
@@ -101,14 +104,22 @@ class Sender:
     consumer: str
     payload: PayloadSettings = field(default_factory=PayloadSettings)
     slots: asyncio.Semaphore = field(init=False)
+    retries: DelayedQueue = field(init=False)
+    """The durable retry schedule (schedule.py)."""
 
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.cfg.fcm_max_in_flight)
+        self.retries = retry_queue(self.client, self.keys)
 
     def ledger(self, from_schedule: bool, reported: set[tuple[str, str]] | None = None) -> Ledger:
         """A ledger; `reported` holds (notification, user) pairs already reported as pushed."""
         return Ledger(
-            self.keys, self.consumer, self.cfg.push_dedup_ttl_s, from_schedule, reported=reported or set()
+            self.keys,
+            self.retries,
+            self.consumer,
+            self.cfg.push_dedup_ttl_s,
+            from_schedule,
+            reported=reported or set(),
         )
 
     def paused_s(self) -> float:

@@ -9,11 +9,11 @@ the auth alarm at once instead of waiting for the next push to fail.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 
 import structlog
 from google.auth import exceptions as auth_exceptions
+from notify_common.lifecycle import periodic
 
 from push_worker.breaker import ALL_PLATFORMS, CREDENTIALS, AuthAlarm
 from push_worker.fcm import Fcm
@@ -33,17 +33,24 @@ def seconds_until_refresh(expiry: dt.datetime | None, now: dt.datetime) -> float
 
 
 async def keep_token_fresh(fcm: Fcm, alarm: AuthAlarm, stop: asyncio.Event) -> None:
-    while not stop.is_set():
+    """Refresh the token ahead of its expiry until `stop`; a refused refresh trips the alarm."""
+
+    async def refresh() -> float:
         try:
             expiry = await fcm.refresh_token()
-            wait_s = seconds_until_refresh(expiry, dt.datetime.now(dt.UTC))
-            alarm.credentials_work()
         except auth_exceptions.RefreshError as exc:
             log.error("fcm_credentials_refused", error=str(exc)[:300])
             alarm.trip(ALL_PLATFORMS, f"{CREDENTIALS}: OAuth token refresh failed: {str(exc)[:200]}")
-            wait_s = alarm.retry_s
-        except Exception as exc:  # token endpoint unreachable: FCM sends would fail too
-            log.warning("fcm_token_refresh_failed", error=repr(exc)[:300])
-            wait_s = TRANSPORT_RETRY_S
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), wait_s)
+            return alarm.retry_s
+        alarm.credentials_work()
+        return seconds_until_refresh(expiry, dt.datetime.now(dt.UTC))
+
+    # anything else (token endpoint unreachable: FCM sends would fail too) is retried in a while
+    await periodic(
+        "fcm_token_refresh",
+        refresh,
+        REFRESH_BEFORE_S,
+        stop,
+        backoff_base_s=TRANSPORT_RETRY_S,
+        backoff_cap_s=TRANSPORT_RETRY_S,
+    )

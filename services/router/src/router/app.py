@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import structlog
+from aiohttp import web
 from notify_common.consumer import ConsumerSettings, StreamConsumer
 from notify_common.keys import GROUP_HISTORY, GROUP_ROUTER, Keys
-from notify_common.ops import start_site
+from notify_common.ops import ReadinessCheck
 from notify_common.redis_conn import connect
-from notify_common.service import redis_check, run_service
+from notify_common.service import READINESS, WORKERS, Worker, redis_check, run_service
 from notify_common.trim import trim_loop
 
 from router.config import RouterConfig
@@ -32,7 +34,9 @@ def api_settings(cfg: RouterConfig) -> ApiSettings:
     )
 
 
-async def main(cfg: RouterConfig) -> int:
+def build(cfg: RouterConfig) -> web.Application:
+    """The router: its HTTP API, the ingress consumer, the scheduler and trimming, opened and
+    closed with the application."""
     keys = Keys(cfg.key_prefix)
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
     # routing pipelines: C packing, no per-reply timer (Router and Scheduler bound each batch)
@@ -42,28 +46,32 @@ async def main(cfg: RouterConfig) -> int:
     consumer = StreamConsumer(client, settings, router.handle)
     scheduler = Scheduler(fanout_client, keys, cfg, router)
 
+    async def connections(_: web.Application) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await router.aclose()
+            await fanout_client.aclose()
+            await client.aclose()
+
     async def consume(stop: asyncio.Event) -> None:
         await consumer.run(stop)
 
     async def trim(stop: asyncio.Event) -> None:
         await trim_loop(client, {keys.ingress: [GROUP_ROUTER, GROUP_HISTORY]}, stop)
 
-    runner, http_port = await start_site(
-        api_app(client, keys, api_settings(cfg)), cfg.http_host, cfg.http_port
-    )
-    log.info("http_api_started", port=http_port, publishing=bool(cfg.service_tokens))
-    try:
-        return await run_service(
-            cfg,
-            "router",
-            [consume, scheduler.run, trim],
-            {
-                "redis": redis_check(client),
-                "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
-            },
-        )
-    finally:
-        await runner.cleanup()
-        await router.aclose()
-        await fanout_client.aclose()
-        await client.aclose()
+    app = api_app(client, keys, api_settings(cfg))
+    app.cleanup_ctx.append(connections)
+    workers: list[Worker] = [consume, scheduler.run, trim]
+    app[WORKERS] = workers
+    checks: dict[str, ReadinessCheck] = {
+        "redis": redis_check(client),
+        "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
+    }
+    app[READINESS] = checks
+    return app
+
+
+async def main(cfg: RouterConfig) -> int:
+    log.info("http_api_configured", publishing=bool(cfg.service_tokens))
+    return await run_service(cfg, "router", build(cfg), cfg.http_host, cfg.http_port)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as redis_async
 from notify_common.keys import Keys
+from notify_common.rooms import audience_room
 from notify_common.schemas import AllAudience, Event, GeoAudience, RoleAudience, TopicAudience, UsersAudience
 
 GEO_OVERFETCH = 3
@@ -18,15 +19,8 @@ GEO_OVERFETCH = 3
 
 def rooms_of(event: Event) -> list[str]:
     """Gateway rooms of a broadcast (`role:<r>`, `all`, `topic:<t>`); [] for explicit audiences."""
-    match event.audience:
-        case RoleAudience(role=role):
-            return [f"role:{role}"]
-        case AllAudience():
-            return ["all"]
-        case TopicAudience(topic=topic):
-            return [f"topic:{topic}"]
-        case _:
-            return []
+    room = audience_room(event.audience)
+    return [] if room is None else [room]
 
 
 def fcm_topic_of(event: Event, prefix: str = "") -> str | None:

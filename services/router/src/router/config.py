@@ -5,17 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from notify_common.config import Port
 from notify_common.user_auth import UserAuthConfig
 
 
 class RouterConfig(UserAuthConfig, frozen=True, kw_only=True):
-    ops_port: Annotated[
-        int, msgspec.Meta(ge=0, le=65535, description="Port of /healthz, /readyz, /metrics.")
-    ] = 9102
-    node_ttl_ms: Annotated[
-        int,
-        msgspec.Meta(gt=0, description="A gateway node without a heartbeat for this long is dead (ms)."),
-    ] = 15_000
+    ops_port: Annotated[Port, msgspec.Meta(description="Port of /healthz, /readyz, /metrics.")] = 9102
     feed_maxlen: Annotated[
         int, msgspec.Meta(gt=0, description="Entries kept (approximately) in each user's catch-up feed.")
     ] = 200
@@ -29,10 +24,8 @@ class RouterConfig(UserAuthConfig, frozen=True, kw_only=True):
         str, msgspec.Meta(description="Address the publishing and preferences API listens on.")
     ] = "0.0.0.0"
     http_port: Annotated[
-        int,
-        msgspec.Meta(
-            ge=0, le=65535, description="Port of the publishing and preferences API (0 picks a free one)."
-        ),
+        Port,
+        msgspec.Meta(description="Port of the publishing and preferences API (0 picks a free one)."),
     ] = 8090
     http_max_body_bytes: Annotated[
         int, msgspec.Meta(ge=1024, description="Largest request body the HTTP API accepts (bytes).")

@@ -11,21 +11,21 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from notify_common.keys import Keys
+from notify_common.receipts import receipt_command
 from notify_common.redis_line import Command
 from notify_common.schemas import (
     FIELD_DELIVERY,
     FIELD_FEED_NOTIFICATION,
     FIELD_FEED_ORIGIN,
     FIELD_JOB,
-    FIELD_RECEIPT,
     Event,
     NodeDelivery,
     Notification,
     PushJob,
     Receipt,
     encode,
-    stream_id_ms,
 )
+from notify_common.stream_ids import id_ms
 
 from router import metrics
 from router.policy import apply_muted_channels, broadcast_route, route_for
@@ -89,7 +89,7 @@ def write_plans(
     """Append every effect of `plans` to `out` (the caller sends them in one round trip)."""
     for plan in plans:
         n = plan.notification
-        published_ms = stream_id_ms(plan.entry_id)
+        published_ms = id_ms(plan.entry_id)
         feed_value = encode(n) if not n.transient else b""
         by_node: dict[str, list[str]] = defaultdict(list)
         push_users: list[str] = []
@@ -177,7 +177,7 @@ def write_expired(out: list[Command], keys: Keys, plan: Plan, now: int) -> None:
         return
     for user_id in plan.users:
         receipt = Receipt(notification_id=plan.notification.id, user_id=user_id, kind="expired", at_ms=now)
-        out.append(("XADD", keys.receipts, "*", FIELD_RECEIPT, encode(receipt)))
+        out.append(receipt_command(keys.receipts, receipt))
 
 
 def _record_drop(
@@ -187,4 +187,4 @@ def _record_drop(
     if n.transient:
         return  # transient signals have no history to record the drop in
     receipt = Receipt(notification_id=n.id, user_id=user_id, kind="dropped", at_ms=now, error=reason)
-    out.append(("XADD", keys.receipts, "*", FIELD_RECEIPT, encode(receipt)))
+    out.append(receipt_command(keys.receipts, receipt))

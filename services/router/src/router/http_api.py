@@ -16,12 +16,13 @@ import structlog
 from aiohttp import web
 from notify_common.consumer import REDIS_DOWN_ERRORS
 from notify_common.cors import enable_cors
+from notify_common.http_auth import json_response, require_user
 from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
-from notify_common.schemas import FIELD_EVENT, BadEntry, Event, decode_event
+from notify_common.schemas import FIELD_EVENT, BadEntry, Event, decode_event, notification_id_of
 
 from router import metrics
-from router.http_auth import require_service, require_user
+from router.http_auth import require_service
 from router.openapi import openapi_document
 from router.preferences import Preferences, read_preferences, write_preferences
 
@@ -51,17 +52,13 @@ _batch_decoder = msgspec.json.Decoder(BatchRequest)
 _prefs_decoder = msgspec.json.Decoder(Preferences)
 
 
-def _json(body: object, status: int = 200) -> web.Response:
-    return web.Response(body=msgspec.json.encode(body), status=status, content_type="application/json")
-
-
 def _bad_request(reason: str, **extra: object) -> web.Response:
     metrics.HTTP_REJECTED.labels(reason="invalid").inc()
-    return _json({"error": reason, **extra}, status=400)
+    return json_response({"error": reason, **extra}, status=400)
 
 
 def _published_id(event: Event, entry_id: str) -> dict[str, str]:
-    return {"id": event.id or f"evt-{entry_id}", "entry_id": entry_id}
+    return {"id": notification_id_of(event.id, entry_id), "entry_id": entry_id}
 
 
 def _text(entry_id: bytes | str) -> str:
@@ -77,7 +74,7 @@ async def publish_one(request: web.Request) -> web.Response:
         return _bad_request(str(exc))
     entry_id = _text(await request.app[CLIENT].xadd(request.app[KEYS].ingress, {FIELD_EVENT: raw}))
     metrics.HTTP_PUBLISHED.inc()
-    return _json(_published_id(event, entry_id), status=202)
+    return json_response(_published_id(event, entry_id), status=202)
 
 
 async def publish_batch(request: web.Request) -> web.Response:
@@ -107,13 +104,13 @@ async def publish_batch(request: web.Request) -> web.Response:
     entry_ids = [_text(i) for i in await pipe.execute()]
     metrics.HTTP_PUBLISHED.inc(len(events))
     results = [_published_id(event, entry_id) for (event, _), entry_id in zip(events, entry_ids, strict=True)]
-    return _json({"results": results}, status=202)
+    return json_response({"results": results}, status=202)
 
 
 async def get_preferences(request: web.Request) -> web.Response:
     principal = await require_user(request, request.app[SETTINGS].jwt, request.app[SETTINGS].jwks)
     prefs = await read_preferences(request.app[CLIENT], request.app[KEYS], principal.user_id)
-    return _json(prefs)
+    return json_response(prefs)
 
 
 async def put_preferences(request: web.Request) -> web.Response:
@@ -123,11 +120,11 @@ async def put_preferences(request: web.Request) -> web.Response:
     except msgspec.DecodeError as exc:
         return _bad_request(f"invalid preferences: {exc}")
     await write_preferences(request.app[CLIENT], request.app[KEYS], principal.user_id, prefs)
-    return _json(await read_preferences(request.app[CLIENT], request.app[KEYS], principal.user_id))
+    return json_response(await read_preferences(request.app[CLIENT], request.app[KEYS], principal.user_id))
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return _json(openapi_document())
+    return json_response(openapi_document())
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -155,11 +152,11 @@ async def never_500(request: web.Request, handler: Handler) -> web.StreamRespons
     except REDIS_DOWN_ERRORS as exc:
         log.warning("http_redis_unavailable", path=request.path, error=repr(exc))
         metrics.HTTP_REJECTED.labels(reason="redis_unavailable").inc()
-        return _json({"error": "storage unavailable, retry later"}, status=503)
+        return json_response({"error": "storage unavailable, retry later"}, status=503)
     except Exception:
         log.exception("http_failed", path=request.path)
         metrics.HTTP_REJECTED.labels(reason="internal").inc()
-        return _json({"error": "temporarily unavailable, retry later"}, status=503)
+        return json_response({"error": "temporarily unavailable, retry later"}, status=503)
 
 
 def api_app(client: redis_async.Redis, keys: Keys, settings: ApiSettings) -> web.Application:

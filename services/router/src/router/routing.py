@@ -19,9 +19,12 @@ from collections.abc import Sequence
 import msgspec
 import redis.asyncio as redis_async
 import structlog
+from notify_common.clock import now_ms
 from notify_common.consumer import REDIS_DOWN_ERRORS, Entry, Outcome, decode_batch
+from notify_common.delayed import DelayedQueue
 from notify_common.keys import Keys
-from notify_common.presence import live_nodes_command, live_nodes_from, now_ms
+from notify_common.presence import live_nodes_command, live_nodes_from
+from notify_common.presence.scripts import READ_RECIPIENT
 from notify_common.redis_line import Command, RedisLine
 from notify_common.schemas import (
     FIELD_EVENT,
@@ -30,6 +33,7 @@ from notify_common.schemas import (
     UsersAudience,
     decode_event,
     notification_from_event,
+    notification_id_of,
     to_ms,
 )
 from redis.exceptions import NoScriptError
@@ -74,7 +78,7 @@ def recipient_chunks(
 
 def claim_id(entry_id: str, event: Event) -> str:
     """The id an event is claimed under: its own, or the notification id made from its entry."""
-    return event.id or f"evt-{entry_id}"
+    return notification_id_of(event.id, entry_id)
 
 
 class Router:
@@ -85,7 +89,9 @@ class Router:
         self.keys = keys
         self.cfg = cfg
         self.feeds = FeedLimits(user=cfg.feed_maxlen, room=cfg.room_feed_maxlen)
-        self.recipients = RecipientReader(client, keys, cfg.rate_limit_window_s)
+        self.recipients = RecipientReader(keys, cfg.rate_limit_window_s)
+        self.scheduled = DelayedQueue(client, keys.scheduled, keys.scheduled_events)
+        """Events held until their `deliver_at` (released by the Scheduler)."""
         # the batch's reads and the effects the router writes itself, one exchange at a time
         self.line = RedisLine(client, cfg.routing_timeout_s)
         self.rate_limit_text = f"rate limited: over {cfg.rate_limit_per_user} per {cfg.rate_limit_window_s}s"
@@ -145,13 +151,11 @@ class Router:
         held = [item for item, seen in zip(held, done, strict=True) if not seen]
         if not held:
             return
-        # The event first, then its due time: the scheduler never sees a due id without its event.
         pipe = self.client.pipeline(transaction=False)
-        pipe.hset(self.keys.scheduled_events, mapping={entry_id: raw for entry_id, _, raw in held})
         due = {
             entry_id: to_ms(event.deliver_at) for entry_id, event, _ in held if event.deliver_at is not None
         }
-        pipe.zadd(self.keys.scheduled, due, nx=True)
+        self.scheduled.put(pipe, {entry_id: raw for entry_id, _, raw in held}, due, keep_due=True)
         await pipe.execute()
         metrics.EVENTS.labels(outcome="scheduled").inc(len(held))
 
@@ -227,7 +231,7 @@ class Router:
         except NoScriptError:
             # Redis lost its script cache (a restart): no script ran, so no counter moved, and
             # the claims answer the same when the same entries repeat them.
-            await self.client.script_load(self.recipients.script.script)
+            await READ_RECIPIENT.load(self.client)
             replies = await self.line.pipeline(reads)
         alive = live_nodes_from(replies[len(claims)])
         dup = duplicates(claims, replies[: len(claims)])

@@ -1,11 +1,11 @@
 """Durable scheduling: events with a future `deliver_at` wait in Redis until due.
 
-The ingress handler stores the event under its ingress entry id (hash) with its due time
-(sorted set) before the entry is acked. Every replica polls; one Lua call claims due ids by
-pushing their score `lease_ms` into the future, so one replica at a time holds an item. The
-claimer routes them and only then removes them. A replica that dies after claiming leaves its
-items to reappear when the lease runs out; the replay keeps its entry id, so idempotency lets it
-through and recipients can drop the duplicate by notification id. Nothing is lost at any point.
+The ingress handler puts the event on a delayed queue (`notify_common.delayed`) under its
+ingress entry id before the entry is acked. Every replica polls and claims due events with a
+lease, so one replica at a time holds an item; the claimer routes them and only then removes
+them. A replica that dies after claiming leaves its items to reappear when the lease runs out;
+the replay keeps its entry id, so idempotency lets it through and recipients can drop the
+duplicate by notification id. Nothing is lost at any point.
 """
 
 from __future__ import annotations
@@ -14,30 +14,18 @@ import asyncio
 
 import redis.asyncio as redis_async
 import structlog
-from notify_common.backoff import backoff_delay
-from notify_common.consumer import DEAD_META_FIELD, ORIGINAL_FIELD_PREFIX, REDIS_DOWN_ERRORS
+from notify_common.clock import now_ms
+from notify_common.dead_letters import dead_letter_command
 from notify_common.keys import GROUP_ROUTER, Keys
-from notify_common.presence import now_ms
-from notify_common.schemas import FIELD_EVENT, BadEntry, DeadLetter, Event, decode_event, encode
+from notify_common.lifecycle import periodic
+from notify_common.redis_line import Command
+from notify_common.schemas import FIELD_EVENT, BadEntry, DeadLetter, Event, decode_event
 
 from router import metrics
 from router.config import RouterConfig
 from router.routing import Router
 
 log = structlog.get_logger("router.scheduler")
-
-# KEYS: due zset, events hash. ARGV: now ms, lease-until ms, max items.
-# Returns a flat list: id, event JSON (false when the hash lost it), id, event JSON, ...
-_CLAIM_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-for _, id in ipairs(due) do
-  redis.call('ZADD', KEYS[1], ARGV[2], id)
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[2], id)
-end
-return out
-"""
 
 
 class Scheduler:
@@ -48,23 +36,19 @@ class Scheduler:
         self.keys = keys
         self.cfg = cfg
         self.router = router
-        self._claim = client.register_script(_CLAIM_DUE)
+        self.queue = router.scheduled
 
     async def release_due(self) -> int:
         """Route every due event (up to the batch size); returns how many were claimed."""
         now = now_ms()
         async with asyncio.timeout(self.cfg.routing_timeout_s):
-            reply = await self._claim(
-                keys=[self.keys.scheduled, self.keys.scheduled_events],
-                args=[now, now + self.cfg.schedule_lease_ms, self.cfg.schedule_batch],
-            )
-        if not reply:
+            due = await self.queue.claim(now, self.cfg.schedule_batch, self.cfg.schedule_lease_ms)
+        if not due:
             return 0
         claimed: list[str] = []
         ready: list[tuple[str, Event]] = []
         dead: dict[str, tuple[str, bytes | None]] = {}
-        for raw_id, raw_event in zip(reply[::2], reply[1::2], strict=True):
-            entry_id = raw_id.decode()
+        for entry_id, raw_event in due:
             claimed.append(entry_id)
             if raw_event is None:
                 dead[entry_id] = ("scheduled event body is missing", None)
@@ -77,17 +61,14 @@ class Scheduler:
             await self.router.route(ready)
         pipe = self.client.pipeline(transaction=False)
         for entry_id, (reason, raw_event) in dead.items():
-            pipe.xadd(self.keys.dead_letters, self._dead_letter(entry_id, reason, raw_event, now))
-        pipe.zrem(self.keys.scheduled, *claimed)
-        pipe.hdel(self.keys.scheduled_events, *claimed)
+            pipe.execute_command(*self._dead_letter(entry_id, reason, raw_event, now))
+        self.queue.remove(pipe, claimed)
         async with asyncio.timeout(self.cfg.routing_timeout_s):
             await pipe.execute()
         metrics.SCHEDULED_RELEASED.inc(len(ready))
         return len(claimed)
 
-    def _dead_letter(
-        self, entry_id: str, reason: str, raw_event: bytes | None, now: int
-    ) -> dict[bytes, bytes]:
+    def _dead_letter(self, entry_id: str, reason: str, raw_event: bytes | None, now: int) -> Command:
         log.warning("dead_lettered", stream=self.keys.scheduled, entry_id=entry_id, reason=reason)
         meta = DeadLetter(
             source_stream=self.keys.ingress,
@@ -98,30 +79,13 @@ class Scheduler:
             deliveries=1,
             at_ms=now,
         )
-        fields = {DEAD_META_FIELD: encode(meta)}
-        if raw_event is not None:
-            fields[ORIGINAL_FIELD_PREFIX + FIELD_EVENT] = raw_event
-        return fields
+        original = {} if raw_event is None else {FIELD_EVENT: raw_event}
+        return dead_letter_command(self.keys.dead_letters, meta, original)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop`; a full batch is followed at once by the next, errors back off."""
-        failures = 0
-        while not stop.is_set():
-            delay = self.cfg.schedule_poll_ms / 1000
-            try:
-                released = await self.release_due()
-                if released >= self.cfg.schedule_batch:
-                    delay = 0
-                failures = 0
-            except REDIS_DOWN_ERRORS as exc:
-                failures += 1
-                delay = backoff_delay(failures, base=0.1, cap=5.0)
-                log.warning("scheduler_redis_unreachable", error=repr(exc), retry_in_s=round(delay, 3))
-            except Exception:
-                failures += 1
-                delay = backoff_delay(failures, base=0.1, cap=5.0)
-                log.exception("scheduler_failed", retry_in_s=round(delay, 3))
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
+
+        async def release() -> float | None:
+            return 0 if await self.release_due() >= self.cfg.schedule_batch else None
+
+        await periodic("scheduler", release, self.cfg.schedule_poll_ms / 1000, stop)

@@ -9,7 +9,7 @@ import redis.asyncio as redis_async
 from notify_common import devices, presence
 from notify_common.keys import Keys
 from notify_common.publish import build_event, publish
-from notify_common.schemas import BadEntry
+from notify_common.schemas import BadEntry, notification_id_of
 
 from notifyctl import exporter, streams
 from notifyctl.config import CtlConfig
@@ -35,7 +35,7 @@ async def cmd_publish(client: redis_async.Redis, keys: Keys, args: argparse.Name
         return 2
     entry_id = await publish(client, event, prefix=keys.prefix)
     if args.json:
-        out_json({"entry_id": entry_id, "stream": keys.ingress, "id": event.id or f"evt-{entry_id}"})
+        out_json({"entry_id": entry_id, "stream": keys.ingress, "id": notification_id_of(event.id, entry_id)})
     else:
         out(f"published {entry_id} to {keys.ingress}")
     return 0

@@ -1,7 +1,7 @@
 """Dead letters: list, show, replay (once) and purge entries of the dead-letter stream.
 
 An entry has `meta` (DeadLetter JSON: where it came from and why) and the original fields
-prefixed `o:` (notify_common.consumer). Replay appends the original fields to the source stream
+prefixed `o:` (notify_common.dead_letters). Replay appends the original fields to the source stream
 and deletes the dead letter in one Lua script, and leaves a marker (dead id -> new id), so
 running the same replay twice adds the entry once.
 
@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import msgspec
 import redis.asyncio as redis_async
-from notify_common.consumer import DEAD_META_FIELD, ORIGINAL_FIELD_PREFIX
+from notify_common.dead_letters import META_FIELD, original_fields
 from notify_common.keys import Keys
-from notify_common.schemas import FIELD_EVENT, DeadLetter
+from notify_common.schemas import FIELD_EVENT, DeadLetter, notification_id_of
+from notify_common.stream_ids import after, id_text
 
 REPLAY_SCOPE = "replay"
 REPLAY_MARKER_TTL_S = 30 * 86_400
@@ -96,23 +97,14 @@ class ReplayResult:
     cleared: tuple[str, ...] = ()
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def parse_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> DeadEntry:
     """A dead-letter stream entry; a `meta` that does not decode is kept raw (meta=None)."""
-    raw_meta = fields.get(DEAD_META_FIELD, b"")
+    raw_meta = fields.get(META_FIELD, b"")
     try:
         meta: DeadLetter | None = msgspec.json.decode(raw_meta, type=DeadLetter)
     except msgspec.DecodeError:
         meta = None
-    original = {
-        name[len(ORIGINAL_FIELD_PREFIX) :]: value
-        for name, value in fields.items()
-        if name.startswith(ORIGINAL_FIELD_PREFIX)
-    }
-    return DeadEntry(_text(entry_id), meta, original, raw_meta)
+    return DeadEntry(id_text(entry_id), meta, original_fields(fields), raw_meta)
 
 
 async def scan_dead(
@@ -130,7 +122,7 @@ async def scan_dead(
         entries += [parse_entry(i, f) for i, f in rows]
         if len(rows) < count:
             return entries, False
-        bound = "(" + entries[-1].id  # exclusive: the next page starts after the last entry read
+        bound = after(entries[-1].id)  # the next page starts after the last entry read
     if newest_first:
         rest = await client.xrevrange(keys.dead_letters, max=bound, count=1)
     else:
@@ -147,7 +139,7 @@ def _event_id(entry: DeadEntry) -> str | None:
     except msgspec.DecodeError:
         doc = None
     given = doc.get("id") if isinstance(doc, dict) else None
-    return given if isinstance(given, str) and given else f"evt-{entry.meta.source_id}"
+    return notification_id_of(given if isinstance(given, str) else None, entry.meta.source_id)
 
 
 def problems(entries: list[DeadEntry]) -> list[Problem]:
@@ -187,7 +179,7 @@ def replay_fields(entry: DeadEntry) -> dict[bytes, bytes]:
         except msgspec.DecodeError:
             doc = None
         if isinstance(doc, dict) and not doc.get("id"):
-            doc["id"] = f"evt-{entry.meta.source_id}"
+            doc["id"] = notification_id_of(None, entry.meta.source_id)
             fields[FIELD_EVENT] = msgspec.json.encode(doc)
     fields[REPLAY_FIELD] = entry.id.encode()
     return fields
@@ -201,7 +193,7 @@ async def replay(
     marker = keys.seen(REPLAY_SCOPE, dead_id)
     done = await client.get(marker)
     if done is not None:
-        return ReplayResult(dead_id, _text(done), already=True)
+        return ReplayResult(dead_id, id_text(done), already=True)
     entry = await get_dead(client, keys, dead_id)
     if entry.meta is None or not entry.original:
         raise DeadLetterMissing(f"{dead_id} has no readable source stream or original fields")
@@ -216,7 +208,7 @@ async def replay(
     if int(status) < 0:
         raise DeadLetterMissing(dead_id)
     already = int(status) == 0
-    return ReplayResult(dead_id, _text(new_id), already, () if already else tuple(dead_ids[1:]))
+    return ReplayResult(dead_id, id_text(new_id), already, () if already else tuple(dead_ids[1:]))
 
 
 async def purge(client: redis_async.Redis, keys: Keys, dead_ids: list[str]) -> int:
