@@ -29,7 +29,7 @@ from gateway.drain import drain
 from gateway.node import Node
 from gateway.pings import ping_loop
 from gateway.sse import events
-from gateway.websocket import websocket
+from gateway.websocket import WebSocketEndpoint
 
 log = structlog.get_logger("gateway.app")
 
@@ -116,7 +116,7 @@ def build(cfg: GatewayConfig) -> web.Application:
     # first in, last out: Redis stays open until socket.io's own cleanup is done
     app.cleanup_ctx.append(announced)
     app.on_shutdown.append(leave)  # sockets closed before the server waits for their handlers
-    app.router.add_get("/ws", functools.partial(websocket, node))
+    app.router.add_get("/ws", WebSocketEndpoint(node).handle)
     app.router.add_get("/events", functools.partial(events, node))
     enable_cors(app, cfg.allowed_origins)
     sio_endpoint.attach(app, node)

@@ -8,8 +8,8 @@ import msgspec
 from notify_common.config import ConfigError, OpsPort, Port
 from notify_common.user_auth import UserAuthConfig
 
-from gateway.closing import CLOSE_LINGER_S
 from gateway.drain_schedule import LATE_FACTOR
+from gateway.ws_protocol import CLOSE_LINGER_S
 
 
 class GatewayConfig(UserAuthConfig, frozen=True, kw_only=True):

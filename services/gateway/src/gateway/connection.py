@@ -10,12 +10,13 @@ from collections.abc import Coroutine
 from typing import Any
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from notify_common.jwt_auth import Principal
 from notify_common.lifecycle import spawn_owned
 from notify_common.rooms import ALL, role_room
 
 from gateway.frames import control_frame
+from gateway.ws_protocol import OP_TEXT, OPEN, WebSocket
 
 log = structlog.get_logger("gateway.connection")
 
@@ -56,7 +57,7 @@ class Connection:
 
     def __init__(
         self,
-        response: web.StreamResponse,
+        response: WebSocket | web.StreamResponse,
         transport: asyncio.Transport | None,
         principal: Principal,
         owner: set[asyncio.Task[Any]],
@@ -90,7 +91,7 @@ class Connection:
 
     @property
     def is_sse(self) -> bool:
-        return not isinstance(self.response, web.WebSocketResponse)
+        return isinstance(self.response, web.StreamResponse)
 
     def buffered_bytes(self) -> int:
         return self.transport.get_write_buffer_size() if self.transport is not None else 0
@@ -106,8 +107,10 @@ class Connection:
             return False
         try:
             response = self.response
-            if isinstance(response, web.WebSocketResponse):
-                await response.send_frame(frame, WSMsgType.TEXT)
+            if isinstance(response, WebSocket):
+                if response.state != OPEN:
+                    return False
+                response.send(OP_TEXT, frame)
             else:
                 head = b"id: " + event_id.encode() + b"\n" if event_id else b""
                 await response.write(head + b"data: " + frame + b"\n\n")
@@ -165,8 +168,8 @@ async def close(conn: Connection, code: int, reason: str) -> None:
         return
     response = conn.response
     try:
-        if isinstance(response, web.WebSocketResponse):
-            await response.close(code=code, message=reason.encode()[:123])
+        if isinstance(response, WebSocket):
+            await response.close(code, reason.encode()[:123])
         else:
             await response.write(b"data: " + control_frame("close", code=code, reason=reason) + b"\n\n")
             if conn.transport is not None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import structlog
 
-from gateway.closing import CLOSE_LINGER_S
 from gateway.connection import CLOSE_GOING_AWAY, Connection, close
 from gateway.drain_schedule import TICK_S, closes_due, going_away_reason, retry_ms
 from gateway.node import Node
+from gateway.ws_protocol import CLOSE_LINGER_S
 
 log = structlog.get_logger("gateway.drain")
 

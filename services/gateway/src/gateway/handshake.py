@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from notify_common.http_auth import bearer_token, json_response
 from notify_common.jwt_auth import Principal, verify_token_async
 
 from gateway.frames import Auth, client_frame_decoder
 from gateway.node import Node
+from gateway.ws_protocol import WebSocket
 
 MISSING_TOKEN = "missing token: send Authorization: Bearer <jwt>, ?token=<jwt> or an auth frame first"
 
@@ -29,16 +30,13 @@ def topics_from(request: web.Request) -> list[str]:
     return [t for t in request.query.get("topics", "").split(",") if t]
 
 
-async def first_auth_frame(node: Node, ws: web.WebSocketResponse) -> Auth | None:
+async def first_auth_frame(node: Node, ws: WebSocket) -> Auth | None:
     """The `auth` frame a browser sends first (it cannot set headers), or None."""
-    try:
-        msg = await ws.receive(timeout=node.cfg.auth_timeout_s)
-    except TimeoutError:
-        return None
-    if msg.type != WSMsgType.TEXT:
+    message = await ws.receive(node.cfg.auth_timeout_s)
+    if not isinstance(message, str):
         return None
     try:
-        frame = client_frame_decoder.decode(msg.data)
+        frame = client_frame_decoder.decode(message)
     except msgspec.DecodeError:
         return None
     return frame if isinstance(frame, Auth) else None

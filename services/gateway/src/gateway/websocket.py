@@ -1,17 +1,25 @@
-"""The WebSocket endpoint: handshake, hello, catch-up, then client frames until the end."""
+"""The WebSocket endpoint: handshake, hello, catch-up, then client frames until the end.
+
+aiohttp serves the HTTP side (routing, CORS, Origin, the 101); right after the 101 the transport
+is handed to a `WebSocket` (ws_protocol.py) and aiohttp's request handler lets go of it, so an
+open socket holds no request, task or coroutine of aiohttp's (bench/FINDINGS.md F12, F14). The
+handler itself runs until the session is live (auth, presence, catch-up), then returns.
+"""
 
 from __future__ import annotations
 
-import time
+import asyncio
+import base64
+import binascii
+import hashlib
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import hdrs, web
 from notify_common.jwt_auth import AuthError
 from redis.exceptions import RedisError
 
 from gateway import client_frames, session
-from gateway.closing import ClosingHandshakeWebSocket
-from gateway.connection import CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, TRY_LATER, Connection
+from gateway.connection import CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, TRY_LATER, Connection
 from gateway.frames import error_frame
 from gateway.handshake import (
     MISSING_TOKEN,
@@ -23,77 +31,169 @@ from gateway.handshake import (
     topics_from,
 )
 from gateway.node import Node
-from gateway.request_release import release_upgrade
+from gateway.ws_protocol import WebSocket
 
 log = structlog.get_logger("gateway.websocket")
 
-# aiohttp cuts a frame over its limit off as soon as the header names the length, and its parser
-# gives up on the connection; the close frame still arrives (closing.py keeps the socket until the
-# client hangs up), but the client's own close cannot be read. So frames up to this many times
-# MAX_FRAME_BYTES are read whole and refused here, with a complete closing handshake.
-READ_WHOLE_FACTOR = 2
+BINARY_REFUSED = error_frame("bad_frame", "send JSON text frames")
+
+ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+"""RFC 6455 section 1.3: hashed with the client's key into Sec-WebSocket-Accept."""
 
 
-def too_big(data: str | bytes, limit: int) -> bool:
-    """Whether a frame's payload is over `limit` bytes (text counts its UTF-8 bytes)."""
-    if len(data) > limit:
-        return True
-    return isinstance(data, str) and len(data) * 4 > limit and len(data.encode()) > limit
+def accept_key(request: web.Request) -> str:
+    """Check the upgrade request (as aiohttp's WebSocketResponse does, with its 400s); the
+    Sec-WebSocket-Accept value. No extension or subprotocol is negotiated."""
+    headers = request.headers
+    if headers.get(hdrs.UPGRADE, "").lower().strip() != "websocket":
+        raise web.HTTPBadRequest(
+            text=f'No WebSocket UPGRADE hdr: {headers.get(hdrs.UPGRADE)}\n Can "Upgrade" only to "WebSocket".'
+        )
+    if "upgrade" not in {t.strip().lower() for t in headers.get(hdrs.CONNECTION, "").split(",")}:
+        raise web.HTTPBadRequest(text=f"No CONNECTION upgrade hdr: {headers.get(hdrs.CONNECTION)}")
+    version = headers.get(hdrs.SEC_WEBSOCKET_VERSION, "")
+    if version not in ("13", "8", "7"):
+        raise web.HTTPBadRequest(text=f"Unsupported version: {version}")
+    key = headers.get(hdrs.SEC_WEBSOCKET_KEY)
+    try:
+        if not key or len(base64.b64decode(key)) != 16:
+            raise web.HTTPBadRequest(text=f"Handshake error: {key!r}")
+    except binascii.Error:
+        raise web.HTTPBadRequest(text=f"Handshake error: {key!r}") from None
+    return base64.b64encode(hashlib.sha1(key.encode() + ACCEPT_GUID).digest()).decode()
 
 
-async def websocket(node: Node, request: web.Request) -> web.StreamResponse:
-    refused = refused_at_the_door(node, request)
-    if refused is not None:
-        return refused
-    cfg = node.cfg
-    # Pings come from the node's ping wheel (pings.py), not one aiohttp timer per connection;
-    # so pongs must reach this handler (autoping off) and client pings are answered here.
-    # Its close completes the closing handshake (closing.py); when this handler returns, aiohttp
-    # closes the socket through it, so a close begun by another task finishes first.
-    ws = ClosingHandshakeWebSocket(
-        max_msg_size=cfg.max_frame_bytes * READ_WHOLE_FACTOR, autoping=False, compress=False
+async def upgrade(request: web.Request, endpoint: WebSocketEndpoint) -> tuple[web.StreamResponse, WebSocket]:
+    """Send the 101 through aiohttp (its response signals add CORS), then take the transport."""
+    response = web.StreamResponse(
+        status=101,
+        headers={
+            hdrs.UPGRADE: "websocket",
+            hdrs.CONNECTION: "upgrade",
+            hdrs.SEC_WEBSOCKET_ACCEPT: accept_key(request),
+        },
     )
-    await ws.prepare(request)
-    transport = limit_write_buffer(node, request)
-    token = token_from(request)
-    last_id = request.query.get("last_id")
-    topics = topics_from(request)
-    release_upgrade(request, ws)
-    if token is None:
-        frame = await first_auth_frame(node, ws)
-        if frame is None:
-            await ws.close(code=CLOSE_UNAUTHORIZED, message=MISSING_TOKEN.encode())
-            return ws
-        token, last_id, topics = frame.token, frame.last_id or last_id, frame.topics or topics
-    try:
-        principal = await authenticate(node, token)
-    except AuthError as exc:
-        await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:123])
-        return ws
-    conn = Connection(ws, transport, principal, node.close_tasks)
-    del token  # this frame lives as long as the socket: do not keep the JWT text with it
-    node.pings.add(conn)
-    try:
+    response.force_close()
+    await response.prepare(request)
+    handler = request.protocol
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        raise ConnectionResetError("connection lost during the upgrade")
+    socket = WebSocket(transport, endpoint, endpoint.node.cfg.max_frame_bytes)
+    # Only a client that stops reading altogether (a ping flood) stops being read from.
+    limit_write_buffer(endpoint.node, request)
+    transport.set_protocol(socket)
+    # Bytes the client sent right after its upgrade request are kept by aiohttp's handler as the
+    # "message tail". Two aiohttp internals are relied on here (that tail, and a handler that lets
+    # go of a transport on connection_lost); aiohttp is pinned in uv.lock, and
+    # services/gateway/tests/test_websocket_frames.py fails if an upgrade changes either.
+    tail: bytes = handler._message_tail
+    handler._message_tail = b""
+    # The handler forgets the transport (so it does not close it) and ends its request loop
+    # once this handler returns, as after a client hang-up: nothing of it stays with the socket.
+    handler.transport = None
+    handler.connection_lost(None)
+    transport.resume_reading()  # aiohttp pauses it when the tail reaches its read buffer size
+    if tail:
+        socket.data_received(tail)
+    return response, socket
+
+
+class WebSocketEndpoint:
+    """`/ws`: one object per node, shared by all its sockets (they report their frames and their
+    end here)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        node = self.node
+        refused = refused_at_the_door(node, request)
+        if refused is not None:
+            return refused
+        token = token_from(request)
+        last_id = request.query.get("last_id")
+        topics = topics_from(request)
+        response, socket = await upgrade(request, self)
+        # aiohttp's server no longer knows this connection, so its shutdown would not wait for or
+        # cancel this handler: the node's close tasks own it until the session is live.
+        task = asyncio.current_task()
+        if task is not None:
+            node.close_tasks.add(task)
         try:
-            await session.start_session(node, conn, topics, last_id)
+            await self._open(socket, token, last_id, topics)
+        except BaseException:
+            socket.abort()
+            raise
+        finally:
+            node.close_tasks.discard(task)
+        return response
+
+    async def _open(
+        self, socket: WebSocket, token: str | None, last_id: str | None, topics: list[str]
+    ) -> None:
+        node = self.node
+        if token is None:
+            frame = await first_auth_frame(node, socket)
+            if frame is None:
+                await socket.close(CLOSE_UNAUTHORIZED, MISSING_TOKEN.encode())
+                return
+            token, last_id, topics = frame.token, frame.last_id or last_id, frame.topics or topics
+        try:
+            principal = await authenticate(node, token)
+        except AuthError as exc:
+            await socket.close(CLOSE_UNAUTHORIZED, str(exc).encode()[:123])
+            return
+        del token  # not kept with the socket
+        conn = Connection(socket, socket.transport, principal, node.close_tasks)
+        socket.conn = conn  # a pong to a ping sent during catch-up must count (seen_at)
+        node.pings.add(conn)
+        live = False
+        try:
+            try:
+                await session.start_session(node, conn, topics, last_id)
+            except (RedisError, OSError) as exc:
+                # Redis down or refusing writes (full): the session cannot start; say so, don't crash.
+                log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
+                await socket.close(CLOSE_TRY_LATER, TRY_LATER.encode())
+                return
+            live = socket.go_live(conn)
+        finally:
+            if not live:
+                await self._end(conn)
+
+    def received(self, socket: WebSocket) -> None:
+        if socket.worker is None and socket.conn is not None:
+            task = asyncio.get_running_loop().create_task(self._work(socket, socket.conn))
+            socket.worker = task
+            socket.conn.owner.add(task)
+            task.add_done_callback(socket.conn.owner.discard)
+
+    async def _work(self, socket: WebSocket, conn: Connection) -> None:
+        """Answer the socket's client frames in order, until none is waiting."""
+        node = self.node
+        try:
+            while not conn.closing and (message := socket.next_message()) is not None:
+                if isinstance(message, str):
+                    await client_frames.handle(node, conn, message)
+                else:
+                    await conn.send(BINARY_REFUSED, node.cfg.send_buffer_bytes)
         except (RedisError, OSError) as exc:
-            # Redis down or refusing writes (full): the session cannot start; say so, don't crash.
-            log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
-            await ws.close(code=CLOSE_TRY_LATER, message=TRY_LATER.encode())
-            return ws
-        async for msg in ws:
-            conn.seen_at = time.monotonic()
-            if msg.type == WSMsgType.PING:
-                await ws.pong(msg.data)
-                continue
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and too_big(msg.data, cfg.max_frame_bytes):
-                await ws.close(code=CLOSE_TOO_BIG, message=b"frame too large")
-                break
-            if msg.type == WSMsgType.TEXT:
-                await client_frames.handle(node, conn, msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await conn.send(error_frame("bad_frame", "send JSON text frames"), cfg.send_buffer_bytes)
-    finally:
-        node.pings.discard(conn)
-        await session.close_session(node, conn)
-    return ws
+            log.warning("client_frame_failed", user_id=conn.user_id, error=repr(exc))
+            conn.close_soon(CLOSE_TRY_LATER, TRY_LATER)
+        except Exception:
+            # A bug, not the client's doing: drop the connection as a crashed handler would.
+            log.exception("client_frame_crashed", user_id=conn.user_id)
+            socket.abort()
+        finally:
+            socket.worker = None
+
+    def ended(self, socket: WebSocket) -> None:
+        conn = socket.conn
+        if conn is not None:
+            conn.closing = True
+            conn.spawn(self._end(conn))
+
+    async def _end(self, conn: Connection) -> None:
+        self.node.pings.discard(conn)
+        await session.close_session(self.node, conn)
