@@ -112,6 +112,16 @@ async def test_expiring_token_is_warned_then_closed_with_4401(
         assert await close_of(ws) == (4401, "token expired: reconnect with a fresh token")
 
 
+async def test_token_already_inside_its_notice_window_is_warned_before_the_close(
+    http: aiohttp.ClientSession, gateway_factory: GatewayFactory
+) -> None:
+    gw = await gateway_factory(jwt_leeway_s=0, token_notice_s=60)
+    token = jwt.encode({"sub": "42", "exp": time.time() + 2}, SECRET, algorithm="HS256")
+    async with http.ws_connect(gw.url(), headers={"Authorization": f"Bearer {token}"}) as ws:
+        await frame_of_type(ws, "token.expiring")
+        assert await close_of(ws) == (4401, "token expired: reconnect with a fresh token")
+
+
 async def test_fresh_token_in_time_keeps_the_connection(
     http: aiohttp.ClientSession, gateway_factory: GatewayFactory
 ) -> None:

@@ -4,7 +4,6 @@ token expiry, and unregister."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import structlog
 from notify_common.jwt_auth import Principal
@@ -156,6 +155,6 @@ def arm_expiry(node: Node, conn: Connection) -> None:
     if expires_at is None:
         node.pings.clear_deadline(conn)
         return
-    notice_at = expires_at - node.cfg.token_notice_s
-    close_at = expires_at + node.cfg.jwt_leeway_s
-    node.pings.set_deadline(conn, notice_at if notice_at > time.time() else close_at)
+    # A token already inside its notice window still gets the notice, at the next deadline tick:
+    # the client learns to refresh before the close, however late it connected or re-authed.
+    node.pings.set_deadline(conn, expires_at - node.cfg.token_notice_s)
