@@ -97,7 +97,7 @@ class Ledger:
             for send in finished:
                 queue_complete(markers, self.retries, send)
         for receipt in self._receipts(at):
-            pipe.execute_command(*receipt_command(keys.receipts, receipt))
+            pipe.execute_command(*receipt_command(keys, receipt))
         # Before the await: batches of the same push call commit concurrently.
         self.reported.update((s.notification.id, s.user_id) for s in self.pushed)
         await pipe.execute()
