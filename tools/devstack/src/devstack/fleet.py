@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
+from notify_common.keys import Keys
 
 from devstack.ports import (
     FCM_FAKE_PORT,
@@ -18,7 +19,6 @@ from devstack.ports import (
     require_free,
 )
 from devstack.procs import ServiceProcess, stop_all
-from notify_common.keys import Keys
 
 # The same development values as docker-compose.yml and the dev overlay (a test keeps them equal).
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789"
