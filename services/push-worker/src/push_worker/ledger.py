@@ -136,7 +136,8 @@ class Ledger:
     def _dead_letter(self, send: Send, reason: str, at: int) -> Command:
         """Dead letter in the consumer's format; replaying it pushes to this one target only."""
         meta = DeadLetter(
-            source_stream=self.keys.push_jobs,
+            # the replayed job targets one user (or topic): it goes to that user's push shard
+            source_stream=self.keys.push_for(send.user_id or send.topic),
             source_id=send.source_id,
             group=GROUP_PUSH,
             consumer=self.consumer,
