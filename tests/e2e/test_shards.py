@@ -21,28 +21,23 @@ import redis.asyncio as redis_async
 from devstack.fleet import DEV_SERVICE_TOKEN, Fleet
 from devstack.ports import free_port
 from devstack.procs import ServiceProcess
-from devstack.redis_server import RedisServer, start_redis
+from devstack.redis_server import RedisServer
+from devstack.redis_topologies import RedisClusterGroup, SentinelGroup
 from notify_common.keys import GROUP_HISTORY, GROUP_PUSH, GROUP_ROUTER, Keys
+from notify_common.redis_conn import connect
 from notify_common.schemas import FIELD_EVENT, DeadLetter, decode_delivery
 from notify_common.shards import shard_index
 
 pytestmark = pytest.mark.e2e
 SHARDS = 4
+AnyRedis = RedisServer | RedisClusterGroup | SentinelGroup
 
 
 @pytest.fixture(scope="module")
-def shard_redis() -> Iterator[RedisServer]:
-    server = start_redis()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def fleet(shard_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def fleet(fleet_redis: AnyRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """The e2e Redis (E2E_REDIS: one server, a cluster or Sentinel) with 4 shards."""
     running = Fleet(
-        shard_redis.url,
+        fleet_redis.url,
         tmp_path_factory.mktemp("sharded"),
         gateways=1,
         stream_shards=SHARDS,
@@ -87,7 +82,7 @@ async def test_every_shard_is_routed_stored_and_pushed_in_each_users_order(fleet
             body = {"events": events[start : start + 30]}
             async with http.post(f"{fleet.router_url()}/v1/events/batch", json=body, headers=headers) as resp:
                 assert resp.status == 202, await resp.text()
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     try:
         assert {shard_index(u, SHARDS) for u in users} == set(range(SHARDS))
         for stream in keys.ingress_shards:
@@ -130,7 +125,7 @@ async def test_dead_letter_of_a_shard_is_listed_and_replayed_to_that_shard(fleet
     user = next(f"dl-{i}" for i in range(100) if shard_index(f"dl-{i}", SHARDS) == 2)
     shard = keys.ingress_for(user)
     assert shard == keys.ingress_shards[2]
-    client = redis_async.Redis.from_url(fleet.redis_url)
+    client = connect(fleet.redis_url)
     try:
         bad_id = (await client.xadd(shard, {FIELD_EVENT: b'{"type": 5}'})).decode()
         deadline = time.monotonic() + 20
@@ -200,10 +195,10 @@ async def shards_done(client: redis_async.Redis, keys: Keys) -> bool:
 
 
 async def test_killed_router_replicas_pending_entries_are_claimed_on_every_shard(
-    shard_redis: RedisServer, tmp_path: Path
+    fleet_redis: AnyRedis, tmp_path: Path
 ) -> None:
     keys = Keys("rk", SHARDS)
-    client = redis_async.Redis.from_url(shard_redis.url)
+    client = connect(fleet_redis.url)
     await client.zadd(keys.live_nodes, {NODE: int(time.time() * 1000) + 600_000})
     pipe = client.pipeline(transaction=False)
     for i in range(40):
@@ -214,8 +209,8 @@ async def test_killed_router_replicas_pending_entries_are_claimed_on_every_shard
         pipe.xadd(keys.ingress_for(user), {FIELD_EVENT: msgspec.json.encode(event)})
     await pipe.execute()
 
-    doomed = router_replica("router-a", shard_redis.url, tmp_path)
-    survivor = router_replica("router-b", shard_redis.url, tmp_path)
+    doomed = router_replica("router-a", fleet_redis.url, tmp_path)
+    survivor = router_replica("router-b", fleet_redis.url, tmp_path)
     try:
         doomed.start()
         survivor.start()
