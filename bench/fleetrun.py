@@ -143,7 +143,7 @@ def fleet_run(
     try:
         fleet.start(timeout_s=60)
         pool = ClientPool(client_workers) if client_workers else None
-        yield FleetRun(server, fleet, client, Keys(fleet.key_prefix), pool)
+        yield FleetRun(server, fleet, client, fleet.keys, pool)
     finally:
         if pool is not None:
             pool.close()

@@ -11,6 +11,7 @@ import redis
 from notify_common.keys import Keys
 from notify_common.publish import build_event
 from notify_common.schemas import FIELD_EVENT, encode
+from notify_common.shards import event_shard_key
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def publish_paced(client: redis.Redis, keys: Keys, plan: Sequence[Planned], rate
         for item in plan[sent:due]:
             data = {"t_pub_ns": time.time_ns()}
             event = build_event(id=item.id, type=item.type, title="bench", audience=item.audience, data=data)
-            pipe.xadd(keys.ingress, {FIELD_EVENT: encode(event)})
+            pipe.xadd(keys.ingress_for(event_shard_key(event)), {FIELD_EVENT: encode(event)})
         pipe.execute()
         sent = due
         next_due = started + sent / rate_per_s

@@ -124,7 +124,7 @@ def publish_unicasts_with_receipts(fr: FleetRun, tag: str, first: int, last: int
             at_ms=now_ms(),
         )
         pipe.xadd(fr.keys.ingress, {FIELD_EVENT: encode(event)})
-        pipe.execute_command(*receipt_command(fr.keys.receipts, receipt))
+        pipe.execute_command(*receipt_command(fr.keys, receipt))
     pipe.execute()
 
 

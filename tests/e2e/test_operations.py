@@ -19,7 +19,6 @@ import pytest
 import yaml
 from devstack.fleet import Fleet, dev_token
 from devstack.ports import free_port
-from notify_common.keys import Keys
 from notify_common.redis_conn import connect
 from notify_common.schemas import DeadLetter
 
@@ -28,7 +27,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def notifyctl(fleet: Fleet, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {"REDIS_URL": fleet.redis_url, "KEY_PREFIX": fleet.key_prefix, "PATH": "/usr/bin:/bin"}
+    env = {
+        "REDIS_URL": fleet.redis_url,
+        "KEY_PREFIX": fleet.key_prefix,
+        "STREAM_SHARDS": str(fleet.stream_shards),
+        "PATH": "/usr/bin:/bin",
+    }
     return subprocess.run(
         [sys.executable, "-m", "notifyctl", *argv], env=env, capture_output=True, text=True, timeout=30
     )
@@ -46,7 +50,7 @@ async def next_notification(ws: aiohttp.ClientWebSocketResponse, timeout: float 
 
 async def test_replayed_dead_letter_reaches_the_connected_client_once(fleet: Fleet) -> None:
     client = connect(fleet.redis_url)
-    keys = Keys(fleet.key_prefix)
+    keys = fleet.keys
     event = (
         b'{"id":"replay-evt-1","type":"ops.test","title":"back","audience":{"kind":"users","ids":["rp-1"]}}'
     )
@@ -86,7 +90,7 @@ def test_lag_shows_the_fleet_groups_caught_up(fleet: Fleet) -> None:
         result = notifyctl(fleet, "lag", "--json")
         assert result.returncode == 0, result.stderr
         report = {s["stream"]: s for s in json.loads(result.stdout)}
-        groups = {g["group"]: g for g in report[Keys(fleet.key_prefix).ingress]["groups"]}
+        groups = {g["group"]: g for g in report[fleet.keys.ingress]["groups"]}
         caught_up = all(g["lag"] == 0 and g["pending"] == 0 for g in groups.values())
         if {"router", "history"} <= set(groups) and caught_up:
             break
@@ -98,7 +102,12 @@ def test_lag_shows_the_fleet_groups_caught_up(fleet: Fleet) -> None:
 @pytest.fixture(scope="module")
 def exporter_url(fleet: Fleet) -> Iterator[str]:
     port = free_port()
-    env = {"REDIS_URL": fleet.redis_url, "KEY_PREFIX": fleet.key_prefix, "OPS_PORT": str(port)}
+    env = {
+        "REDIS_URL": fleet.redis_url,
+        "KEY_PREFIX": fleet.key_prefix,
+        "STREAM_SHARDS": str(fleet.stream_shards),
+        "OPS_PORT": str(port),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "notifyctl", "exporter"], env=env, stdout=subprocess.DEVNULL
     )
@@ -168,7 +177,7 @@ def test_every_alert_rule_names_an_exported_metric(fleet_metric_names: set[str])
 
 
 def test_exporter_reports_lag_of_the_fleet_groups(exporter_url: str, fleet: Fleet) -> None:
-    ingress = Keys(fleet.key_prefix).ingress
+    ingress = fleet.keys.ingress
     assert f'nf_stream_group_lag{{group="router",stream="{ingress}"}}' in scrape(exporter_url)
 
 

@@ -74,7 +74,9 @@ async def steps_until_exit(proc: asyncio.subprocess.Process, timeout: float = 30
 
 
 async def receipt_kinds(client: redis_async.Redis, keys: Keys, nid: str) -> set[str]:
-    found = [json.loads(f[b"receipt"]) for _, f in await client.xrange(keys.receipts)]
+    found = [
+        json.loads(f[b"receipt"]) for stream in keys.receipt_shards for _, f in await client.xrange(stream)
+    ]
     return {r["kind"] for r in found if r["notification_id"] == nid}
 
 
@@ -97,7 +99,7 @@ async def test_socketio_client_receives_acks_reads_and_survives_its_node_being_k
         node, "check.mjs", cwd=CHECK_DIR, env=env, stdout=asyncio.subprocess.PIPE
     )
     client = connect(fleet.redis_url)
-    keys = Keys(fleet.key_prefix)
+    keys = fleet.keys
     audience = {"kind": "users", "ids": ["sio-7"]}
     try:
         assert await next_step(proc) == {"event": "hello", "node": "gateway-2"}

@@ -11,7 +11,6 @@ import pytest
 from devstack.fleet import Fleet, dev_token
 from devstack.polling import wait_until
 from notify_client import ApiError, InboxApi, NotifyClient
-from notify_common.keys import Keys
 from notify_common.publish import build_event, publish
 from notify_common.redis_conn import connect
 
@@ -65,7 +64,7 @@ async def test_expired_token_is_refused(fleet: Fleet) -> None:
 
 async def test_history_stores_the_event_and_push_worker_gets_offline_users(fleet: Fleet) -> None:
     client = connect(fleet.redis_url)
-    keys = Keys(fleet.key_prefix)
+    keys = fleet.keys
     event = build_event(
         id="offline-1", type="promo", title="Sale", audience={"kind": "users", "ids": ["nobody-online"]}
     )
@@ -80,14 +79,14 @@ async def test_history_stores_the_event_and_push_worker_gets_offline_users(fleet
                 ids = [item["id"] for item in (await resp.json())["items"]]
             await asyncio.sleep(0.05)
     assert ids == ["offline-1"]
-    jobs = await client.xrange(keys.push_jobs)
+    jobs = [job for stream in keys.push_shards for job in await client.xrange(stream)]
     assert any(b"offline-1" in fields[b"job"] for _, fields in jobs)
     await client.aclose()
 
 
 async def test_malformed_event_is_dead_lettered_and_routing_continues(fleet: Fleet) -> None:
     client = connect(fleet.redis_url)
-    keys = Keys(fleet.key_prefix)
+    keys = fleet.keys
     bad_id = (await client.xadd(keys.ingress, {b"event": b'{"type": 5}'})).decode()
     deadline = time.monotonic() + 10
     reasons: list[dict[str, object]] = []

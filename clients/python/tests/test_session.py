@@ -64,7 +64,11 @@ class Seen:
 
 
 async def receipt_kinds(redis: redis_async.Redis, fleet: Fleet, nid: str) -> set[str]:
-    found = [json.loads(f[b"receipt"]) for _, f in await redis.xrange(Keys(fleet.key_prefix).receipts)]
+    found = [
+        json.loads(f[b"receipt"])
+        for stream in fleet.keys.receipt_shards
+        for _, f in await redis.xrange(stream)
+    ]
     return {r["kind"] for r in found if r["notification_id"] == nid}
 
 

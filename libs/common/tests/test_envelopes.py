@@ -13,7 +13,7 @@ from notify_common.schemas import DeadLetter, Receipt, decode_receipt
 async def test_a_receipt_is_one_entry_history_decodes(redis: redis_async.Redis, keys: Keys) -> None:
     receipt = Receipt(notification_id="n1", user_id="u1", kind="read", channel="socket", node="gw", at_ms=5)
     pipe = redis.pipeline(transaction=False)
-    pipe.execute_command(*receipt_command(keys.receipts, receipt))
+    pipe.execute_command(*receipt_command(keys, receipt))
     await pipe.execute()
     [(_, fields)] = await redis.xrange(keys.receipts)
     assert list(fields) == [b"receipt"]

@@ -229,3 +229,24 @@ async def test_publish_with_a_wrong_service_token_counts_as_rejected_unauthorize
     resp = await api.post("/v1/events", json=EVENT, headers={"Authorization": "Bearer rotated-away"})
     assert resp.status == 401
     assert rejected() == before + 1
+
+
+async def test_sharded_publish_appends_each_event_to_its_recipients_shard(
+    redis: redis_async.Redis, keys: Keys
+) -> None:
+    sharded = Keys(keys.prefix, 4)
+    users = ["u1", "u2", "alice", "bob"]  # shards 2, 0, 3, 0
+    events = [
+        {"id": f"s{i}", "type": "t", "audience": {"kind": "users", "ids": [u]}} for i, u in enumerate(users)
+    ]
+    async with TestClient(TestServer(api_app(redis, sharded, settings(batch_max=10)))) as client:
+        one = await client.post("/v1/events", json=events[0], headers=service())
+        assert one.status == 202
+        batch = await client.post("/v1/events/batch", json={"events": events[1:]}, headers=service())
+        assert batch.status == 202
+        results = [await one.json(), *(await batch.json())["results"]]
+    assert [r["id"] for r in results] == ["s0", "s1", "s2", "s3"]
+    for user, result in zip(users, results, strict=True):
+        rows = await redis.xrange(sharded.ingress_for(user), result["entry_id"], result["entry_id"])
+        assert [decode_event(fields).id for _, fields in rows] == [result["id"]]
+    assert {sharded.ingress_for(u) for u in users} == {sharded.ingress_shards[i] for i in (0, 2, 3)}

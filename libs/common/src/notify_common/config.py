@@ -81,6 +81,16 @@ class CommonConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_deliveries: Annotated[
         PositiveInt, msgspec.Meta(description="Deliveries of one entry before it is dead-lettered.")
     ] = 5
+    stream_shards: Annotated[
+        Annotated[int, msgspec.Meta(ge=1, le=1024)],
+        msgspec.Meta(
+            description=(
+                "Shard streams the ingress, push and receipts streams are split into (crc32 of the"
+                " recipient, see docs/architecture.md). Every publisher, service and notifyctl of a"
+                " fleet must agree; 1 = one stream each, named as without sharding."
+            )
+        ),
+    ] = 1
     node_ttl_ms: Annotated[
         PositiveInt,
         msgspec.Meta(

@@ -2,10 +2,13 @@
 
 Keys that one operation touches together share a Redis Cluster hash tag: everything about one
 user lives under `{u:<id>}`, everything about one gateway node under `{n:<id>}`. Streams are
-single keys and need no tag.
+single keys and need no tag: each shard of a sharded stream (`STREAM_SHARDS`, see
+`notify_common.shards`) is a key of its own, hashed whole, so shards spread over slots.
 """
 
 from __future__ import annotations
+
+from notify_common.shards import shard_index, sharded_name
 
 # Consumer groups: one per service that reads a stream.
 GROUP_ROUTER = "router"
@@ -15,16 +18,33 @@ GROUP_GATEWAY = "gateway"
 
 
 class Keys:
-    """Key names under one prefix (`KEY_PREFIX`, default `nf`)."""
+    """Key names under one prefix (`KEY_PREFIX`, default `nf`), with the ingress, push and
+    receipts streams split into `shards` shard streams (`STREAM_SHARDS`, default 1)."""
 
-    def __init__(self, prefix: str = "nf") -> None:
+    def __init__(self, prefix: str = "nf", shards: int = 1) -> None:
         self.prefix = prefix
+        self.shards = max(1, shards)
 
     # --- streams -------------------------------------------------------------------------
     @property
     def ingress(self) -> str:
-        """Public ingress stream: domain services XADD published events here."""
+        """Public ingress stream (its shard 0): domain services XADD published events here."""
         return f"{self.prefix}:stream:ingress"
+
+    @property
+    def ingress_shards(self) -> list[str]:
+        """Every ingress shard stream, shard 0 first."""
+        return self._all(self.ingress)
+
+    def ingress_for(self, shard_key: str) -> str:
+        """The ingress shard an event with this shard key goes to (`shards.event_shard_key`)."""
+        return self._for(self.ingress, shard_key)
+
+    def _all(self, base: str) -> list[str]:
+        return [sharded_name(base, i) for i in range(self.shards)]
+
+    def _for(self, base: str, shard_key: str) -> str:
+        return sharded_name(base, shard_index(shard_key, self.shards))
 
     def node_deliveries(self, node_id: str) -> str:
         """Per-gateway-node delivery stream written by the router."""
@@ -32,13 +52,32 @@ class Keys:
 
     @property
     def push_jobs(self) -> str:
-        """Push jobs for push-worker."""
+        """Push jobs for push-worker (shard 0)."""
         return f"{self.prefix}:stream:push"
 
     @property
+    def push_shards(self) -> list[str]:
+        """Every push-job shard stream, shard 0 first."""
+        return self._all(self.push_jobs)
+
+    def push_for(self, shard_key: str) -> str:
+        """The push shard of jobs made from an event with this shard key (same number as its
+        ingress shard)."""
+        return self._for(self.push_jobs, shard_key)
+
+    @property
     def receipts(self) -> str:
-        """Delivery, push and read receipts, consumed by history."""
+        """Delivery, push and read receipts, consumed by history (shard 0)."""
         return f"{self.prefix}:stream:receipts"
+
+    @property
+    def receipt_shards(self) -> list[str]:
+        """Every receipts shard stream, shard 0 first."""
+        return self._all(self.receipts)
+
+    def receipts_for(self, user_id: str) -> str:
+        """The receipts shard of one user's receipts."""
+        return self._for(self.receipts, user_id)
 
     @property
     def dead_letters(self) -> str:

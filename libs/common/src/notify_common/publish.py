@@ -1,4 +1,4 @@
-"""Publishing helper for Python domain services: validate an event, XADD it to ingress."""
+"""Publishing helper for Python domain services: validate an event, XADD it to its ingress shard."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import redis.asyncio as redis_async
 
 from notify_common.keys import Keys
 from notify_common.schemas import FIELD_EVENT, BadEntry, Event, check_event, encode
+from notify_common.shards import event_shard_key
 
 
 def build_event(**fields: Any) -> Event:
@@ -21,12 +22,18 @@ def build_event(**fields: Any) -> Event:
     return event
 
 
-async def publish(client: redis_async.Redis, event: Event, *, prefix: str = "nf") -> str:
-    """Append `event` to the ingress stream; returns the stream entry id.
+def ingress_stream(event: Event, *, prefix: str = "nf", shards: int = 1) -> str:
+    """The ingress shard stream `event` is published to (`STREAM_SHARDS` = `shards`)."""
+    return Keys(prefix, shards).ingress_for(event_shard_key(event))
+
+
+async def publish(client: redis_async.Redis, event: Event, *, prefix: str = "nf", shards: int = 1) -> str:
+    """Append `event` to its ingress shard stream; returns the stream entry id.
 
     Give `event.id` a value unique per event (e.g. "order-123-shipped"): a retry of the same
-    publish then reaches each recipient once.
+    publish then reaches each recipient once. `shards` must be the fleet's `STREAM_SHARDS`.
     """
     check_event(event)
-    entry_id = await client.xadd(Keys(prefix).ingress, {FIELD_EVENT: encode(event)})
+    stream = ingress_stream(event, prefix=prefix, shards=shards)
+    entry_id = await client.xadd(stream, {FIELD_EVENT: encode(event)})
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

@@ -115,7 +115,7 @@ async def _receipts(node: Node, conn: Connection, ids: list[str], kind: ReceiptK
             node=node.cfg.node_id,
             at_ms=at,
         )
-        pipe.execute_command(*receipt_command(node.keys.receipts, receipt))
+        pipe.execute_command(*receipt_command(node.keys, receipt))
     await pipe.execute()
 
 

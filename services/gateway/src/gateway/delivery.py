@@ -76,5 +76,5 @@ async def deliver(node: Node, entries: Sequence[Entry]) -> Outcome:
                         )
                     )
     if receipts:  # sent by the consumer with its XACK, in one round trip
-        outcome.effects = [receipt_command(node.keys.receipts, receipt) for receipt in receipts]
+        outcome.effects = [receipt_command(node.keys, receipt) for receipt in receipts]
     return outcome

@@ -42,7 +42,7 @@ class Node:
     @classmethod
     def create(cls, cfg: GatewayConfig, client: redis_async.Redis) -> Node:
         jwks = cfg.jwks_cache()
-        keys = Keys(cfg.key_prefix)
+        keys = Keys(cfg.key_prefix, cfg.stream_shards)
         close_tasks: set[asyncio.Task[Any]] = set()
         return cls(
             cfg=cfg,

@@ -38,6 +38,7 @@ class ApiSettings:
     admin_token: str
     page_max: int
     key_prefix: str
+    stream_shards: int = 1
     allowed_origins: tuple[str, ...] = ()
     """Browser origins that may call the API cross-origin (CORS); empty = none."""
 
@@ -118,7 +119,12 @@ async def _tell_devices(request: web.Request, user_id: str, data: dict[str, obje
     """A transient `inbox.read` event: the router and gateways carry it to the user's other devices."""
     settings = request.app[SETTINGS]
     try:
-        await publish(request.app[REDIS], read_sync_event(user_id, data), prefix=settings.key_prefix)
+        await publish(
+            request.app[REDIS],
+            read_sync_event(user_id, data),
+            prefix=settings.key_prefix,
+            shards=settings.stream_shards,
+        )
     except BadEntry as exc:  # a user id outside the ingress alphabet: the read itself is stored
         log.warning("read_sync_not_sent", error=str(exc))
     except Exception as exc:  # Redis away: the read is stored; devices see it on their next fetch

@@ -35,7 +35,7 @@ def consumer_settings(cfg: HistoryConfig, stream: str) -> ConsumerSettings:
 def build(cfg: HistoryConfig) -> web.Application:
     """The history service: its inbox API, the event and receipt consumers, trimming and
     retention; the database is opened (and migrated) and closed with the application."""
-    keys = Keys(cfg.key_prefix)
+    keys = Keys(cfg.key_prefix, cfg.stream_shards)
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
     settings = ApiSettings(
         jwt=cfg.jwt_settings(),
@@ -43,6 +43,7 @@ def build(cfg: HistoryConfig) -> web.Application:
         admin_token=cfg.admin_token,
         page_max=cfg.inbox_page_max,
         key_prefix=cfg.key_prefix,
+        stream_shards=cfg.stream_shards,
         allowed_origins=tuple(cfg.allowed_origins),
     )
     retention = RetentionSettings(
@@ -53,7 +54,8 @@ def build(cfg: HistoryConfig) -> web.Application:
     )
     healthy_within = cfg.consumer_block_ms / 1000 + 10
     app = api_app(None, client, settings)
-    workers: list[Worker] = [lambda stop: trim_loop(client, {keys.receipts: [GROUP_HISTORY]}, stop)]
+    trimmed = {stream: [GROUP_HISTORY] for stream in keys.receipt_shards}
+    workers: list[Worker] = [lambda stop: trim_loop(client, trimmed, stop)]
     app[WORKERS] = workers
     app[READINESS] = {"redis": redis_check(client)}
 
@@ -63,22 +65,32 @@ def build(cfg: HistoryConfig) -> web.Application:
             try:
                 await migrate(db)
                 app[DB] = db
-                events = StreamConsumer(client, consumer_settings(cfg, keys.ingress), event_handler(db))
-                receipts = StreamConsumer(
-                    client, consumer_settings(cfg, keys.receipts), receipt_handler(db, client, cfg.key_prefix)
-                )
+                # one consumer per shard of each stream; every replica reads every shard
+                on_event = event_handler(db)
+                on_receipt = receipt_handler(db, client, cfg.key_prefix, cfg.stream_shards)
+                events = [
+                    StreamConsumer(client, consumer_settings(cfg, stream), on_event)
+                    for stream in keys.ingress_shards
+                ]
+                receipts = [
+                    StreamConsumer(client, consumer_settings(cfg, stream), on_receipt)
+                    for stream in keys.receipt_shards
+                ]
 
                 async def database_ready() -> bool:
                     return bool(await asyncio.wait_for(db.fetch("SELECT 1"), 2.0))
 
                 app[WORKERS].extend(
-                    [events.run, receipts.run, lambda stop: retention_loop(db, client, keys, retention, stop)]
+                    [
+                        *(consumer.run for consumer in [*events, *receipts]),
+                        lambda stop: retention_loop(db, client, keys, retention, stop),
+                    ]
                 )
                 app[READINESS].update(
                     {
                         "database": database_ready,
-                        "events": lambda: events.healthy(healthy_within),
-                        "receipts": lambda: receipts.healthy(healthy_within),
+                        "events": lambda: all(c.healthy(healthy_within) for c in events),
+                        "receipts": lambda: all(c.healthy(healthy_within) for c in receipts),
                     }
                 )
                 log.info("database_open", database=redact_url(cfg.database_url))

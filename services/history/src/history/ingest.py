@@ -114,7 +114,7 @@ def read_sync_event(user_id: str, data: dict[str, Any]) -> Event:
     )
 
 
-def receipt_handler(db: Database, client: redis_async.Redis, prefix: str) -> Handler:
+def receipt_handler(db: Database, client: redis_async.Redis, prefix: str, shards: int = 1) -> Handler:
     """Append every receipt of a batch to the delivery trail; reads reach the reader's devices."""
 
     async def handle(entries: Sequence[Entry]) -> Outcome:
@@ -127,7 +127,7 @@ def receipt_handler(db: Database, client: redis_async.Redis, prefix: str) -> Han
         metrics.ROWS_WRITTEN.labels(table="deliveries").inc(len(rows))
         # After the write, before the ack: a crash in between re-sends, which devices ignore.
         for event in read_sync_events(rows):
-            await publish(client, event, prefix=prefix)
+            await publish(client, event, prefix=prefix, shards=shards)
         return outcome
 
     return handle

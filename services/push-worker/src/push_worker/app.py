@@ -29,13 +29,16 @@ log = structlog.get_logger("push_worker.app")
 def build(cfg: PushConfig, credential: credentials.Base) -> web.Application:
     """The push-worker: its device API, the push-job consumer, due retries, the FCM token refresh
     and trimming, opened and closed with the application."""
-    keys = Keys(cfg.key_prefix)
+    keys = Keys(cfg.key_prefix, cfg.stream_shards)
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
     fcm = Fcm(init_app(cfg, credential))
     sender = build_sender(cfg, client, keys, fcm)
     handler = JobHandler(sender, asyncio.Event(), claim_idle_s=cfg.claim_idle_ms / 1000)
-    settings = ConsumerSettings.from_config(cfg, keys.push_jobs, GROUP_PUSH)
-    consumer = StreamConsumer(client, settings, handler)
+    # one consumer per push shard; every replica reads every shard through its group
+    consumers = [
+        StreamConsumer(client, ConsumerSettings.from_config(cfg, stream, GROUP_PUSH), handler)
+        for stream in keys.push_shards
+    ]
 
     async def connections(_: web.Application) -> AsyncIterator[None]:
         try:
@@ -46,7 +49,9 @@ def build(cfg: PushConfig, credential: credentials.Base) -> web.Application:
 
     async def consume(stop: asyncio.Event) -> None:
         handler.stop = stop  # a paused handler wakes up for shutdown
-        await consumer.run(stop)
+        async with asyncio.TaskGroup() as shards:
+            for consumer in consumers:
+                shards.create_task(consumer.run(stop))
 
     async def retries(stop: asyncio.Event) -> None:
         await retry_loop(sender, stop)
@@ -55,7 +60,7 @@ def build(cfg: PushConfig, credential: credentials.Base) -> web.Application:
         await keep_token_fresh(fcm, sender.alarm, stop)
 
     async def trim(stop: asyncio.Event) -> None:
-        await trim_loop(client, {keys.push_jobs: [GROUP_PUSH]}, stop)
+        await trim_loop(client, {stream: [GROUP_PUSH] for stream in keys.push_shards}, stop)
 
     def fcm_auth_ok() -> bool:
         if sender.alarm.alarmed:
@@ -66,9 +71,10 @@ def build(cfg: PushConfig, credential: credentials.Base) -> web.Application:
     app.cleanup_ctx.append(connections)
     workers: list[Worker] = [consume, retries, tokens, trim]
     app[WORKERS] = workers
+    healthy_within = cfg.consumer_block_ms / 1000 + 10
     checks: dict[str, ReadinessCheck] = {
         "redis": redis_check(client),
-        "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
+        "consumer": lambda: all(consumer.healthy(healthy_within) for consumer in consumers),
         "fcm_auth": fcm_auth_ok,
     }
     app[READINESS] = checks

@@ -97,7 +97,7 @@ class Ledger:
             for send in finished:
                 queue_complete(markers, self.retries, send)
         for receipt in self._receipts(at):
-            pipe.execute_command(*receipt_command(keys.receipts, receipt))
+            pipe.execute_command(*receipt_command(keys, receipt))
         # Before the await: batches of the same push call commit concurrently.
         self.reported.update((s.notification.id, s.user_id) for s in self.pushed)
         await pipe.execute()
@@ -136,7 +136,8 @@ class Ledger:
     def _dead_letter(self, send: Send, reason: str, at: int) -> Command:
         """Dead letter in the consumer's format; replaying it pushes to this one target only."""
         meta = DeadLetter(
-            source_stream=self.keys.push_jobs,
+            # the replayed job targets one user (or topic): it goes to that user's push shard
+            source_stream=self.keys.push_for(send.user_id or send.topic),
             source_id=send.source_id,
             group=GROUP_PUSH,
             consumer=self.consumer,

@@ -37,36 +37,41 @@ def api_settings(cfg: RouterConfig) -> ApiSettings:
 def build(cfg: RouterConfig) -> web.Application:
     """The router: its HTTP API, the ingress consumer, the scheduler and trimming, opened and
     closed with the application."""
-    keys = Keys(cfg.key_prefix)
+    keys = Keys(cfg.key_prefix, cfg.stream_shards)
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
     # routing pipelines: C packing, no per-reply timer (Router and Scheduler bound each batch)
     fanout_client = pack_with_hiredis(connect(cfg.redis_url, per_read_timeout=False))
-    settings = ConsumerSettings.from_config(cfg, keys.ingress, GROUP_ROUTER)
-    router = Router(fanout_client, keys, cfg)
-    consumer = StreamConsumer(client, settings, router.handle)
-    scheduler = Scheduler(fanout_client, keys, cfg, router)
+    # one consumer per ingress shard, each with a Router (and so a connection) of its own, so
+    # shards are routed side by side; every replica reads every shard through its group
+    routers = [Router(fanout_client, keys, cfg) for _ in keys.ingress_shards]
+    consumers = [
+        StreamConsumer(client, ConsumerSettings.from_config(cfg, stream, GROUP_ROUTER), router.handle)
+        for stream, router in zip(keys.ingress_shards, routers, strict=True)
+    ]
+    scheduler = Scheduler(fanout_client, keys, cfg, routers[0])
 
     async def connections(_: web.Application) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            await router.aclose()
+            for router in routers:
+                await router.aclose()
             await fanout_client.aclose()
             await client.aclose()
 
-    async def consume(stop: asyncio.Event) -> None:
-        await consumer.run(stop)
-
     async def trim(stop: asyncio.Event) -> None:
-        await trim_loop(client, {keys.ingress: [GROUP_ROUTER, GROUP_HISTORY]}, stop)
+        await trim_loop(
+            client, {stream: [GROUP_ROUTER, GROUP_HISTORY] for stream in keys.ingress_shards}, stop
+        )
 
     app = api_app(client, keys, api_settings(cfg))
     app.cleanup_ctx.append(connections)
-    workers: list[Worker] = [consume, scheduler.run, trim]
+    workers: list[Worker] = [*(consumer.run for consumer in consumers), scheduler.run, trim]
     app[WORKERS] = workers
+    healthy_within = cfg.consumer_block_ms / 1000 + 10
     checks: dict[str, ReadinessCheck] = {
         "redis": redis_check(client),
-        "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
+        "consumer": lambda: all(consumer.healthy(healthy_within) for consumer in consumers),
     }
     app[READINESS] = checks
     return app

@@ -25,6 +25,7 @@ from notify_common.schemas import (
     Receipt,
     encode,
 )
+from notify_common.shards import event_shard_key
 from notify_common.stream_ids import id_ms
 
 from router import metrics
@@ -90,6 +91,7 @@ def write_plans(
     for plan in plans:
         n = plan.notification
         published_ms = id_ms(plan.entry_id)
+        push_stream = keys.push_for(event_shard_key(plan.event))
         feed_value = encode(n) if not n.transient else b""
         by_node: dict[str, list[str]] = defaultdict(list)
         push_users: list[str] = []
@@ -124,7 +126,7 @@ def write_plans(
                     out.append(_feed_add(keys.room_feed(room), feeds.room, feed_value, plan.entry_id))
             if broadcast.push and plan.fcm_topic is not None:
                 job = PushJob(notification=n, topic=plan.fcm_topic, published_ms=published_ms)
-                out.append(("XADD", keys.push_jobs, "*", FIELD_JOB, encode(job)))
+                out.append(("XADD", push_stream, "*", FIELD_JOB, encode(job)))
                 metrics.DELIVERIES.labels(channel="push").inc()
         socket_users = 0
         for node, node_users in by_node.items():
@@ -138,7 +140,7 @@ def write_plans(
             metrics.DELIVERIES.labels(channel="socket").inc(socket_users)
         if push_users:
             job = PushJob(notification=n, user_ids=push_users, published_ms=published_ms)
-            out.append(("XADD", keys.push_jobs, "*", FIELD_JOB, encode(job)))
+            out.append(("XADD", push_stream, "*", FIELD_JOB, encode(job)))
             metrics.DELIVERIES.labels(channel="push").inc(len(push_users))
 
 
@@ -168,7 +170,7 @@ def write_expired(out: list[Command], keys: Keys, plan: Plan, now: int) -> None:
         return
     for user_id in plan.users:
         receipt = Receipt(notification_id=plan.notification.id, user_id=user_id, kind="expired", at_ms=now)
-        out.append(receipt_command(keys.receipts, receipt))
+        out.append(receipt_command(keys, receipt))
 
 
 def _record_drop(
@@ -178,4 +180,4 @@ def _record_drop(
     if n.transient:
         return  # transient signals have no history to record the drop in
     receipt = Receipt(notification_id=n.id, user_id=user_id, kind="dropped", at_ms=now, error=reason)
-    out.append(receipt_command(keys.receipts, receipt))
+    out.append(receipt_command(keys, receipt))

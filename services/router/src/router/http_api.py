@@ -19,6 +19,7 @@ from notify_common.http_auth import json_response, require_user, timed_by_route
 from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
 from notify_common.schemas import FIELD_EVENT, BadEntry, Event, decode_event, notification_id_of
+from notify_common.shards import event_shard_key
 
 from router import metrics
 from router.http_auth import require_service
@@ -71,7 +72,8 @@ async def publish_one(request: web.Request) -> web.Response:
         event = decode_event({FIELD_EVENT: raw})
     except BadEntry as exc:
         return _bad_request(str(exc))
-    entry_id = _text(await request.app[CLIENT].xadd(request.app[KEYS].ingress, {FIELD_EVENT: raw}))
+    stream = request.app[KEYS].ingress_for(event_shard_key(event))
+    entry_id = _text(await request.app[CLIENT].xadd(stream, {FIELD_EVENT: raw}))
     metrics.HTTP_PUBLISHED.inc()
     return json_response(_published_id(event, entry_id), status=202)
 
@@ -96,11 +98,18 @@ async def publish_batch(request: web.Request) -> web.Response:
     if errors:
         reason = f"{len(errors)} of {len(batch.events)} events are invalid; nothing was published"
         return _bad_request(reason, errors=errors)
-    # MULTI/EXEC: the batch is appended whole or not at all
-    pipe = request.app[CLIENT].pipeline(transaction=True)
-    for _, raw in events:
-        pipe.xadd(request.app[KEYS].ingress, {FIELD_EVENT: raw})
-    entry_ids = [_text(i) for i in await pipe.execute()]
+    # MULTI/EXEC per ingress shard (a transaction stays in one cluster slot): with one shard the
+    # batch is appended whole or not at all; with several, whole or not at all per shard
+    by_stream: dict[str, list[int]] = {}
+    for index, (event, _) in enumerate(events):
+        by_stream.setdefault(request.app[KEYS].ingress_for(event_shard_key(event)), []).append(index)
+    entry_ids = [""] * len(events)
+    for stream, indexes in by_stream.items():
+        pipe = request.app[CLIENT].pipeline(transaction=True)
+        for index in indexes:
+            pipe.xadd(stream, {FIELD_EVENT: events[index][1]})
+        for index, entry_id in zip(indexes, await pipe.execute(), strict=True):
+            entry_ids[index] = _text(entry_id)
     metrics.HTTP_PUBLISHED.inc(len(events))
     results = [_published_id(event, entry_id) for (event, _), entry_id in zip(events, entry_ids, strict=True)]
     return json_response({"results": results}, status=202)

@@ -71,6 +71,8 @@ class Scheduler:
     def _dead_letter(self, entry_id: str, reason: str, raw_event: bytes | None, now: int) -> Command:
         log.warning("dead_lettered", stream=self.keys.scheduled, entry_id=entry_id, reason=reason)
         meta = DeadLetter(
+            # only an unreadable held event is dead-lettered here: it has no shard key, so its
+            # replay goes to ingress shard 0 (and is dead-lettered again there, with its reason)
             source_stream=self.keys.ingress,
             source_id=entry_id,
             group=GROUP_ROUTER,

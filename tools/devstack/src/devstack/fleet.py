@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
+from notify_common.keys import Keys
 
 from devstack.ports import (
     FCM_FAKE_PORT,
@@ -49,6 +51,8 @@ class Fleet:
     workdir: Path
     gateways: int = 2
     key_prefix: str = "nf"
+    stream_shards: int = field(default_factory=lambda: int(os.environ.get("STREAM_SHARDS", "1")))
+    """STREAM_SHARDS of every service (default: this process's STREAM_SHARDS, else 1)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     services: tuple[str, ...] = ("router", "history", "push-worker")
     """Services other than gateways to start; benchmarks start subsets (e.g. the router alone)."""
@@ -80,6 +84,11 @@ class Fleet:
     page_port: int = 0
     """Port of the inbox page (free port chosen at start when 0)."""
 
+    @property
+    def keys(self) -> Keys:
+        """The fleet's key and stream names (its prefix and shards)."""
+        return Keys(self.key_prefix, self.stream_shards)
+
     def page_url(self) -> str:
         """The development inbox page (only with inbox_page)."""
         return f"http://127.0.0.1:{self.page_port}/"
@@ -92,6 +101,7 @@ class Fleet:
         return {
             "REDIS_URL": self.redis_url,
             "KEY_PREFIX": self.key_prefix,
+            "STREAM_SHARDS": str(self.stream_shards),
             "LOG_FORMAT": "console",
             "CLAIM_IDLE_MS": "5000",
             **({"ALLOWED_ORIGINS": ",".join(self.page_origins())} if self.inbox_page else {}),

@@ -184,7 +184,7 @@ async def _run(args: argparse.Namespace) -> int:
     cfg = load_config(CtlConfig)
     target = redis_target(getattr(args, "redis_url", None), cfg)
     validate_redis_url(target.url)
-    keys = Keys(getattr(args, "prefix", None) or cfg.key_prefix)
+    keys = Keys(getattr(args, "prefix", None) or cfg.key_prefix, cfg.stream_shards)
     if getattr(args, "writes", False) and not target.source:
         note(
             f"`{_name(args)}` changes the fleet's data: name its Redis with REDIS_URL or --redis-url "

@@ -10,6 +10,7 @@ from notify_common import devices, presence
 from notify_common.keys import Keys
 from notify_common.publish import build_event, publish
 from notify_common.schemas import BadEntry, notification_id_of
+from notify_common.shards import event_shard_key
 
 from notifyctl import exporter, streams
 from notifyctl.config import CtlConfig
@@ -33,11 +34,12 @@ async def cmd_publish(client: redis_async.Redis, keys: Keys, args: argparse.Name
     except BadEntry as exc:
         note(str(exc))
         return 2
-    entry_id = await publish(client, event, prefix=keys.prefix)
+    entry_id = await publish(client, event, prefix=keys.prefix, shards=keys.shards)
+    stream = keys.ingress_for(event_shard_key(event))
     if args.json:
-        out_json({"entry_id": entry_id, "stream": keys.ingress, "id": notification_id_of(event.id, entry_id)})
+        out_json({"entry_id": entry_id, "stream": stream, "id": notification_id_of(event.id, entry_id)})
     else:
-        out(f"published {entry_id} to {keys.ingress}")
+        out(f"published {entry_id} to {stream}")
     return 0
 
 

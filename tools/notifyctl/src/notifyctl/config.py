@@ -21,6 +21,14 @@ class CtlConfig(msgspec.Struct, frozen=True, kw_only=True):
     key_prefix: Annotated[
         str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$", description="The fleet's key prefix.")
     ] = "nf"
+    stream_shards: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=1024,
+            description="The fleet's STREAM_SHARDS: shard streams of ingress, push and receipts.",
+        ),
+    ] = 1
     claim_idle_ms: Annotated[
         int, msgspec.Meta(gt=0, description="A consumer idle this long with pending entries is stuck.")
     ] = 30_000

@@ -42,8 +42,8 @@ def _text(value: object) -> str:
 
 
 async def stream_names(client: redis_async.Redis, keys: Keys) -> list[str]:
-    """The fleet's fixed streams, then every gateway node's delivery stream found by SCAN."""
-    fixed = [keys.ingress, keys.push_jobs, keys.receipts, keys.dead_letters]
+    """The fleet's fixed streams (every shard), then every gateway node's delivery stream found by SCAN."""
+    fixed = [*keys.ingress_shards, *keys.push_shards, *keys.receipt_shards, keys.dead_letters]
     nodes = sorted(
         {_text(k) async for k in client.scan_iter(match=keys.node_deliveries("*"), _type="STREAM", count=500)}
     )
