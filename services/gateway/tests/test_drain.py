@@ -9,6 +9,7 @@ import time
 
 import aiohttp
 import pytest
+from devstack.polling import wait_until
 from gateway.app import shutdown
 from gateway.config import GatewayConfig
 from gateway.drain_schedule import closes_due, going_away_reason, retry_ms
@@ -73,3 +74,15 @@ def test_a_drain_behind_its_schedule_catches_up_at_twice_the_rate_not_at_once() 
     # past 1.5 windows, or with no window, the rest at once
     assert closes_due(1000, 10, elapsed_s=15.0, since_tick_s=0.02, window_s=10.0) == 1000
     assert closes_due(1000, 0, elapsed_s=0.0, since_tick_s=0.0, window_s=0.0) == 1000
+
+
+async def test_a_socket_still_waiting_for_its_auth_frame_is_closed_with_1001_too(
+    gateway_factory: GatewayFactory, http: aiohttp.ClientSession
+) -> None:
+    gw = await gateway_factory(drain_window_s=WINDOW_S, auth_timeout_s=30)
+    ws = await http.ws_connect(gw.url())  # no token: the node waits for an `auth` frame
+    await wait_until(lambda: len(gw.node.opening) == 1, 10)
+    waiting = asyncio.create_task(closed_at(ws))
+    await shutdown(gw.node)
+    _, code, reason = await waiting
+    assert (code, reason) == (1001, going_away_reason(retry_ms(WINDOW_S)))

@@ -28,7 +28,7 @@ async def drain(node: Node) -> int:
     window = node.cfg.drain_window_s
     reason = going_away_reason(retry_ms(window))
     conns = [c for c in node.sockets.all() if not c.closing]
-    if not conns and not node.sockets.all():
+    if not conns and not node.sockets.all() and not node.opening:
         return 0  # drained already (SIGTERM drains before the workers stop; shutdown checks again)
     loop = asyncio.get_running_loop()
     started = last_tick = loop.time()
@@ -46,6 +46,10 @@ async def drain(node: Node) -> int:
     # Sockets that finished their handshake after the drain began (not in `conns`): at once.
     for conn in node.sockets.all():
         _close(conn, reason, closing)
+    # Sockets still opening (an auth frame awaited, a catch-up read): the same 1001, not the
+    # abort their cancelled handler would end in.
+    for socket in list(node.opening):
+        closing.add(asyncio.create_task(socket.close(CLOSE_GOING_AWAY, reason.encode())))
     if closing:
         await asyncio.wait(closing, timeout=CLOSE_LINGER_S + 1.0)
     log.info("gateway_drained", connections=len(conns), window_s=window, behind_s=round(behind_s, 3))

@@ -16,6 +16,7 @@ from gateway.config import GatewayConfig
 from gateway.pings import PingWheel
 from gateway.presence_writer import PresenceWrites
 from gateway.sockets import LocalSockets
+from gateway.ws_protocol import WebSocket
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Node:
     presence: PresenceWrites
     close_tasks: set[asyncio.Task[Any]]
     sockets: LocalSockets = field(default_factory=LocalSockets)
+    opening: set[WebSocket] = field(default_factory=set)
+    """Upgraded sockets whose session is not live yet (waiting for their auth frame, catching
+    up): the drain closes them with 1001 too."""
     draining: bool = False
     """Set on SIGTERM: refuse new connections, skip per-connection presence writes."""
     resyncing: bool = False

@@ -120,12 +120,14 @@ class WebSocketEndpoint:
         task = asyncio.current_task()
         if task is not None:
             node.close_tasks.add(task)
+        node.opening.add(socket)
         try:
             await self._open(socket, token, last_id, topics)
         except BaseException:
             socket.abort()
             raise
         finally:
+            node.opening.discard(socket)
             node.close_tasks.discard(task)
         return response
 
