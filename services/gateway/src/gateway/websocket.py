@@ -152,6 +152,7 @@ class WebSocketEndpoint:
         node.pings.add(conn)
         live = False
         try:
+            socket.cork()  # hello, the catch-up and catchup.done leave in one write
             try:
                 await session.start_session(node, conn, topics, last_id)
             except (RedisError, OSError) as exc:
@@ -159,6 +160,8 @@ class WebSocketEndpoint:
                 log.warning("session_start_failed", user_id=conn.user_id, error=repr(exc))
                 await socket.close(CLOSE_TRY_LATER, TRY_LATER.encode())
                 return
+            finally:
+                socket.uncork()
             live = socket.go_live(conn)
         finally:
             if not live:

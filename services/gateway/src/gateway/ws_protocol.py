@@ -90,6 +90,7 @@ class WebSocket(asyncio.Protocol):
         "buf",
         "closer",
         "conn",
+        "corked",
         "endpoint",
         "frag",
         "inbox",
@@ -131,6 +132,9 @@ class WebSocket(asyncio.Protocol):
         self.linger: asyncio.TimerHandle | None = None
         self.paused = 0
         """Why reading is paused: 1 = inbox full, 2 = the client stopped reading our frames."""
+        self.corked: list[bytes] | None = None
+        """Frames held to go out in one write (the session's opening burst: hello, catch-up,
+        catchup.done); None: every frame is written as it is sent."""
 
     # --- asyncio.Protocol -------------------------------------------------------------------
     def pause_writing(self) -> None:
@@ -321,7 +325,22 @@ class WebSocket(asyncio.Protocol):
         return True
 
     def send(self, opcode: int, payload: bytes) -> None:
-        self.transport.write(frame_header(opcode, len(payload)) + payload)
+        if self.corked is not None:
+            self.corked.append(frame_header(opcode, len(payload)) + payload)
+        else:
+            self.transport.write(frame_header(opcode, len(payload)) + payload)
+
+    def cork(self) -> None:
+        """Hold the frames sent from now on until `uncork` (one system call for a burst, where
+        one write per frame was a fifth of a connect storm's CPU: bench/FINDINGS.md)."""
+        if self.corked is None:
+            self.corked = []
+
+    def uncork(self) -> None:
+        """Write the held frames at once, in order."""
+        held, self.corked = self.corked, None
+        if held and not self.transport.is_closing():
+            self.transport.write(b"".join(held))
 
     # --- closing --------------------------------------------------------------------------------
     async def close(self, code: int, reason: bytes = b"") -> None:
@@ -341,6 +360,7 @@ class WebSocket(asyncio.Protocol):
         if not self.transport.is_closing():
             # Never waits for the send buffer: a client that stopped reading still gets the
             # frame's way out for CLOSE_LINGER_S, then the TCP close.
+            self.uncork()  # what was sent before the close goes out before it
             self.send(OP_CLOSE, close_payload(code, reason))
         self.inbox = None
         self.frag = None
