@@ -97,9 +97,10 @@ async def test_origin_outside_the_allow_list_is_refused_before_upgrade(
 async def warned_of_expiry(
     http: aiohttp.ClientSession, gateway_factory: GatewayFactory
 ) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
-    """A socket whose token expires in 1.5 s, once the node has sent `token.expiring`."""
-    gw = await gateway_factory(jwt_leeway_s=0, token_notice_s=1)
-    token = jwt.encode({"sub": "42", "exp": time.time() + 1.5}, SECRET, algorithm="HS256")
+    """A socket whose token expires in 3 s, once the node has sent `token.expiring` (2 s ahead;
+    deadlines fire at whole seconds, so a notice window under ~2 s is at the mercy of the tick)."""
+    gw = await gateway_factory(jwt_leeway_s=0, token_notice_s=2)
+    token = jwt.encode({"sub": "42", "exp": time.time() + 3}, SECRET, algorithm="HS256")
     async with http.ws_connect(gw.url(), headers={"Authorization": f"Bearer {token}"}) as ws:
         await frame_of_type(ws, "token.expiring")
         yield ws
@@ -130,6 +131,6 @@ async def test_fresh_token_in_time_keeps_the_connection(
         assert (await frame_of_type(ws, "auth.ok"))["expires_ms"] > now_ms() + 60_000
         # Past the old token's expiry nothing arrives, in particular no close.
         with pytest.raises(TimeoutError):
-            await ws.receive(timeout=2.0)
+            await ws.receive(timeout=4.0)
         await ws.send_json({"type": "ping"})
         assert (await next_frame(ws))["type"] == "pong"

@@ -13,6 +13,7 @@ from gateway.catchup import CatchUp, read_catchup
 from gateway.connection import Connection, room_name
 from gateway.frames import control_frame
 from gateway.node import Node
+from gateway.pings import DEADLINE_STEP_S
 
 log = structlog.get_logger("gateway.session")
 
@@ -155,6 +156,7 @@ def arm_expiry(node: Node, conn: Connection) -> None:
     if expires_at is None:
         node.pings.clear_deadline(conn)
         return
-    # A token already inside its notice window still gets the notice, at the next deadline tick:
-    # the client learns to refresh before the close, however late it connected or re-authed.
-    node.pings.set_deadline(conn, expires_at - node.cfg.token_notice_s)
+    # Deadlines fire at whole seconds, rounded up: the notice is asked for one step earlier, so
+    # it comes up to 1 s early, never late (a late notice could land after the close). A token
+    # already inside its notice window gets it at the next step, however late it came.
+    node.pings.set_deadline(conn, expires_at - node.cfg.token_notice_s - DEADLINE_STEP_S)
