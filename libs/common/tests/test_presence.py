@@ -18,6 +18,7 @@ from notify_common.presence import (
     user_presence,
     write_changes,
 )
+from notify_common.presence.in_flight import routing_mark
 from notify_common.presence.scripts import READ_RECIPIENT
 
 TTL_MS = 15_000
@@ -27,7 +28,9 @@ async def router_view(client: redis_async.Redis, keys: Keys, user_id: str) -> di
     """The router's read of one user (its one-call-per-user script)."""
     await READ_RECIPIENT.load(client)
     alive = await live_nodes(client, keys, TTL_MS)
-    nodes, _, _ = recipient_from(await client.execute_command(*recipient_read(keys, user_id, 0, 60)), alive)
+    nodes, _, _ = recipient_from(
+        await client.execute_command(*recipient_read(keys, user_id, 0, 60, routing_mark("t", 1.0))), alive
+    )
     return nodes
 
 

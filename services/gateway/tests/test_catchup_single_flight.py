@@ -14,6 +14,7 @@ from gateway.catchup import FeedReads, read_catchup
 from gwkit import RunningGateway, make_token, next_frame
 from notify_common.clock import now_ms
 from notify_common.keys import Keys
+from notify_common.presence.in_flight import in_flight_command
 from notify_common.redis_conn import connect
 from notify_common.rooms import ALL, role_room
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN, Notification, encode
@@ -116,7 +117,7 @@ async def test_a_failed_batch_fails_each_read_in_it_and_the_next_batch_reads_aga
     oldest = now_ms() - WINDOW_S * 1000
     failed = await asyncio.gather(
         reads.room_feed(feed, oldest, 200, mark),
-        reads.user_feed(keys.user_feed("u1"), oldest, 200),
+        reads.user_feed(keys.user_feed("u1"), oldest, 200, in_flight_command(keys, "u1")),
         return_exceptions=True,
     )
     assert all(isinstance(f, ResponseError) for f in failed), failed

@@ -195,3 +195,22 @@ async def test_routing_reads_presence_after_redis_lost_its_script_cache(harness:
     await harness.route(ev(users("u1"), id="after"))
     assert [d.notification.id for d in await harness.deliveries("gw-a")] == ["before", "after"]
     assert await harness.push_jobs() == []
+
+
+async def test_recipients_are_marked_in_flight_until_the_batch_writes_after_their_feeds(
+    harness: Harness,
+) -> None:
+    await harness.node("gw-a", "u1")
+    entries = await harness.publish(ev(users("u1", "u2"), id="e-mark"))
+    outcome = await harness.router.handle(entries)
+    marks = [harness.keys.routing_marks(u) for u in ("u1", "u2")]
+    assert [await harness.client.zcard(key) for key in marks] == [1, 1]  # read, not yet written
+    effects = outcome.effects or []
+    for user_id, key in zip(("u1", "u2"), marks, strict=True):
+        feed_at = [
+            i for i, c in enumerate(effects) if c[0] == "XADD" and c[1] == harness.keys.user_feed(user_id)
+        ]
+        release_at = [i for i, c in enumerate(effects) if c[0] == "ZREM" and c[1] == key]
+        assert feed_at and release_at and max(feed_at) < release_at[0]
+    await harness.router.line.transaction(effects)
+    assert not await harness.client.exists(*marks)

@@ -97,6 +97,11 @@ class Keys:
         """Hash node_id -> open connection count for one user."""
         return f"{self.prefix}:presence:{{u:{user_id}}}"
 
+    def routing_marks(self, user_id: str) -> str:
+        """Sorted set token -> deadline (unix ms): routings that read this user's presence and
+        have not written yet (presence/in_flight.py)."""
+        return f"{self.prefix}:routing:{{u:{user_id}}}"
+
     @property
     def live_nodes(self) -> str:
         """Sorted set of gateway node ids scored by their last heartbeat (unix ms)."""

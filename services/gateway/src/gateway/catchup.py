@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -27,6 +27,8 @@ import redis.asyncio as redis_async
 from notify_common.clock import now_ms
 from notify_common.keys import Keys
 from notify_common.lifecycle import spawn_owned
+from notify_common.presence.in_flight import in_flight_command, in_flight_from
+from notify_common.redis_line import Command
 from notify_common.schemas import FIELD_FEED_NOTIFICATION, FIELD_FEED_ORIGIN
 from notify_common.stream_ids import id_key
 from prometheus_client import Counter
@@ -54,10 +56,12 @@ _decoder = msgspec.json.Decoder(_Stored)
 
 @dataclass(frozen=True, slots=True)
 class CatchUp:
-    """What to replay: (notification id, frame) in order, and whether `last_id` was found."""
+    """What to replay: (notification id, frame) in order, whether `last_id` was found, and the
+    routings of the user in flight when the feed was read (token -> deadline: in_flight.py)."""
 
     frames: list[tuple[str, bytes]]
     gap: bool
+    in_flight: dict[bytes, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,8 @@ class FeedRead:
     entries: list[FeedEntry]
     keys: list[OrderKey]
     first: dict[str, OrderKey]
+    in_flight: dict[bytes, int] = field(default_factory=dict)
+    """A user feed's: the routings marked on the user just before the read."""
 
 
 def _order_key(entry_id: bytes, origin: bytes | None) -> OrderKey:
@@ -88,7 +94,9 @@ def _order_key(entry_id: bytes, origin: bytes | None) -> OrderKey:
     return feed_ms, origin_ms, origin_seq, feed_seq
 
 
-def decode_feed(reply: list[tuple[bytes, dict[bytes, bytes]]]) -> FeedRead:
+def decode_feed(
+    reply: list[tuple[bytes, dict[bytes, bytes]]], in_flight: dict[bytes, int] | None = None
+) -> FeedRead:
     entries: list[FeedEntry] = []
     for entry_id, fields in reply:
         raw = fields.get(FIELD_FEED_NOTIFICATION)
@@ -104,7 +112,7 @@ def decode_feed(reply: list[tuple[bytes, dict[bytes, bytes]]]) -> FeedRead:
     first: dict[str, OrderKey] = {}
     for entry in entries:
         first.setdefault(entry.id, entry.key)
-    return FeedRead(entries, [e.key for e in entries], first)
+    return FeedRead(entries, [e.key for e in entries], first, in_flight or {})
 
 
 @dataclass(slots=True)
@@ -113,6 +121,8 @@ class _Wanted:
     oldest: int
     count: int
     reply: asyncio.Future[FeedRead]
+    marks: Command | None = None
+    """A user feed's in-flight routings read, sent just before the feed's."""
 
 
 class FeedReads:
@@ -133,7 +143,9 @@ class FeedReads:
     later waits for the next batch. A read still queued has not been sent: anyone may join it.
 
     The flushing task is the node's (`owner`, cancelled at shutdown) and ends when the queue is
-    empty. User feeds are one user's each: never shared.
+    empty. User feeds are one user's each: never shared; each is read together with the user's
+    routings in flight (read first: notify_common.presence.in_flight), for the user's own
+    notifications routed from a presence read older than the connection.
     """
 
     def __init__(self, client: redis_async.Redis, owner: set[asyncio.Task[Any]]) -> None:
@@ -155,9 +167,10 @@ class FeedReads:
         """Whether a read of `feed` is on its way to Redis now."""
         return any(slot[0] == feed for slot in self._sent_rooms)
 
-    def user_feed(self, feed: str, oldest: int, count: int) -> asyncio.Future[FeedRead]:
+    def user_feed(self, feed: str, oldest: int, count: int, marks: Command) -> asyncio.Future[FeedRead]:
+        """`feed`'s entries since `oldest`, with the user's routings in flight (`marks`, read first)."""
         CATCHUP_READS.labels(feed="user", shared="false").inc()
-        wanted = _Wanted(feed, oldest, count, asyncio.get_running_loop().create_future())
+        wanted = _Wanted(feed, oldest, count, asyncio.get_running_loop().create_future(), marks)
         self._queued_users.append(wanted)
         self._start()
         return wanted.reply
@@ -194,15 +207,18 @@ class FeedReads:
                 self._sent_mark = self.mark()
                 pipe = self._client.pipeline(transaction=False)
                 for wanted in batch:
+                    if wanted.marks is not None:
+                        pipe.execute_command(*wanted.marks)
                     pipe.xrevrange(wanted.feed, "+", wanted.oldest, count=wanted.count)
                 try:
-                    replies = await pipe.execute()
+                    replies = iter(await pipe.execute())
                 except Exception as exc:  # each waiter raises it, as its own read would have
                     for wanted in batch:
                         _settle(wanted.reply, exc)
                 else:
-                    for wanted, reply in zip(batch, replies, strict=True):
-                        _settle(wanted.reply, decode_feed(reply))
+                    for wanted in batch:
+                        marks = in_flight_from(next(replies)) if wanted.marks is not None else {}
+                        _settle(wanted.reply, decode_feed(next(replies), marks))
                 self._sent_rooms = {}
                 batch = []
         finally:
@@ -243,7 +259,9 @@ async def read_catchup(
     written since then (a connected client's resync, resync.py).
     """
     window_start = now_ms() - window_s * 1000
-    wanted = [reads.user_feed(keys.user_feed(user_id), window_start, max_entries)]
+    wanted = [
+        reads.user_feed(keys.user_feed(user_id), window_start, max_entries, in_flight_command(keys, user_id))
+    ]
     if last_id is not None or since_ms is not None:
         wanted += [reads.room_feed(keys.room_feed(r), window_start, max_entries, live_from) for r in rooms]
     # shielded: replies may be shared, and one waiter giving up must not cancel them for all
@@ -253,9 +271,10 @@ async def read_catchup(
     oldest = window_start if since_ms is None else max(window_start, since_ms)
     now = now_ms()
     cut = _cut(feeds, last_id, oldest)
+    in_flight = feeds[0].in_flight
     if last_id is not None and cut is None:
-        return CatchUp(_merge(feeds, None, oldest, now, max_entries), True)
-    return CatchUp(_merge(feeds, cut, oldest, now, max_entries), False)
+        return CatchUp(_merge(feeds, None, oldest, now, max_entries), True, in_flight)
+    return CatchUp(_merge(feeds, cut, oldest, now, max_entries), False, in_flight)
 
 
 def _cut(feeds: list[FeedRead], last_id: str | None, oldest: int) -> tuple[OrderKey, int] | None:

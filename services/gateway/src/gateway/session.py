@@ -7,7 +7,9 @@ import asyncio
 
 import structlog
 from notify_common.jwt_auth import Principal
+from notify_common.presence.in_flight import wait_released
 from notify_common.rooms import topic_room
+from prometheus_client import Counter
 
 from gateway.catchup import CatchUp, read_catchup
 from gateway.connection import Connection, room_name
@@ -16,6 +18,11 @@ from gateway.node import Node
 from gateway.pings import DEADLINE_STEP_S
 
 log = structlog.get_logger("gateway.session")
+
+CATCHUP_ROUTING_WAITS = Counter(
+    "nf_gateway_catchup_routing_waits_total",
+    "Catch-ups that found a routing of their user in flight, waited for it and read again.",
+)
 
 REPLAYED_MEMORY_S = 60.0
 """How long ids sent by catch-up are remembered to drop their live copy (delivery lag bound)."""
@@ -57,7 +64,13 @@ async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from:
     """Replay what the client missed, send the marker, then flush live frames held meanwhile."""
     sent: set[str] = set()
     result = await _replay(node, conn, sent, live_from, last_id)
-    marker = control_frame("catchup.done", count=len(result.frames), gap=result.gap)
+    if result.in_flight:
+        # A routing read this user's presence before this connection was registered and has not
+        # written yet: it may route only to the nodes it saw. Once it has, read again.
+        CATCHUP_ROUTING_WAITS.inc()
+        await wait_released(node.client, node.keys, conn.user_id, result.in_flight)
+        await _replay(node, conn, sent, live_from, last_id)
+    marker = control_frame("catchup.done", count=len(sent), gap=result.gap)
     await conn.send(marker, node.cfg.send_buffer_bytes)
     await _go_live(node, conn, sent)
 
@@ -85,6 +98,8 @@ async def _replay(
         since_ms=since_ms,
     )
     for nid, frame in result.frames:
+        if nid in sent:
+            continue  # a second read after a routing in flight repeats the first
         await conn.send(frame, cfg.send_buffer_bytes, nid)
         sent.add(nid)
     return result

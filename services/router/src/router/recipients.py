@@ -18,6 +18,7 @@ from typing import Any
 
 from notify_common.keys import Keys
 from notify_common.presence import recipient_from, recipient_read
+from notify_common.presence.in_flight import RoutingMark, release_command
 from notify_common.redis_line import Command
 
 from router.preferences import NO_PREFERENCES, Preferences, preferences_from_hash
@@ -41,14 +42,19 @@ class RecipientReader:
         self.keys = keys
         self.window_s = window_s
 
-    def commands(self, users: Sequence[str], counted: Counter[str]) -> list[Command]:
-        """One EVALSHA per user in `users` (distinct), adding `counted[user]` to their counter.
+    def commands(self, users: Sequence[str], counted: Counter[str], mark: RoutingMark) -> list[Command]:
+        """One EVALSHA per user in `users` (distinct), adding `counted[user]` to their counter
+        and leaving the routing's `mark` (removed by the chunk's writes: `releases`).
 
         EVALSHA alone, not a SCRIPT EXISTS round trip per batch: the caller loads the script and
         sends the reads again on the rare NOSCRIPT reply (Redis restarted).
         """
         keys, window = self.keys, self.window_s
-        return [recipient_read(keys, user_id, counted.get(user_id, 0), window) for user_id in users]
+        return [recipient_read(keys, user_id, counted.get(user_id, 0), window, mark) for user_id in users]
+
+    def releases(self, users: Sequence[str], mark: RoutingMark) -> list[Command]:
+        """The marks' removal, appended after every other write of the chunk (after the feeds)."""
+        return [release_command(self.keys, user_id, mark) for user_id in users]
 
     @staticmethod
     def parse(users: Sequence[str], replies: Sequence[list[Any]], alive: set[str]) -> dict[str, Recipient]:

@@ -13,6 +13,8 @@ the router itself.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import secrets
 from collections import Counter
 from collections.abc import Sequence
 
@@ -24,6 +26,7 @@ from notify_common.consumer import REDIS_DOWN_ERRORS, Entry, Outcome, decode_bat
 from notify_common.delayed import DelayedQueue
 from notify_common.keys import Keys
 from notify_common.presence import live_nodes_command, live_nodes_from
+from notify_common.presence.in_flight import RoutingMark, routing_mark
 from notify_common.presence.scripts import READ_RECIPIENT
 from notify_common.redis_line import Command, RedisLine
 from notify_common.schemas import (
@@ -90,6 +93,9 @@ class Router:
         self.cfg = cfg
         self.feeds = FeedLimits(user=cfg.feed_maxlen, room=cfg.room_feed_maxlen)
         self.recipients = RecipientReader(keys, cfg.rate_limit_window_s)
+        self.instance = secrets.token_hex(4)
+        self.chunk_numbers = itertools.count()
+        """With `instance`, a unique token per routing attempt (its mark: presence/in_flight.py)."""
         self.scheduled = DelayedQueue(client, keys.scheduled, keys.scheduled_events)
         """Events held until their `deliver_at` (released by the Scheduler)."""
         # the batch's reads and the effects the router writes itself, one exchange at a time
@@ -206,7 +212,8 @@ class Router:
             (gone if expires is not None and expires <= now else live).append(plan)
         counted = self._rate_occurrences(live)
         users = list(dict.fromkeys(u for plan in live for u in plan.users))
-        dup, alive, recipients = await self._read(claims, users, counted)
+        mark = routing_mark(f"{self.instance}:{next(self.chunk_numbers)}", self.cfg.routing_timeout_s)
+        dup, alive, recipients = await self._read(claims, users, counted, mark)
         plans = [p for p in live if p.entry_id not in dup]
         expired = [p for p in gone if p.entry_id not in dup]
         effects: list[Command] = []
@@ -214,17 +221,18 @@ class Router:
         for plan in expired:
             write_expired(effects, self.keys, plan, now)
         write_plans(effects, self.keys, plans, lookups, self.feeds, now, self.rate_limit_text)
+        effects += self.recipients.releases(users, mark)
         self._count(len(plans), len(dup), len(expired))
         return effects
 
     async def _read(
-        self, claims: list[tuple[str, str]], users: list[str], counted: Counter[str]
+        self, claims: list[tuple[str, str]], users: list[str], counted: Counter[str], mark: RoutingMark
     ) -> tuple[set[str], set[str], dict[str, Recipient]]:
         """Idempotency claims, live nodes and every recipient, in one pipelined round trip."""
         reads = [
             *claim_commands(self.keys, claims, self.cfg.idempotency_ttl_s),
             live_nodes_command(self.keys, self.cfg.node_ttl_ms),
-            *self.recipients.commands(users, counted),
+            *self.recipients.commands(users, counted, mark),
         ]
         try:
             replies = await self.line.pipeline(reads)

@@ -14,6 +14,7 @@ import redis.asyncio as redis_async
 
 from notify_common.clock import now_ms
 from notify_common.keys import Keys
+from notify_common.presence.in_flight import RoutingMark
 from notify_common.presence.liveness import DEFAULT_NODE_TTL_MS
 from notify_common.presence.scripts import READ_RECIPIENT
 
@@ -64,18 +65,25 @@ async def online_by_role(client: redis_async.Redis, keys: Keys) -> dict[str, int
     return {r.decode(): int(c) for r, c in counts.items() if int(c) > 0}
 
 
-def recipient_read(keys: Keys, user_id: str, counted: int, window_s: int) -> tuple[str | int, ...]:
-    """The EVALSHA of `READ_RECIPIENT` for one user, adding `counted` to their rate counter; the
-    caller loads the script and sends again on a NOSCRIPT reply (see `recipient_from`)."""
+def recipient_read(
+    keys: Keys, user_id: str, counted: int, window_s: int, mark: RoutingMark
+) -> tuple[str | int, ...]:
+    """The EVALSHA of `READ_RECIPIENT` for one user, adding `counted` to their rate counter and
+    leaving `mark` (the caller removes it after the user's writes: `in_flight.release_command`);
+    the caller loads the script and sends again on a NOSCRIPT reply (see `recipient_from`)."""
     return (
         "EVALSHA",
         READ_RECIPIENT.sha,
-        3,
+        4,
         keys.user_presence(user_id),
         keys.preferences(user_id),
         keys.rate(user_id),
+        keys.routing_marks(user_id),
         counted,
         window_s,
+        mark.token,
+        mark.deadline_ms,
+        mark.ttl_ms,
     )
 
 

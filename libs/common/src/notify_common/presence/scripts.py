@@ -54,8 +54,15 @@ if n > 0 then
   count = redis.call('INCRBY', KEYS[3], n)
   redis.call('EXPIRE', KEYS[3], ARGV[2], 'NX')
 end
+local deadline = tonumber(ARGV[4])
+redis.pcall('ZREMRANGEBYSCORE', KEYS[4], '-inf', deadline - tonumber(ARGV[5]))
+redis.pcall('ZADD', KEYS[4], deadline, ARGV[3])
+redis.pcall('PEXPIRE', KEYS[4], ARGV[5])
 return {presence, prefs, count}
 """)
 """The router's read of one recipient: presence hash, preferences hash, and the rate-limit
-counter moved by ARGV[1] (occurrences to count) with a TTL of ARGV[2] s set atomically. KEYS:
-user_presence, preferences, rate (all `{u:<id>}`). One call instead of three per user."""
+counter moved by ARGV[1] (occurrences to count) with a TTL of ARGV[2] s set atomically; in the
+same step, the routing's mark (ARGV[3] token, ARGV[4] deadline ms, ARGV[5] its TTL ms; stale
+marks dropped) that catch-up waits for (in_flight.py). KEYS: user_presence, preferences, rate,
+routing_marks (all `{u:<id>}`). One call instead of three per user. The mark's writes may fail
+when Redis is full (pcall): the read still answers, and the batch's own writes fail anyway."""
