@@ -348,3 +348,20 @@ def test_json_may_come_before_the_command(
 
 def test_exporter_takes_json_too() -> None:
     assert build_parser().parse_args(["exporter", "--json"]).json is True
+
+
+def test_user_judges_live_nodes_by_the_fleets_node_ttl(
+    client: redis.Redis,
+    redis_url: str,
+    keys: Keys,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now_ms = int(time.time() * 1000)
+    client.zadd(keys.live_nodes, {"gw-slow": now_ms - 60_000})  # a minute without a heartbeat
+    client.hset(keys.user_presence("43"), mapping={"gw-slow": 1})
+    monkeypatch.setenv("NODE_TTL_MS", "120000")
+    assert run(redis_url, keys, "user", "43") == 0
+    assert "node gw-slow: 1" in capsys.readouterr().out
+    assert run(redis_url, keys, "user", "43", "--node-ttl-ms", "30000") == 0
+    assert "gw-slow" not in capsys.readouterr().out

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from importlib.metadata import version
 
 import redis.asyncio as redis_async
-from notify_common import presence
 from notify_common.config import ConfigError, load_config, redact_url, validate_redis_url
 from notify_common.consumer import REDIS_DOWN_ERRORS
 from notify_common.keys import Keys
@@ -105,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, common, "user", "a user's presence and devices", "Show presence and devices.")
     p.add_argument("user_id")
-    p.add_argument("--node-ttl-ms", type=int, default=presence.DEFAULT_NODE_TTL_MS, help="live-node window")
+    p.add_argument("--node-ttl-ms", type=int, help="live-node window (default: $NODE_TTL_MS, as the fleet)")
     p.set_defaults(run=cmd_user)
 
     p = _add(
@@ -196,6 +195,8 @@ async def _run(args: argparse.Namespace) -> int:
     args.json = getattr(args, "json", False)
     if getattr(args, "idle_ms", 0) is None:
         args.idle_ms = cfg.claim_idle_ms
+    if getattr(args, "node_ttl_ms", 0) is None:
+        args.node_ttl_ms = cfg.node_ttl_ms
     client = connect(target.url)
     try:
         command: Command = args.run

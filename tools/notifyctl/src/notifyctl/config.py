@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from notify_common.presence import DEFAULT_NODE_TTL_MS
 
 
 class CtlConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,6 +30,12 @@ class CtlConfig(msgspec.Struct, frozen=True, kw_only=True):
             description="The fleet's STREAM_SHARDS: shard streams of ingress, push and receipts.",
         ),
     ] = 1
+    node_ttl_ms: Annotated[
+        int,
+        msgspec.Meta(
+            gt=0, description="The fleet's NODE_TTL_MS: a node without a heartbeat this long is dead."
+        ),
+    ] = DEFAULT_NODE_TTL_MS
     claim_idle_ms: Annotated[
         int, msgspec.Meta(gt=0, description="A consumer idle this long with pending entries is stuck.")
     ] = 30_000
