@@ -425,14 +425,17 @@ def render(results: dict[str, Any], a: Assumptions, s: Settings, lean: Settings)
             "### Measured inputs\n\n" + inputs_table(m, sources),
             "### Assumptions and settings\n\n" + assumptions_table(a, s),
             "### S9 scaling curve (one machine)\n\n" + s9_table(results),
+            "### S9 scaling curve on a local Redis Cluster (one machine)\n\n"
+            + s9_table(results, "s9_cluster"),
         ]
     )
 
 
-def s9_table(results: dict[str, Any]) -> str:
-    s9 = results.get("s9")
+def s9_table(results: dict[str, Any], name: str = "s9") -> str:
+    """The curve recorded as `name`: `s9` (one Redis) or `s9_cluster` (a local cluster)."""
+    s9 = results.get(name)
     if not s9 or "router_steps" not in s9:
-        return "S9 has not been recorded: `uv run python -m bench --scenarios s9 --record`."
+        return f"{name} has not been recorded: `uv run python -m bench --scenarios {name} --record`."
     rows = []
     for r, g in zip(s9["router_steps"], s9["gateway_steps"], strict=True):
         rows.append(
@@ -458,7 +461,7 @@ def s9_table(results: dict[str, Any]) -> str:
         "router events/s (10 users each)",
         "vs 1",
         "router user deliveries/s",
-        "routers / Redis cores busy",
+        "routers / Redis / bench cores busy",
         "gateway deliveries/s (broadcast)",
         "vs 1",
         "gateway / client cores busy",
@@ -467,11 +470,15 @@ def s9_table(results: dict[str, Any]) -> str:
 
 
 def _cores(step: dict[str, Any]) -> str:
-    """A router step's router and Redis CPU seconds over its wall time."""
+    """A router step's CPU seconds over its wall time: the routers, every redis-server (one, or a
+    cluster's masters and replicas) and the bench process (publisher and polling), when read."""
     cpu, seconds = step["cpu_s"], step["seconds"]
     routers = sum(v for k, v in cpu.items() if k.startswith("router"))
-    redis = cpu.get("redis-server")
-    return f"{routers / seconds:.2f} / " + (f"{redis / seconds:.2f}" if redis is not None else "-")
+    redis = [v for k, v in cpu.items() if k.startswith("redis")]
+    bench = [v for k, v in cpu.items() if k.startswith("bench-")]
+    return " / ".join(
+        [f"{routers / seconds:.2f}", *(f"{sum(x) / seconds:.2f}" if x else "-" for x in (redis, bench))]
+    )
 
 
 def write_between_markers(path: Path, generated: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from notify_common.keys import Keys
 
 from bench.clients import ClientPool, ClientSpec
 from bench.procstats import cpu_seconds, rss_bytes
+from bench.redis_clients import sync_client
 
 BENCH_ROLE = "driver"
 IDLE_CORE_SHARE = 0.05
@@ -34,11 +35,13 @@ class FleetRun:
     """Everything a scenario drives: Redis, the services, a Redis client and the client pool."""
 
     redis_server: RedisServer | None
-    """None when the fleet runs on a Redis given by URL (not started here, its CPU not read)."""
+    """None when the fleet runs on a Redis given by URL (not started here)."""
     fleet: Fleet
     client: redis.Redis
     keys: Keys
     pool: ClientPool | None = None
+    redis_pids: dict[str, int] = field(default_factory=dict)
+    """The redis-servers of a Redis given by URL whose CPU is read (e.g. a cluster's nodes)."""
 
     def fleet_pids(self) -> dict[str, int]:
         """Every service and redis-server: what a notification costs the fleet to deliver.
@@ -49,7 +52,7 @@ class FleetRun:
         if self.redis_server is not None and self.redis_server.process is not None:
             # Popen runs the redis-server binary itself (no shell in between): this is its pid.
             pids["redis-server"] = self.redis_server.process.pid
-        return pids
+        return {**pids, **self.redis_pids}
 
     def pids(self) -> dict[str, int]:
         """The fleet, the fake FCM if it runs, and the client workers (every CPU reading)."""
@@ -121,11 +124,15 @@ def fleet_run(
     service_env: dict[str, dict[str, str]] | None = None,
     redis_url: str | None = None,
     key_prefix: str = "nf",
+    stream_shards: int | None = None,
+    redis_pids: dict[str, int] | None = None,
 ) -> Iterator[FleetRun]:
     """Start Redis, the chosen services and `client_workers` client processes; stop all after.
 
-    With `redis_url` the fleet runs on that Redis instead of a throwaway one; give each run its
-    own `key_prefix` there, as earlier runs' keys stay."""
+    With `redis_url` (any REDIS_URL form, a `redis+cluster://` one too) the fleet runs on that
+    Redis instead of a throwaway one; give each run its own `key_prefix` there, as earlier runs'
+    keys stay, and the servers' pids in `redis_pids` to read their CPU. `stream_shards` is the
+    fleet's STREAM_SHARDS (default: this process's, as devstack's)."""
     workdir.mkdir(parents=True, exist_ok=True)
     server = start_redis() if redis_url is None else None
     url = server.url if server is not None else str(redis_url)
@@ -138,12 +145,14 @@ def fleet_run(
         extra_env=dict(SERVICE_ENV),
         service_env=service_env or {},
     )
-    client = redis.Redis.from_url(url)
+    if stream_shards is not None:
+        fleet.stream_shards = stream_shards
+    client = sync_client(url)
     pool: ClientPool | None = None
     try:
         fleet.start(timeout_s=60)
         pool = ClientPool(client_workers) if client_workers else None
-        yield FleetRun(server, fleet, client, fleet.keys, pool)
+        yield FleetRun(server, fleet, client, fleet.keys, pool, dict(redis_pids or {}))
     finally:
         if pool is not None:
             pool.close()

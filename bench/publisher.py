@@ -16,11 +16,13 @@ from notify_common.shards import event_shard_key
 
 @dataclass(frozen=True)
 class Planned:
-    """One event to publish: its id and audience (the payload gets the publish time)."""
+    """One event to publish: its id and audience (the payload gets the publish time), and the
+    publisher's `source`, which shards an event of several recipients (`shards.event_shard_key`)."""
 
     id: str
     audience: dict[str, Any]
     type: str = "bench.event"
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,14 @@ def publish_paced(client: redis.Redis, keys: Keys, plan: Sequence[Planned], rate
         pipe = client.pipeline(transaction=False)
         for item in plan[sent:due]:
             data = {"t_pub_ns": time.time_ns()}
-            event = build_event(id=item.id, type=item.type, title="bench", audience=item.audience, data=data)
+            event = build_event(
+                id=item.id,
+                type=item.type,
+                title="bench",
+                audience=item.audience,
+                data=data,
+                source=item.source,
+            )
             pipe.xadd(keys.ingress_for(event_shard_key(event)), {FIELD_EVENT: encode(event)})
         pipe.execute()
         sent = due

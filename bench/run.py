@@ -30,8 +30,9 @@ from bench.profiling import Profiler
 from bench.sizes import BY_NAME, Sizes
 
 ALL = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8")
-# Run only when named: S9 starts six fleets in turn for a scaling curve, not a target.
-ON_REQUEST = ("s9",)
+# Run only when named: S9 starts six fleets in turn for a scaling curve, not a target; s9_cluster
+# is the same curve on a local Redis Cluster it starts (3 masters, 3 replicas).
+ON_REQUEST = ("s9", "s9_cluster")
 KNOWN = ALL + ON_REQUEST
 # S2 and S3 run the delivery path only (router + gateways): history and push-worker read their
 # own consumer groups, are measured in S4/S5, and would take the cores of the path under test.
@@ -49,7 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--size", choices=sorted(BY_NAME), default="full", help="full = the issue's sizes")
     p.add_argument(
-        "--scenarios", default=",".join(ALL), help="comma-separated subset of s1…s8, or s9 (only when named)"
+        "--scenarios",
+        default=",".join(ALL),
+        help="comma-separated subset of s1…s8, or s9, s9_cluster (only when named)",
     )
     p.add_argument("--out", type=Path, default=None, help="result folder (default bench/out/<time>)")
     p.add_argument(
@@ -138,6 +141,10 @@ def run_scenarios(
         results["s8"] = _guarded("s8", lambda: s8_storm.run(sizes, workdir / "s8", profiler))
     if "s9" in chosen:
         results["s9"] = _guarded("s9", lambda: s9_scaling.run(sizes, workdir / "s9", redis_url))
+    if "s9_cluster" in chosen:
+        results["s9_cluster"] = _guarded(
+            "s9_cluster", lambda: s9_scaling.run_on_cluster(sizes, workdir / "s9_cluster")
+        )
     return {name: results[name] for name in KNOWN if name in results}
 
 

@@ -18,15 +18,19 @@ from notify_common.clock import now_ms
 from notify_common.keys import GROUP_ROUTER, Keys
 from notify_common.publish import build_event
 from notify_common.schemas import FIELD_DELIVERY, FIELD_EVENT, NodeDelivery, encode
+from notify_common.shards import event_shard_key
 from notify_common.stream_ids import after
 
 from bench.fleetrun import fleet_run
 from bench.procstats import CpuMeter
 from bench.profiling import Profiler
+from bench.redis_clients import group_progress
 from bench.sizes import Sizes
 
 SEED = 6
 CHUNK = 1000
+PUBLISHERS = 64
+"""Sources of the router events: 64 put 10 or 11 on each of 6 shards (crc32 mod 6)."""
 POLL_S = 0.02
 DEADLINE_S = 240.0
 PROFILE_S = 5.0
@@ -53,13 +57,53 @@ def heartbeat(client: redis.Redis, keys: Keys, nodes: list[str]) -> None:
     client.zadd(keys.live_nodes, dict.fromkeys(nodes, now_ms()))
 
 
+def router_entries(
+    keys: Keys, id_prefix: str, sizes: Sizes, events: int, seed: int
+) -> list[tuple[str, bytes]]:
+    """`events` events of `sizes.s6_users_per_event` online users each, encoded beside their
+    ingress shard stream. They come from PUBLISHERS sources: with STREAM_SHARDS > 1 an event of
+    several recipients goes to its source's shard, so the events spread over every shard."""
+    rng = random.Random(seed)
+    entries = []
+    for i in range(events):
+        ids = [f"r{u}" for u in rng.sample(range(sizes.s6_users), sizes.s6_users_per_event)]
+        event = build_event(
+            id=f"{id_prefix}-{i}",
+            type="bench.router",
+            title="bench",
+            source=f"bench-publisher-{i % PUBLISHERS}",
+            audience={"kind": "users", "ids": ids},
+        )
+        entries.append((keys.ingress_for(event_shard_key(event)), encode(event)))
+    return entries
+
+
+def publish_entries(client: redis.Redis, entries: list[tuple[str, bytes]]) -> None:
+    """XADD every entry to its stream, CHUNK to a pipeline (a cluster's splits by node)."""
+    for first in range(0, len(entries), CHUNK):
+        pipe = client.pipeline(transaction=False)
+        for stream, payload in entries[first : first + CHUNK]:
+            pipe.xadd(stream, {FIELD_EVENT: payload})
+        pipe.execute()
+
+
 def router_done(client: redis.Redis, keys: Keys, events: int) -> bool:
-    for group in client.xinfo_groups(keys.ingress):
-        name = group["name"]
-        if (name.decode() if isinstance(name, bytes) else name) == GROUP_ROUTER:
-            read = group.get("entries-read") or 0
-            return int(read) >= events and int(group["pending"]) == 0
-    return False
+    """The router group has read `events` entries over every ingress shard and acked them all."""
+    read, pending = group_progress(client, keys.ingress_shards, GROUP_ROUTER)
+    return read >= events and pending == 0
+
+
+def wait_routed(client: redis.Redis, keys: Keys, nodes: list[str], events: int, deadline_s: float) -> None:
+    """Until the routers are done with `events` events; the fake nodes heartbeat meanwhile."""
+    deadline = time.monotonic() + deadline_s
+    next_beat = time.monotonic() + 1
+    while not router_done(client, keys, events):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"routers did not finish {events} events in {deadline_s}s")
+        if time.monotonic() > next_beat:
+            heartbeat(client, keys, nodes)  # the fake nodes stay alive for the routers
+            next_beat += 1
+        time.sleep(POLL_S)
 
 
 def count_deliveries(client: redis.Redis, keys: Keys, nodes: list[str]) -> tuple[int, int]:
@@ -84,32 +128,13 @@ def run(sizes: Sizes, workdir: Path, profiler: Profiler) -> dict[str, Any]:
     with fleet_run(workdir, gateways=0, services=("router",)) as fr:
         nodes = fake_nodes(sizes.s6_nodes)
         write_presence(fr.client, fr.keys, sizes.s6_users, nodes)
-        rng = random.Random(SEED)
-        payloads = []
-        for i in range(sizes.s6_events):
-            ids = [f"r{u}" for u in rng.sample(range(sizes.s6_users), sizes.s6_users_per_event)]
-            event = build_event(
-                id=f"s6-{i}", type="bench.router", title="bench", audience={"kind": "users", "ids": ids}
-            )
-            payloads.append(encode(event))
+        ingress = router_entries(fr.keys, "s6", sizes, sizes.s6_events, SEED)
         meter = CpuMeter(fr.pids()).start()
         profiling = profiler.attach("s6", fr.fleet.pids(), PROFILE_S)
         profiling.__enter__()
         started = time.monotonic()
-        for first in range(0, len(payloads), CHUNK):
-            pipe = fr.client.pipeline(transaction=False)
-            for payload in payloads[first : first + CHUNK]:
-                pipe.xadd(fr.keys.ingress, {FIELD_EVENT: payload})
-            pipe.execute()
-        next_beat = time.monotonic() + 1
-        deadline = started + DEADLINE_S
-        while not router_done(fr.client, fr.keys, sizes.s6_events):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"router did not finish {sizes.s6_events} events in {DEADLINE_S}s")
-            if time.monotonic() > next_beat:
-                heartbeat(fr.client, fr.keys, nodes)
-                next_beat += 1
-            time.sleep(POLL_S)
+        publish_entries(fr.client, ingress)
+        wait_routed(fr.client, fr.keys, nodes, sizes.s6_events, DEADLINE_S)
         elapsed = time.monotonic() - started
         cpu = meter.stop()
         profiling.__exit__(None, None, None)

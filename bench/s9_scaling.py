@@ -1,5 +1,6 @@
 """S9 scaling curves: the router tier with 1, 2, 4 router processes and the gateway tier with 1, 2,
-4 gateway nodes, all on one Redis (a throwaway one, or the one at `--redis-url`, e.g. a cluster).
+4 gateway nodes, on one Redis (a throwaway one per step, or the one at `--redis-url`), or, as
+`s9_cluster`, on a local Redis Cluster it starts (3 masters, 3 replicas, STREAM_SHARDS=6).
 
 Router steps: S6's workload (presence of N users on fake live nodes, events of 10 users each
 written to ingress at once); the routers share the `router` consumer group, and the step ends
@@ -7,35 +8,43 @@ when the group has read and acknowledged every event. Gateway steps: S2's client
 `driver`) spread evenly over the nodes, a burst of role broadcasts published at once, so the
 nodes always have work queued: deliveries/s is what the nodes and the clients together reach.
 
-Each step starts its own fleet (and Redis unless one is given), so one step's keys and warm caches
-do not help the next. Alongside, the Redis bytes the capacity plan needs (bench/capacity.py):
-presence per connected socket, a catch-up feed entry, an idempotency key, an ingress entry.
+Each step starts its own fleet (and Redis unless one is given; the cluster is flushed), so one
+step's keys and warm caches do not help the next. Events come from 64 publisher `source`s, so on
+several shards they spread over all of them. Alongside, the Redis bytes the capacity plan needs
+(bench/capacity.py): presence per connected socket, a catch-up feed entry, an idempotency key,
+an ingress entry.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis
 from devstack.ports import free_port
 from devstack.procs import ServiceProcess
+from devstack.redis_topologies import RedisClusterGroup, start_cluster
 from notify_common.keys import Keys
-from notify_common.publish import build_event
-from notify_common.schemas import FIELD_EVENT, encode
 
 from bench.fleetrun import BENCH_ROLE, FleetRun, fleet_run
 from bench.procstats import CpuMeter
 from bench.publisher import Planned, publish_paced
-from bench.s6_router import CHUNK, fake_nodes, heartbeat, router_done, write_presence
+from bench.redis_clients import commands_processed, masters, sync_client, used_memory
+from bench.s6_router import (
+    PUBLISHERS,
+    fake_nodes,
+    publish_entries,
+    router_entries,
+    wait_routed,
+    write_presence,
+)
 from bench.sizes import Sizes
 from bench.waiting import wait_for_frames
 
 SEED = 9
-POLL_S = 0.02
 ROUTER_DEADLINE_S = 300.0
 BURST_RATE_PER_S = 10_000.0
 """Broadcasts are published this fast: the whole burst is in the streams before much is delivered."""
@@ -44,15 +53,68 @@ IDEMPOTENCY_SCOPE = "route"
 """The router's scope of event-id claims (router.idempotency.SCOPE; services are not imported)."""
 SAMPLE_KEYS = 200
 """Keys of each kind whose MEMORY USAGE is read (a sample: reading all would be a scan)."""
+CLUSTER_SHARDS = 6
+"""STREAM_SHARDS on the local cluster: two shards per master, as docs/scaling.md advises."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The Redis every step runs on."""
+
+    label: str
+    url: str | None = None
+    """None: a throwaway redis-server per step."""
+    shards: int | None = None
+    """STREAM_SHARDS of the fleets (None: this process's, as devstack's)."""
+    redis_pids: dict[str, int] = field(default_factory=dict)
+    flush: bool = False
+    """Ours alone: flushed before each step, which then keeps the default key prefix."""
 
 
 def run(sizes: Sizes, workdir: Path, redis_url: str | None = None) -> dict[str, Any]:
+    if redis_url is None:
+        return _curves(sizes, workdir, Target("throwaway, one per step"))
+    return _curves(sizes, workdir, Target("given by --redis-url", url=redis_url))
+
+
+def run_on_cluster(sizes: Sizes, workdir: Path) -> dict[str, Any]:
+    """The curves on a local Redis Cluster started for them (3 masters, 3 replicas)."""
+    group = start_cluster()
+    try:
+        label = f"local Redis Cluster, 3 masters + 3 replicas, STREAM_SHARDS={CLUSTER_SHARDS}"
+        target = Target(label, group.url, CLUSTER_SHARDS, _cluster_pids(group), flush=True)
+        placement = _shard_placement(group, Keys("nf", CLUSTER_SHARDS).ingress_shards)
+        return {**_curves(sizes, workdir, target), "ingress_shards_by_master": placement}
+    finally:
+        group.stop()
+
+
+def _cluster_pids(group: RedisClusterGroup) -> dict[str, int]:
+    """Each node's redis-server as `redis-master-<port>` or `redis-replica-<port>`."""
+    pids = {}
+    for node in group.live():
+        assert node.process is not None
+        role = "master" if group.role(node) == "master" else "replica"
+        pids[f"redis-{role}-{node.port}"] = node.process.pid
+    return pids
+
+
+def _shard_placement(group: RedisClusterGroup, streams: list[str]) -> dict[str, list[str]]:
+    """Which master serves which ingress shard stream (each is its own hash slot)."""
+    placement: dict[str, list[str]] = {}
+    for stream in streams:
+        placement.setdefault(f"redis-master-{group.master_of(stream).port}", []).append(stream)
+    return placement
+
+
+def _curves(sizes: Sizes, workdir: Path, target: Target) -> dict[str, Any]:
     load_before = [round(x, 2) for x in os.getloadavg()]
-    routers = [_router_step(sizes, workdir / f"routers-{n}", n, redis_url) for n in sizes.s9_steps]
-    gateways = [_gateway_step(sizes, workdir / f"gateways-{n}", n, redis_url) for n in sizes.s9_steps]
+    routers = [_router_step(sizes, workdir / f"routers-{n}", n, target) for n in sizes.s9_steps]
+    gateways = [_gateway_step(sizes, workdir / f"gateways-{n}", n, target) for n in sizes.s9_steps]
     first_router, first_gateway = routers[0], gateways[0]
     return {
-        "redis": "given by --redis-url" if redis_url else "throwaway, one per step",
+        "redis": target.label,
+        "stream_shards": target.shards or int(os.environ.get("STREAM_SHARDS", "1")),
         "steps": list(sizes.s9_steps),
         "router_events_per_s": {str(s["routers"]): s["events_per_s"] for s in routers},
         "router_scaling": {
@@ -79,9 +141,23 @@ def _ratio(value: float, base: float) -> float | None:
     return round(value / base, 2) if base else None
 
 
-def _prefix(kind: str, count: int, redis_url: str | None) -> str:
-    """A throwaway Redis keeps the default prefix; on a given Redis each step has its own keys."""
-    return f"s9{kind}{count}-{int(time.time())}" if redis_url else "nf"
+def _step_run(target: Target, kind: str, count: int) -> dict[str, Any]:
+    """fleet_run's Redis arguments for one step: a flushed Redis of ours keeps the default prefix;
+    on a given Redis each step has its own keys."""
+    if target.url is not None and target.flush:
+        client = sync_client(target.url)
+        try:
+            for node in masters(client):
+                node.flushall()
+        finally:
+            client.close()
+    unique = target.url is not None and not target.flush
+    return {
+        "redis_url": target.url,
+        "key_prefix": f"s9{kind}{count}-{int(time.time())}" if unique else "nf",
+        "stream_shards": target.shards,
+        "redis_pids": target.redis_pids,
+    }
 
 
 def more_routers(fr: FleetRun, count: int) -> list[ServiceProcess]:
@@ -103,46 +179,43 @@ def more_routers(fr: FleetRun, count: int) -> list[ServiceProcess]:
     return extra
 
 
-def _router_step(sizes: Sizes, workdir: Path, routers: int, redis_url: str | None) -> dict[str, Any]:
-    prefix = _prefix("r", routers, redis_url)
-    with fleet_run(workdir, gateways=0, services=("router",), redis_url=redis_url, key_prefix=prefix) as fr:
+def _router_step(sizes: Sizes, workdir: Path, routers: int, target: Target) -> dict[str, Any]:
+    events = sizes.s9_router_events
+    with fleet_run(workdir, gateways=0, services=("router",), **_step_run(target, "r", routers)) as fr:
         extra = more_routers(fr, routers - 1)
         try:
             nodes = fake_nodes(sizes.s6_nodes)
             write_presence(fr.client, fr.keys, sizes.s6_users, nodes)
-            rng = random.Random(SEED)
-            payloads = []
-            for i in range(sizes.s9_router_events):
-                ids = [f"r{u}" for u in rng.sample(range(sizes.s6_users), sizes.s6_users_per_event)]
-                event = build_event(
-                    id=f"s9-{i}", type="bench.router", title="bench", audience={"kind": "users", "ids": ids}
-                )
-                payloads.append(encode(event))
+            ingress = router_entries(fr.keys, "s9", sizes, events, SEED)
             pids = {**fr.fleet_pids(), **{p.name: p.process.pid for p in extra if p.process is not None}}
-            commands_before = _commands(fr.client)
+            commands_before = commands_processed(fr.client)
             meter = CpuMeter(pids).start()
-            started = time.monotonic()
-            for first in range(0, len(payloads), CHUNK):
-                pipe = fr.client.pipeline(transaction=False)
-                for payload in payloads[first : first + CHUNK]:
-                    pipe.xadd(fr.keys.ingress, {FIELD_EVENT: payload})
-                pipe.execute()
-            _wait_routed(fr, nodes, sizes.s9_router_events)
+            started, bench_cpu_started = time.monotonic(), time.process_time()
+            publish_entries(fr.client, ingress)
+            publish_s, publisher_cpu = time.monotonic() - started, time.process_time() - bench_cpu_started
+            wait_routed(fr.client, fr.keys, nodes, events, ROUTER_DEADLINE_S)
             elapsed = time.monotonic() - started
+            bench_cpu = time.process_time() - bench_cpu_started
             cpu = meter.stop()
-            commands = _commands(fr.client) - commands_before
+            commands = commands_processed(fr.client) - commands_before
             memory = _router_memory(fr.client, fr.keys, sizes.s6_users)
         finally:
             for proc in extra:
                 proc.stop()
-    events = sizes.s9_router_events
     router_cpu = sum(v for k, v in cpu.items() if k.startswith("router"))
-    redis_cpu = cpu.get("redis-server")
+    redis_cpu = _redis_cpu(cpu)
+    # The bench process publishes first, then polls the groups: its CPU is a load on the same cores.
+    cpu = {
+        **cpu,
+        "bench-publisher": round(publisher_cpu, 2),
+        "bench-polling": round(bench_cpu - publisher_cpu, 2),
+    }
     return {
         "routers": routers,
         "events": events,
         "users_per_event": sizes.s6_users_per_event,
         "seconds": round(elapsed, 3),
+        "publish_seconds": round(publish_s, 3),
         "events_per_s": round(events / elapsed, 1),
         "deliveries_per_s": round(events * sizes.s6_users_per_event / elapsed, 1),
         "router_cpu_us_per_event": round(router_cpu / events * 1e6, 1),
@@ -151,24 +224,15 @@ def _router_step(sizes: Sizes, workdir: Path, routers: int, redis_url: str | Non
         "redis_ops_per_event": round(commands / events, 2),
         "redis_bytes": memory,
         "cpu_s": cpu,
+        "cores_busy": {name: round(v / elapsed, 2) for name, v in cpu.items()},
+        "loadavg_after": round(os.getloadavg()[0], 2),
     }
 
 
-def _wait_routed(fr: FleetRun, nodes: list[str], events: int) -> None:
-    deadline = time.monotonic() + ROUTER_DEADLINE_S
-    next_beat = time.monotonic() + 1
-    while not router_done(fr.client, fr.keys, events):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"routers did not finish {events} events in {ROUTER_DEADLINE_S}s")
-        if time.monotonic() > next_beat:
-            heartbeat(fr.client, fr.keys, nodes)  # the fake nodes stay alive for the routers
-            next_beat += 1
-        time.sleep(POLL_S)
-
-
-def _commands(client: redis.Redis) -> int:
-    """Commands the server has processed (a cluster through one node: that node's count)."""
-    return int(client.info("stats")["total_commands_processed"])
+def _redis_cpu(cpu: dict[str, float]) -> float | None:
+    """CPU seconds of every redis-server read (one, or a cluster's masters and replicas)."""
+    seconds = [v for k, v in cpu.items() if k.startswith("redis")]
+    return sum(seconds) if seconds else None
 
 
 def _usage(client: redis.Redis, keys: list[str]) -> int:
@@ -191,34 +255,40 @@ def _router_memory(client: redis.Redis, keys: Keys, users: int) -> dict[str, flo
     for key in seen:
         pipe.exists(key)
     seen = [key for key, n in zip(seen, pipe.execute(), strict=True) if n]
-    ingress_len = int(client.xlen(keys.ingress))
+    pipe = client.pipeline(transaction=False)
+    for stream in keys.ingress_shards:
+        pipe.xlen(stream)
+    ingress_len = sum(int(n) for n in pipe.execute())
     return {
         "feed_entry": round(_usage(client, feeds) / entries, 1) if entries else None,
         "feed_entries_sampled": entries,
         "idempotency_key": round(_usage(client, seen) / len(seen), 1) if seen else None,
-        "ingress_entry": round(_usage(client, [keys.ingress]) / ingress_len, 1) if ingress_len else None,
+        "ingress_entry": round(_usage(client, keys.ingress_shards) / ingress_len, 1) if ingress_len else None,
     }
 
 
-def _gateway_step(sizes: Sizes, workdir: Path, gateways: int, redis_url: str | None) -> dict[str, Any]:
-    prefix = _prefix("g", gateways, redis_url)
+def _gateway_step(sizes: Sizes, workdir: Path, gateways: int, target: Target) -> dict[str, Any]:
     with fleet_run(
         workdir,
         gateways=gateways,
         services=("router",),
         client_workers=sizes.client_workers,
-        redis_url=redis_url,
-        key_prefix=prefix,
+        **_step_run(target, "g", gateways),
     ) as fr:
         assert fr.pool is not None
-        memory_before = _used_memory(fr.client)
+        memory_before = used_memory(fr.client)
         fr.ensure_clients(sizes.s9_clients)
         clients = len(fr.pool.connected)
         fr.settle()
-        memory_delta = (_used_memory(fr.client) - memory_before) / clients if clients else None
+        memory_delta = (used_memory(fr.client) - memory_before) / clients if clients else None
         presence_bytes = _presence_memory(fr, clients)
         plan = [
-            Planned(f"s9-{gateways}-{i}", {"kind": "role", "role": BENCH_ROLE}, "bench.broadcast")
+            Planned(
+                f"s9-{gateways}-{i}",
+                {"kind": "role", "role": BENCH_ROLE},
+                "bench.broadcast",
+                source=f"bench-publisher-{i % PUBLISHERS}",
+            )
             for i in range(sizes.s9_broadcasts)
         ]
         expected = clients * len(plan)
@@ -249,6 +319,8 @@ def _gateway_step(sizes: Sizes, workdir: Path, gateways: int, redis_url: str | N
         "redis_presence_bytes_per_socket": presence_bytes,
         "redis_used_memory_per_socket": round(memory_delta, 1) if memory_delta is not None else None,
         "cpu_s": cpu,
+        "cores_busy": {name: round(v / span_s, 2) for name, v in cpu.items()} if span_s > 0 else None,
+        "loadavg_after": round(os.getloadavg()[0], 2),
     }
 
 
@@ -268,7 +340,3 @@ def _presence_memory(fr: FleetRun, clients: int) -> float | None:
         fr.client, [k for n in nodes for k in (fr.keys.node_users(n), fr.keys.node_user_roles(n))]
     )
     return round(per_user / len(users) + shared / clients, 1)
-
-
-def _used_memory(client: redis.Redis) -> int:
-    return int(client.info("memory")["used_memory"])
