@@ -199,6 +199,7 @@ def _router_step(sizes: Sizes, workdir: Path, routers: int, target: Target) -> d
             cpu = meter.stop()
             commands = commands_processed(fr.client) - commands_before
             memory = _router_memory(fr.client, fr.keys, sizes.s6_users)
+            by_shard = stream_lengths(fr.client, fr.keys.ingress_shards)
         finally:
             for proc in extra:
                 proc.stop()
@@ -223,10 +224,18 @@ def _router_step(sizes: Sizes, workdir: Path, routers: int, target: Target) -> d
         "redis_commands_per_s": round(commands / elapsed, 1),
         "redis_ops_per_event": round(commands / events, 2),
         "redis_bytes": memory,
+        "ingress_entries_by_shard": by_shard,
         "cpu_s": cpu,
         "cores_busy": {name: round(v / elapsed, 2) for name, v in cpu.items()},
         "loadavg_after": round(os.getloadavg()[0], 2),
     }
+
+
+def stream_lengths(client: redis.Redis, streams: list[str]) -> list[int]:
+    pipe = client.pipeline(transaction=False)
+    for stream in streams:
+        pipe.xlen(stream)
+    return [int(n) for n in pipe.execute()]
 
 
 def _redis_cpu(cpu: dict[str, float]) -> float | None:
@@ -255,10 +264,7 @@ def _router_memory(client: redis.Redis, keys: Keys, users: int) -> dict[str, flo
     for key in seen:
         pipe.exists(key)
     seen = [key for key, n in zip(seen, pipe.execute(), strict=True) if n]
-    pipe = client.pipeline(transaction=False)
-    for stream in keys.ingress_shards:
-        pipe.xlen(stream)
-    ingress_len = sum(int(n) for n in pipe.execute())
+    ingress_len = sum(stream_lengths(client, keys.ingress_shards))
     return {
         "feed_entry": round(_usage(client, feeds) / entries, 1) if entries else None,
         "feed_entries_sampled": entries,
