@@ -63,7 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="first wait (up to 5 min) until the 1-minute load average is at most LOAD (shared machines)",
     )
     p.add_argument(
-        "--profile", action="store_true", help="py-spy the services under load (S1, S2, S4, S5, S6, S8)"
+        "--profile",
+        action="store_true",
+        help="py-spy the services under load (S1, S2, S4, S5, S6, S8, the first router of S9's steps)",
     )
     p.add_argument(
         "--record",
@@ -140,10 +142,10 @@ def run_scenarios(
     if "s8" in chosen:
         results["s8"] = _guarded("s8", lambda: s8_storm.run(sizes, workdir / "s8", profiler))
     if "s9" in chosen:
-        results["s9"] = _guarded("s9", lambda: s9_scaling.run(sizes, workdir / "s9", redis_url))
+        results["s9"] = _guarded("s9", lambda: s9_scaling.run(sizes, workdir / "s9", profiler, redis_url))
     if "s9_cluster" in chosen:
         results["s9_cluster"] = _guarded(
-            "s9_cluster", lambda: s9_scaling.run_on_cluster(sizes, workdir / "s9_cluster")
+            "s9_cluster", lambda: s9_scaling.run_on_cluster(sizes, workdir / "s9_cluster", profiler)
         )
     return {name: results[name] for name in KNOWN if name in results}
 

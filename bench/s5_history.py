@@ -37,6 +37,7 @@ from bench.fleetrun import BENCH_ROLE, FleetRun, fleet_run
 from bench.histogram import Histogram
 from bench.procstats import CpuMeter
 from bench.profiling import Profiler
+from bench.redis_clients import group_progress
 from bench.sizes import Sizes
 
 CHUNK = 1000
@@ -50,11 +51,8 @@ PACED_USERS = 10_000
 
 
 def group_done(client: redis.Redis, keys: Keys, group_name: str, events: int) -> bool:
-    for group in client.xinfo_groups(keys.ingress):
-        name = group["name"]
-        if (name.decode() if isinstance(name, bytes) else name) == group_name:
-            return int(group.get("entries-read") or 0) >= events and int(group["pending"]) == 0
-    return False
+    read, pending = group_progress(client, keys.ingress_shards, group_name)
+    return read >= events and pending == 0
 
 
 def publish_events(client: redis.Redis, keys: Keys, sizes: Sizes, tag: str) -> None:

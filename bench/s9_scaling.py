@@ -31,6 +31,7 @@ from notify_common.keys import Keys
 
 from bench.fleetrun import BENCH_ROLE, FleetRun, fleet_run
 from bench.procstats import CpuMeter
+from bench.profiling import Profiler
 from bench.publisher import Planned, publish_paced
 from bench.redis_clients import commands_processed, masters, sync_client, used_memory
 from bench.s6_router import (
@@ -53,6 +54,7 @@ IDEMPOTENCY_SCOPE = "route"
 """The router's scope of event-id claims (router.idempotency.SCOPE; services are not imported)."""
 SAMPLE_KEYS = 200
 """Keys of each kind whose MEMORY USAGE is read (a sample: reading all would be a scan)."""
+PROFILE_S = 5.0
 CLUSTER_SHARDS = 6
 """STREAM_SHARDS on the local cluster: two shards per master, as docs/scaling.md advises."""
 
@@ -71,20 +73,20 @@ class Target:
     """Ours alone: flushed before each step, which then keeps the default key prefix."""
 
 
-def run(sizes: Sizes, workdir: Path, redis_url: str | None = None) -> dict[str, Any]:
+def run(sizes: Sizes, workdir: Path, profiler: Profiler, redis_url: str | None = None) -> dict[str, Any]:
     if redis_url is None:
-        return _curves(sizes, workdir, Target("throwaway, one per step"))
-    return _curves(sizes, workdir, Target("given by --redis-url", url=redis_url))
+        return _curves(sizes, workdir, profiler, Target("throwaway, one per step"))
+    return _curves(sizes, workdir, profiler, Target("given by --redis-url", url=redis_url))
 
 
-def run_on_cluster(sizes: Sizes, workdir: Path) -> dict[str, Any]:
+def run_on_cluster(sizes: Sizes, workdir: Path, profiler: Profiler) -> dict[str, Any]:
     """The curves on a local Redis Cluster started for them (3 masters, 3 replicas)."""
     group = start_cluster()
     try:
         label = f"local Redis Cluster, 3 masters + 3 replicas, STREAM_SHARDS={CLUSTER_SHARDS}"
         target = Target(label, group.url, CLUSTER_SHARDS, _cluster_pids(group), flush=True)
         placement = _shard_placement(group, Keys("nf", CLUSTER_SHARDS).ingress_shards)
-        return {**_curves(sizes, workdir, target), "ingress_shards_by_master": placement}
+        return {**_curves(sizes, workdir, profiler, target), "ingress_shards_by_master": placement}
     finally:
         group.stop()
 
@@ -107,9 +109,9 @@ def _shard_placement(group: RedisClusterGroup, streams: list[str]) -> dict[str, 
     return placement
 
 
-def _curves(sizes: Sizes, workdir: Path, target: Target) -> dict[str, Any]:
+def _curves(sizes: Sizes, workdir: Path, profiler: Profiler, target: Target) -> dict[str, Any]:
     load_before = [round(x, 2) for x in os.getloadavg()]
-    routers = [_router_step(sizes, workdir / f"routers-{n}", n, target) for n in sizes.s9_steps]
+    routers = [_router_step(sizes, workdir / f"routers-{n}", n, target, profiler) for n in sizes.s9_steps]
     gateways = [_gateway_step(sizes, workdir / f"gateways-{n}", n, target) for n in sizes.s9_steps]
     first_router, first_gateway = routers[0], gateways[0]
     return {
@@ -179,7 +181,9 @@ def more_routers(fr: FleetRun, count: int) -> list[ServiceProcess]:
     return extra
 
 
-def _router_step(sizes: Sizes, workdir: Path, routers: int, target: Target) -> dict[str, Any]:
+def _router_step(
+    sizes: Sizes, workdir: Path, routers: int, target: Target, profiler: Profiler
+) -> dict[str, Any]:
     events = sizes.s9_router_events
     with fleet_run(workdir, gateways=0, services=("router",), **_step_run(target, "r", routers)) as fr:
         extra = more_routers(fr, routers - 1)
@@ -190,13 +194,16 @@ def _router_step(sizes: Sizes, workdir: Path, routers: int, target: Target) -> d
             pids = {**fr.fleet_pids(), **{p.name: p.process.pid for p in extra if p.process is not None}}
             commands_before = commands_processed(fr.client)
             meter = CpuMeter(pids).start()
-            started, bench_cpu_started = time.monotonic(), time.process_time()
-            publish_entries(fr.client, ingress)
-            publish_s, publisher_cpu = time.monotonic() - started, time.process_time() - bench_cpu_started
-            wait_routed(fr.client, fr.keys, nodes, events, ROUTER_DEADLINE_S)
-            elapsed = time.monotonic() - started
-            bench_cpu = time.process_time() - bench_cpu_started
-            cpu = meter.stop()
+            # the first router of each step (`--profile`): where a router's CPU per event goes
+            with profiler.attach(f"s9-{target.shards or 1}shards-{routers}routers", pids, PROFILE_S):
+                started, bench_cpu_started = time.monotonic(), time.process_time()
+                publish_entries(fr.client, ingress)
+                publish_s = time.monotonic() - started
+                publisher_cpu = time.process_time() - bench_cpu_started
+                wait_routed(fr.client, fr.keys, nodes, events, ROUTER_DEADLINE_S)
+                elapsed = time.monotonic() - started
+                bench_cpu = time.process_time() - bench_cpu_started
+                cpu = meter.stop()
             commands = commands_processed(fr.client) - commands_before
             memory = _router_memory(fr.client, fr.keys, sizes.s6_users)
             by_shard = stream_lengths(fr.client, fr.keys.ingress_shards)

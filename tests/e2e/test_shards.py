@@ -12,17 +12,22 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import msgspec
 import pytest
 import redis.asyncio as redis_async
 from devstack.fleet import DEV_SERVICE_TOKEN, Fleet
-from devstack.ports import free_port
-from devstack.procs import ServiceProcess
 from devstack.redis_server import RedisServer
 from devstack.redis_topologies import RedisClusterGroup, SentinelGroup
+from devstack.router_replicas import (
+    BATCH,
+    FAKE_NODE,
+    event_id,
+    publish_unicast,
+    router_group_done,
+    router_replica,
+)
 from notify_common.keys import GROUP_HISTORY, GROUP_PUSH, GROUP_ROUTER, Keys
 from notify_common.redis_conn import connect
 from notify_common.schemas import FIELD_EVENT, DeadLetter, decode_delivery
@@ -163,35 +168,7 @@ async def test_dead_letter_of_a_shard_is_listed_and_replayed_to_that_shard(fleet
 
 
 EVENTS = 2000
-NODE = "fake-node"
-
-
-def router_replica(name: str, redis_url: str, workdir: Path) -> ServiceProcess:
-    env = {
-        "REDIS_URL": redis_url,
-        "KEY_PREFIX": "rk",
-        "STREAM_SHARDS": str(SHARDS),
-        "NODE_ID": name,
-        "OPS_PORT": str(free_port()),
-        "HTTP_PORT": str(free_port()),
-        "CONSUMER_BATCH": "50",
-        "CLAIM_IDLE_MS": "1000",
-        "RATE_LIMIT_PER_USER": "0",
-        "JWT_SECRET": "router-replica-test-secret-0123",
-        "LOG_FORMAT": "console",
-    }
-    return ServiceProcess(name, "router", env, int(env["OPS_PORT"]), workdir / f"{name}.log")
-
-
-async def shards_done(client: redis_async.Redis, keys: Keys) -> bool:
-    read = 0
-    for stream in keys.ingress_shards:
-        for group in await client.xinfo_groups(stream):
-            if group["name"].decode() == GROUP_ROUTER:
-                if int(group["pending"]):
-                    return False
-                read += int(group.get("entries-read") or 0)
-    return read >= EVENTS
+USERS = 40
 
 
 async def test_killed_router_replicas_pending_entries_are_claimed_on_every_shard(
@@ -199,36 +176,28 @@ async def test_killed_router_replicas_pending_entries_are_claimed_on_every_shard
 ) -> None:
     keys = Keys("rk", SHARDS)
     client = connect(fleet_redis.url)
-    await client.zadd(keys.live_nodes, {NODE: int(time.time() * 1000) + 600_000})
-    pipe = client.pipeline(transaction=False)
-    for i in range(40):
-        pipe.hset(keys.user_presence(f"u{i}"), NODE, 1)
-    for i in range(EVENTS):
-        user = f"u{i % 40}"
-        event: dict[str, Any] = {"id": f"k{i:05d}", "type": "t", "audience": {"kind": "users", "ids": [user]}}
-        pipe.xadd(keys.ingress_for(user), {FIELD_EVENT: msgspec.json.encode(event)})
-    await pipe.execute()
+    await publish_unicast(client, keys, USERS, EVENTS)
 
-    doomed = router_replica("router-a", fleet_redis.url, tmp_path)
-    survivor = router_replica("router-b", fleet_redis.url, tmp_path)
+    doomed = router_replica("router-a", fleet_redis.url, keys, tmp_path)
+    survivor = router_replica("router-b", fleet_redis.url, keys, tmp_path)
     try:
         doomed.start()
         survivor.start()
         deadline = time.monotonic() + 30
-        while await client.xlen(keys.node_deliveries(NODE)) < EVENTS // 10:
+        while await client.xlen(keys.node_deliveries(FAKE_NODE)) < EVENTS // 10:
             assert time.monotonic() < deadline, doomed.tail()
             await asyncio.sleep(0.01)
         doomed.signal(signal.SIGKILL)
         deadline = time.monotonic() + 45
-        while not await shards_done(client, keys):
+        while not await router_group_done(client, keys, EVENTS):
             assert time.monotonic() < deadline, survivor.tail()
             await asyncio.sleep(0.1)
-        entries = await client.xrange(keys.node_deliveries(NODE))
+        entries = await client.xrange(keys.node_deliveries(FAKE_NODE))
     finally:
         doomed.kill()
         survivor.stop()
         await client.aclose()
     delivered = [decode_delivery(fields) for _, fields in entries]
     ids = [d.notification.id for d in delivered]
-    assert set(ids) == {f"k{i:05d}" for i in range(EVENTS)}
-    assert len(ids) - EVENTS <= 50 * SHARDS  # at most one batch in flight per shard, each with its id
+    assert set(ids) == {event_id(i) for i in range(EVENTS)}
+    assert len(ids) - EVENTS <= BATCH * SHARDS  # at most one batch in flight per shard, each with its id
