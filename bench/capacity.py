@@ -36,6 +36,8 @@ class Measured:
     gateway_us_per_delivery: float
     gateway_us_per_broadcast_delivery: float
     router_us_per_event: float
+    router_cluster_cost_factor: float
+    """Router CPU per event on a Redis Cluster over the same on one Redis (S9, one router each)."""
     redis_us_per_notification: float
     history_us_per_notification: float
     pg_rows_per_s: float
@@ -160,6 +162,7 @@ def measured(results: dict[str, Any]) -> tuple[Measured, dict[str, str]]:
             "s2.gateway_cpu_us_per_delivery",
         ),
         "router_us_per_event": (by_process["router"], f"s7 step {rate}/s: router"),
+        "router_cluster_cost_factor": _cluster_factor(results),
         "redis_us_per_notification": (by_process["redis-server"], f"s7 step {rate}/s: redis-server"),
         "history_us_per_notification": (s5["pg_cpu_us_per_notification"], "s5.pg_cpu_us_per_notification"),
         "pg_rows_per_s": (s5["pg_rows_per_s"], "s5.pg_rows_per_s"),
@@ -179,6 +182,17 @@ def measured(results: dict[str, Any]) -> tuple[Measured, dict[str, str]]:
         Measured(**{k: float(v) for k, (v, _) in values.items()}),
         {k: source for k, (_, source) in values.items()},
     )
+
+
+def _cluster_factor(results: dict[str, Any]) -> tuple[float, str]:
+    """What one router spends per event on the cluster over what it spends on one Redis (S9's
+    one-router steps: the same workload, the same commands per event)."""
+    on_cluster = results.get("s9_cluster", {}).get("router_steps")
+    on_one = results.get("s9", {}).get("router_steps")
+    if not on_cluster or not on_one:
+        return 1.0, "assumed 1 (s9 or s9_cluster not in latest.json)"
+    factor = on_cluster[0]["router_cpu_us_per_event"] / on_one[0]["router_cpu_us_per_event"]
+    return round(factor, 2), "s9_cluster / s9: router_steps[0].router_cpu_us_per_event"
 
 
 def _s9(s9: dict[str, Any], key: str, fallback: float) -> tuple[float, str]:
@@ -239,6 +253,10 @@ def plan(m: Measured, a: Assumptions, s: Settings, sockets: int, rate_per_s: flo
     total = presence + feeds + room_feeds + idempotency + push_dedup + streams
     masters_cpu = _up(rate_per_s * m.redis_us_per_notification * 1e-6 / a.cpu_target)
     masters_memory = _up(total / (a.redis_master_data_gb * GB))
+    # More than one master is a cluster, where each of the router's commands costs it more.
+    router_us = m.router_us_per_event * (
+        m.router_cluster_cost_factor if max(masters_cpu, masters_memory) > 1 else 1
+    )
     # History: a notification row, an inbox row and one receipt (delivered or pushed) per unicast.
     rows = rate_per_s * 3
     retained = rows * s.retention_days * 86_400
@@ -252,7 +270,7 @@ def plan(m: Measured, a: Assumptions, s: Settings, sockets: int, rate_per_s: flo
         gateway_pods_by_memory=pods_memory,
         gateway_pods_by_cpu=pods_cpu,
         gateway_pods=max(pods_memory, pods_cpu),
-        router_replicas=_up(rate_per_s * m.router_us_per_event * 1e-6 / a.cpu_target, a.min_replicas),
+        router_replicas=_up(rate_per_s * router_us * 1e-6 / a.cpu_target, a.min_replicas),
         pushes_per_s=pushes,
         push_replicas=_up(pushes / per_replica_pushes, a.min_replicas),
         history_replicas=_up(
@@ -328,7 +346,11 @@ PLAN_ROWS: list[tuple[str, str, str]] = [
         "(idle cores + deliveries * µs) / CPU target",
     ),
     ("**gateway pods**", "gateway_pods", "the larger of the two"),
-    ("**router replicas**", "router_replicas", "rate * µs per event (S7) / CPU target"),
+    (
+        "**router replicas**",
+        "router_replicas",
+        "rate * µs per event (S7; times the cluster factor (S9) past one master) / CPU target",
+    ),
     ("pushes/s", "pushes_per_s", "rate * offline share * devices"),
     ("**push-worker replicas**", "push_replicas", "pushes/s * CPU ms per push (S4) / CPU target"),
     ("**history replicas**", "history_replicas", "rate * µs per notification (S5, PostgreSQL) / CPU target"),

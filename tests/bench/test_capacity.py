@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ MEASURED = Measured(
     gateway_us_per_delivery=50.0,
     gateway_us_per_broadcast_delivery=10.0,
     router_us_per_event=100.0,
+    router_cluster_cost_factor=1.0,
     redis_us_per_notification=50.0,
     history_us_per_notification=25.0,
     pg_rows_per_s=10_000.0,
@@ -79,6 +81,16 @@ def test_replicas_follow_cpu_per_unit_at_the_target_share(plan: capacity.Plan) -
     assert plan.pushes_per_s == 10_000  # 10,000 * 0.5 offline * 2 devices
     assert plan.push_replicas == 40  # 0.5 core / 2 ms = 250 pushes/s each
     assert plan.history_replicas == 1  # 0.25 core
+
+
+def test_router_replicas_pay_the_cluster_factor_past_one_master() -> None:
+    on_cluster = replace(MEASURED, router_cluster_cost_factor=3.0)
+    five_masters = capacity.plan(on_cluster, ASSUMED, SETTINGS, sockets=204_800, rate_per_s=10_000)
+    assert five_masters.redis_masters == 5
+    assert five_masters.router_replicas == 6  # 10,000 * 100 µs * 3 = 3 cores, / 0.5
+    one_master = capacity.plan(on_cluster, ASSUMED, SETTINGS, sockets=10, rate_per_s=2000)
+    assert one_master.redis_masters == 1
+    assert one_master.router_replicas == 1  # 2,000 * 100 µs = 0.2 cores: no factor on one Redis
 
 
 def test_every_service_keeps_min_replicas_however_small_the_load() -> None:
@@ -178,6 +190,15 @@ def test_measured_takes_redis_bytes_from_s9_when_recorded() -> None:
     assert (m.presence_bytes_per_socket, m.feed_entry_bytes) == (700.0, 300.0)
     assert (m.idempotency_key_bytes, m.stream_entry_bytes) == (90.0, 350.0)
     assert sources["feed_entry_bytes"] == "s9.redis_bytes.feed_entry"
+
+
+def test_cluster_factor_is_s9_cluster_over_s9_for_one_router() -> None:
+    body = results({"router_steps": [{"router_cpu_us_per_event": 200.0}]})
+    assert capacity.measured(body)[0].router_cluster_cost_factor == 1.0  # no cluster curve yet
+    body["s9_cluster"] = {"router_steps": [{"router_cpu_us_per_event": 500.0}]}
+    m, sources = capacity.measured(body)
+    assert m.router_cluster_cost_factor == 2.5
+    assert sources["router_cluster_cost_factor"].startswith("s9_cluster / s9")
 
 
 def test_write_replaces_only_the_generated_part(tmp_path: Path) -> None:
