@@ -34,8 +34,9 @@ async def run_until_stopped(
     try:
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task is not stopper and not task.cancelled() and task.exception() is not None:
-                log.error("worker_failed", error=repr(task.exception()))
+            if task is not stopper and not task.cancelled() and (failure := task.exception()) is not None:
+                # the traceback too: a library's error (a redis-py race) names no line of ours
+                log.error("worker_failed", error=repr(failure), exc_info=failure)
                 status = 1
         stop.set()
         _, pending = await asyncio.wait(tasks, timeout=grace_s)
