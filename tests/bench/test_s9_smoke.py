@@ -38,12 +38,6 @@ def test_s9_runs_every_step_and_measures_the_redis_bytes_of_the_plan(tmp_path: P
 
 
 @pytest.mark.cluster
-@pytest.mark.xfail(
-    strict=False,
-    reason="a router starting on a cluster dies about once in 25 starts: redis-py 8.1's cluster "
-    "client closes a connection under its own handshake (AttributeError in ensure_group; "
-    "bench/FINDINGS.md F16)",
-)
 def test_s9_cluster_spreads_router_events_over_every_ingress_shard(tmp_path: Path) -> None:
     s9 = run_smoke("s9_cluster", tmp_path)
     assert s9["stream_shards"] == 6

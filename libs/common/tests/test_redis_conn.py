@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from devstack.ports import free_port
 from devstack.redis_server import start_redis
 from notify_common.config import redact_url
-from notify_common.redis_conn import connect
+from notify_common.redis_conn import closed_under_us, connect
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 
@@ -105,3 +105,22 @@ async def test_a_burst_larger_than_the_pool_waits_instead_of_failing(redis_url: 
         assert results == [None] * 12
     finally:
         await client.aclose()
+
+
+async def test_a_write_on_a_connection_closed_under_it_counts_as_redis_failing(redis_url: str) -> None:
+    client = connect(redis_url)
+    conn = client.connection_pool.make_connection()
+    await conn.connect()
+    await conn.disconnect()  # what another task did while this one's write was on its way
+    with pytest.raises(AttributeError) as raised:
+        await conn._send_packed_command([conn.pack_command("PING")[0]])  # redis-py 8.1's own write
+    await client.aclose()
+    assert closed_under_us(raised.value)
+
+
+def test_our_own_attribute_errors_are_not_taken_for_redis() -> None:
+    try:
+        None.writelines  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as exc:
+        assert not closed_under_us(exc)
+    assert not closed_under_us(RedisConnectionError("down"))

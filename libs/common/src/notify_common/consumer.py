@@ -33,6 +33,7 @@ from notify_common.config import CommonConfig
 from notify_common.dead_letters import dead_letter_command
 from notify_common.keys import Keys
 from notify_common.lifecycle import sleep_unless_stopped
+from notify_common.redis_conn import closed_under_us
 from notify_common.redis_line import Command, RedisLine
 from notify_common.schemas import BadEntry, DeadLetter
 from notify_common.stream_ids import id_text
@@ -207,7 +208,9 @@ class StreamConsumer:
                     await ensure_group(self.client, s.stream, s.group, "0")
                     continue
                 await self._pause_after_error("redis_error", exc, stop)
-            except REDIS_DOWN_ERRORS as exc:
+            except (*REDIS_DOWN_ERRORS, AttributeError, TypeError) as exc:
+                if not isinstance(exc, REDIS_DOWN_ERRORS) and not closed_under_us(exc):
+                    raise  # our own bug, not Redis: let it be seen
                 metrics.REDIS_ERRORS.labels(loop=f"consumer:{s.group}").inc()
                 if not self._handler_raised:
                     # Redis itself failed us: it may have restarted and lost the last second of

@@ -15,6 +15,7 @@ methods (per key, routed to the key's slot), so the services keep one client typ
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -204,3 +205,22 @@ def connect(
         url, max_connections=max_connections, timeout=pool_timeout_s, **settings
     )
     return redis_async.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+
+
+def closed_under_us(exc: BaseException) -> bool:
+    """Whether `exc` is redis-py writing on a connection another task closed meanwhile.
+
+    redis-py 8.1's asyncio connection then leaks an AttributeError or TypeError ('NoneType' …)
+    from its write path instead of a ConnectionError (its cluster client closes connections under
+    their own handshake after a topology refresh: about one router start in 25 on a local
+    cluster; redis/redis-py#4287, fixed upstream, not yet released). Judged by where it was
+    raised: the innermost frame outside asyncio's own modules is redis-py's connection module.
+    """
+    if not isinstance(exc, AttributeError | TypeError) or "NoneType" not in str(exc):
+        return False
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = frame.filename.replace("\\", "/")
+        if "/asyncio/" in path and "/redis/" not in path:
+            continue  # the event loop's transport, under redis-py's write
+        return path.endswith("/redis/asyncio/connection.py")
+    return False
