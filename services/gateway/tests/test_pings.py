@@ -20,8 +20,8 @@ class _Conn:
     deadline = 0
 
 
-def _wheel_of(count: int) -> tuple[PingWheel, list[_Conn]]:
-    wheel = PingWheel(interval_s=2.0, tick_s=0.1, started=0.0)  # a turn every half interval: 10 slots
+def _wheel_of(count: int, interval_s: float = 2.0) -> tuple[PingWheel, list[_Conn]]:
+    wheel = PingWheel(interval_s, tick_s=0.1, started=0.0)  # a turn per half interval: 10 slots at 2 s
     conns = [_Conn() for _ in range(count)]
     for conn in conns:
         wheel.add(conn)  # type: ignore[arg-type]
@@ -47,11 +47,13 @@ def test_a_late_turn_visits_every_slot_whose_time_came_and_nobody_twice() -> Non
 
 def test_the_wheel_wakes_up_for_a_batch_of_visits_or_the_next_token_deadline() -> None:
     second = float(math.floor(time.time()) + 10)
-    empty, _ = _wheel_of(0)
+    empty, _ = _wheel_of(0, interval_s=30.0)
     assert empty.wait_s(second) == 1.0  # nothing to ping: once a second, for token deadlines
-    few, conns = _wheel_of(20)
+    few, conns = _wheel_of(20, interval_s=30.0)
     assert few.wait_s(second) == 1.0
-    many, _ = _wheel_of(100_000)
+    short, _ = _wheel_of(0, interval_s=0.4)
+    assert short.wait_s(second) == 0.1  # a ping every 0.4 s needs a turn every 0.1 s
+    many, _ = _wheel_of(100_000, interval_s=30.0)
     assert many.wait_s(second) == many.tick_s  # at most a tick's slot per turn
     few.set_deadline(conns[0], second + 0.5)  # type: ignore[arg-type]
     assert abs(few.wait_s(second + 0.25) - 0.75) < 1e-6  # its bucket (the next second) is due then

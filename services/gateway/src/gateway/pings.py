@@ -10,8 +10,8 @@ their connect times. A visit pings a connection every other time (once per PING_
 on the visit after a ping, drops it if nothing came back (no pong, no frame) in half an interval.
 
 The wheel follows the clock, not a count of wake-ups: a turn visits every slot whose time has
-come. It wakes up as seldom as PING_BATCH allows (about that many visits a turn, at most once a
-second, at least a tick apart): each wake-up of an idle process costs tens of microseconds of
+come. It wakes up as seldom as PING_BATCH allows (about that many visits a turn, at least a
+tick apart, at least once a second): each wake-up of an idle process costs tens of microseconds of
 CPU on its own (bench/FINDINGS.md F16), so a node with few sockets should not wake ten times a
 second to ping none of them, and a busy one pings a slice of PING_BATCH at a time.
 
@@ -122,10 +122,11 @@ class PingWheel:
 
     def wait_s(self, wall_now: float) -> float:
         """Seconds until the next turn: about PING_BATCH visits from now, between one tick and
-        one deadline step, and no later than the next second that has token deadlines."""
+        one deadline step (a quarter interval if shorter: every ping still on time), and no
+        later than the next second that has token deadlines."""
         visits_per_s = self.size / (len(self.slots) * self.tick_s)
         wait = PING_BATCH / visits_per_s if visits_per_s else DEADLINE_STEP_S
-        wait = min(max(wait, self.tick_s), DEADLINE_STEP_S)
+        wait = min(max(wait, self.tick_s), DEADLINE_STEP_S, self.interval_s / 4)
         next_bucket = math.floor(wall_now / DEADLINE_STEP_S) + 1
         if next_bucket in self.deadlines:
             wait = min(wait, next_bucket * DEADLINE_STEP_S - wall_now)
