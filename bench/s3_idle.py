@@ -91,7 +91,7 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
     per_step = kb_per_connection(at_step - before, n)
     per_large = kb_per_connection(at_large - before, large)
     reached = large >= sizes.s3_large_connections
-    per_1k = (idle_pct - empty_pct) / large * 1000 if large else 0.0
+    per_1k = max(0.0, idle_pct - empty_pct) / large * 1000 if large else 0.0
     return {
         "node": NODE,
         "connections": n,
