@@ -7,7 +7,7 @@ node's CPU seconds from /proc over the window. Prints the share of a core, per 1
 (above the node's CPU with no socket, read first) and projected to 50,000 (the issue's target;
 this box's open-file limit stops at ~19,800): no-socket share + 50 x the per-1,000 share.
 `--pid-file` writes the node's pid when the window opens, for a profiler to attach to
-(bench/FINDINGS.md F16). Not a scenario: S3 reports the same figure within its own run.
+(bench/FINDINGS.md F17). Not a scenario: S3 reports the same figure within its own run.
 """
 
 from __future__ import annotations

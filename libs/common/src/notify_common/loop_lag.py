@@ -16,7 +16,7 @@ from notify_common.metrics import EVENT_LOOP_LAG_SECONDS
 
 INTERVAL_S = 0.1
 """Sampling period: 10 samples a second, 600 a minute, enough for a p99 over a minute of
-Prometheus rate(); each sample is a wake-up of an otherwise idle process (bench/FINDINGS.md F16)."""
+Prometheus rate(); each sample is a wake-up of an otherwise idle process (bench/FINDINGS.md F17)."""
 
 
 async def monitor_loop_lag(

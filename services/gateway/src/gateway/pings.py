@@ -12,7 +12,7 @@ on the visit after a ping, drops it if nothing came back (no pong, no frame) in 
 The wheel follows the clock, not a count of wake-ups: a turn visits every slot whose time has
 come. It wakes up as seldom as PING_BATCH allows (about that many visits a turn, at least a
 tick apart, at least once a second): each wake-up of an idle process costs tens of microseconds of
-CPU on its own (bench/FINDINGS.md F16), so a node with few sockets should not wake ten times a
+CPU on its own (bench/FINDINGS.md F17), so a node with few sockets should not wake ten times a
 second to ping none of them, and a busy one pings a slice of PING_BATCH at a time.
 
 Token deadlines are kept in whole-second buckets (a set per second that has any), not in a timer
