@@ -1,5 +1,8 @@
 """S3 idle connections on one node: RSS per connection at 10,000 and at the large step (50,000
-where the node's open-file limit allows), and the node's CPU while it holds them idle."""
+where the node's open-file limit allows), and the node's CPU while it holds them idle.
+
+The other node (no socket, same code, same window) is the baseline for the CPU: the node's CPU
+above it, per 1,000 sockets, gives the projection to 50,000 where the box cannot hold them."""
 
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ PER_WORKER = 15_000
 FD_RESERVE = 200
 """Descriptors the node needs besides client sockets (Redis pool, listeners, files)."""
 NODE = "gateway-1"
+EMPTY_NODE = "gateway-2"
+PROJECTED_CONNECTIONS = 50_000
 
 
 def node_socket_limit(pid: int) -> int:
@@ -60,6 +65,7 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
     if run.pool.connected:
         return {"skipped": "S3 needs nodes that never held a connection; run it first"}
     pid = run.gateway_pids()[NODE]
+    empty_pid = run.gateway_pids().get(EMPTY_NODE)
     large = min(sizes.s3_large_connections, node_socket_limit(pid))
     pool = ClientPool(max(2, math.ceil(large / PER_WORKER)))
     try:
@@ -73,8 +79,11 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
         settled_large_s = run.settle()
         at_large = run.gateway_rss()[NODE]
         idle_started, idle_cpu = time.monotonic(), cpu_seconds(pid)
+        empty_cpu = cpu_seconds(empty_pid) if empty_pid else 0.0
         time.sleep(sizes.s3_idle_cpu_s)
-        idle_pct = (cpu_seconds(pid) - idle_cpu) / (time.monotonic() - idle_started) * 100
+        idle_s = time.monotonic() - idle_started
+        idle_pct = (cpu_seconds(pid) - idle_cpu) / idle_s * 100
+        empty_pct = (cpu_seconds(empty_pid) - empty_cpu) / idle_s * 100 if empty_pid else 0.0
         after_idle = run.gateway_rss()[NODE]
     finally:
         pool.close()
@@ -82,6 +91,7 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
     per_step = kb_per_connection(at_step - before, n)
     per_large = kb_per_connection(at_large - before, large)
     reached = large >= sizes.s3_large_connections
+    per_1k = max(0.0, idle_pct - empty_pct) / large * 1000 if large else 0.0
     return {
         "node": NODE,
         "connections": n,
@@ -97,6 +107,9 @@ def run(run: FleetRun, sizes: Sizes) -> dict[str, Any]:
         "kb_per_connection_50k": per_large if reached and large == 50_000 else None,
         "idle_cpu_window_s": sizes.s3_idle_cpu_s,
         "idle_cpu_pct_large": round(idle_pct, 2),
+        "idle_cpu_pct_no_sockets": round(empty_pct, 2),
+        "idle_cpu_pct_per_1k": round(per_1k, 4),
+        "idle_cpu_pct_50k_projected": round(empty_pct + per_1k * PROJECTED_CONNECTIONS / 1000, 2),
         "rss_after_idle_mb": round(after_idle / 2**20, 1),
         "connect_seconds": report.get("seconds"),
         "connects_per_s": round(n / float(report["seconds"]), 1) if report.get("seconds") else None,

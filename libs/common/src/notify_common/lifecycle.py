@@ -72,8 +72,11 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
     """Wait `seconds` or until `stop` is set; True if it was set (the caller's loop should end)."""
+    # A timeout around the wait, not wait_for: no task per call, one loop iteration fewer
+    # (every background loop sleeps here, and an idle node's CPU is its wake-ups: bench/FINDINGS.md F17).
     try:
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
     except TimeoutError:
         return False
     return True

@@ -21,8 +21,9 @@ from gateway.node import Node
 log = structlog.get_logger("gateway.location")
 
 GRANT_AUDIENCE = "notify:track"
-IDLE_S = 0.2
-"""How often the listener looks again while nobody on this node tracks anyone."""
+IDLE_S = 1.0
+"""How often the listener looks again while nobody on this node tracks anyone (at most this
+late for the first position after the node's first tracker: messages wait in the connection)."""
 
 
 async def store_location(node: Node, conn: Connection, frame: Location) -> bytes | None:

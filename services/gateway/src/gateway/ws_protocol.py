@@ -41,6 +41,10 @@ INBOX_PAUSE = 32
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
+LONE_PONG = b"\x8a\x80"
+"""The first two bytes of a client's pong to an empty ping: FIN + opcode 0xA, masked, no payload
+(then its 4-byte mask key: 6 bytes in all). Most of what an idle socket ever receives."""
+
 OPEN, CLOSING, FAILED, CLOSED = 0, 1, 2, 3
 """States: open; close frame sent (reading on for the client's); framing lost (waiting for the
 client to hang up); TCP connection closed."""
@@ -159,6 +163,8 @@ class WebSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.conn is not None:
             self.conn.seen_at = time.monotonic()
+            if len(data) == 6 and data[:2] == LONE_PONG and not (self.buf or self.skip):
+                return  # the answer to a server ping, alone: its arrival is all it says (pings.py)
         if self.state >= FAILED:
             return
         if self.skip:
