@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing as mp
 import random
 import re
@@ -22,7 +23,7 @@ import msgspec
 
 from bench.histogram import Histogram
 from bench.procstats import raise_nofile_limit
-from bench.wsclient import WsClient
+from bench.wsclient import WsClient, dial
 
 # Handshakes (and closes) in flight per worker process: a steady reconnect wave, not a thundering
 # herd (a herd once exhausted the gateway's Redis pool; the pool now waits instead).
@@ -135,19 +136,43 @@ class Worker:
 
     async def storm(self, specs: list[ClientSpec], seconds: float) -> dict[str, Any]:
         """Open `specs` spread evenly over `seconds` (no concurrency cap), each with its user's
-        `last_id`: the reconnect storm of S8."""
+        `last_id`: the reconnect storm of S8. Every upgrade request is built before the first
+        connect; each connect is a bare socket (wsclient.dial) and its outcome a callback, so
+        what the storm costs this process is little more than the clients' own sockets."""
+        loop = asyncio.get_running_loop()
         failures: list[str] = []
-        started = time.monotonic()
-        pace = seconds / max(1, len(specs))
+        clients = [(spec, self._client(spec)) for spec in specs]
+        finished: asyncio.Future[None] = loop.create_future()
+        pending = len(clients)
 
-        async def one(spec: ClientSpec, at: float) -> None:
-            await asyncio.sleep(max(0.0, at - time.monotonic()))
+        def opened(spec: ClientSpec, client: WsClient, hello: asyncio.Future[bytes]) -> None:
+            nonlocal pending
             try:
-                await self._open(spec)
-            except (OSError, TimeoutError, AssertionError) as exc:
+                self._check_hello(spec, client, hello.result())
+            except (OSError, AssertionError) as exc:
                 failures.append(f"{spec.user_id}: {exc!r}")
+            pending -= 1
+            if pending == 0 and not finished.done():
+                finished.set_result(None)
 
-        await asyncio.gather(*(one(s, started + i * pace) for i, s in enumerate(specs)))
+        started = time.monotonic()
+        pace = seconds / max(1, len(clients))
+        # one wake-up opens every client whose time has come (a busy loop wakes late)
+        due = 0
+        while due < len(clients):
+            now = time.monotonic()
+            while due < len(clients) and started + due * pace <= now:
+                spec, client = clients[due]
+                self._dial(spec, client)
+                client.first_text.add_done_callback(functools.partial(opened, spec, client))
+                due += 1
+            if due < len(clients):
+                await asyncio.sleep(started + due * pace - now)
+        if clients:
+            try:
+                await asyncio.wait_for(finished, HELLO_TIMEOUT_S)
+            except TimeoutError:
+                failures.append(f"{pending} clients: no hello within {HELLO_TIMEOUT_S} s")
         return {
             "connected": len(self.sockets),
             "failures": len(failures),
@@ -156,15 +181,22 @@ class Worker:
         }
 
     async def _open(self, spec: ClientSpec) -> None:
+        client = self._client(spec)
+        self._dial(spec, client)
+        try:
+            hello = await asyncio.wait_for(client.first_text, HELLO_TIMEOUT_S)
+        except TimeoutError:
+            client.close()
+            raise
+        self._check_hello(spec, client, hello)
+
+    def _client(self, spec: ClientSpec) -> WsClient:
+        """The protocol of one connection, its upgrade request built (with the user's last_id)."""
         url = urlsplit(spec.url)
-        host, port = url.hostname or "127.0.0.1", url.port or 80
         path = url.path or "/"
         last_id = self.last_ids.get(spec.user_id)
         if last_id is not None:
             path += "?last_id=" + quote(last_id, safe="")
-        loop = asyncio.get_running_loop()
-        started = time.monotonic()
-        self.received.opened_at.append(time.time())
 
         def on_text(payload: bytes, now_ns: int) -> None:
             frame = self.decoder.decode(payload)
@@ -172,19 +204,22 @@ class Worker:
                 self._record(spec.user_id, frame.notification, now_ns)
             elif frame.type == "catchup.done":
                 r = self.received
-                r.catchup.record((time.monotonic() - started) * 1e6)
+                r.catchup.record((time.monotonic() - client.dialed_at) * 1e6)
                 r.catchups += 1
                 r.replayed += frame.count
                 r.gaps += frame.gap
                 r.connected_at.append(time.time())
 
-        _, client = await loop.create_connection(
-            lambda: WsClient(f"{host}:{port}", path, spec.token, on_text),
-            host,
-            port,
-            local_addr=(spec.local_host, 0) if spec.local_host else None,
-        )
-        hello = await asyncio.wait_for(client.first_text, HELLO_TIMEOUT_S)
+        client = WsClient(url.netloc, path, spec.token, on_text)
+        return client
+
+    def _dial(self, spec: ClientSpec, client: WsClient) -> None:
+        """Start connecting; the connect time counts from here (`client.dialed_at`)."""
+        url = urlsplit(spec.url)
+        self.received.opened_at.append(time.time())
+        dial(client, url.hostname or "127.0.0.1", url.port or 80, spec.local_host)
+
+    def _check_hello(self, spec: ClientSpec, client: WsClient, hello: bytes) -> None:
         if b'"hello"' not in hello:
             client.close()
             raise AssertionError(f"expected hello, got {hello[:120]!r}")

@@ -106,7 +106,8 @@ def run_storm(fr: FleetRun, sizes: Sizes, specs: list[ClientSpec], profiler: Pro
     pool.reset()
     reads_before, xrevrange_before = catchup_reads(fr), xrevrange_calls(fr.client)
     meter = CpuMeter(fr.pids()).start()
-    with profiler.attach("s8", fr.fleet.pids(), sizes.s8_storm_s * 3, ("gateway-1", "gateway-2")):
+    profiled = ("gateway-1", "gateway-2", "bench-clients-1")
+    with profiler.attach("s8", fr.pids(), sizes.s8_storm_s * 3, profiled):
         storm = pool.storm(specs, sizes.s8_storm_s)
         wait_for_catchups(fr, len(specs))
     cpu = meter.stop()

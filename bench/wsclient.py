@@ -5,16 +5,23 @@ Why not aiohttp's client: every received message there costs a queue hop and a t
 than the gateways spent sending it. This protocol parses every frame that arrived in one read
 inside `data_received` and hands each payload to a callback: no task per connection, no queue.
 It speaks only what the gateway sends: unfragmented text frames, ping, close; no extensions.
+
+`dial` connects it over a bare non-blocking socket read by the loop's reader callback, without
+`loop.create_connection` (its coroutine, address checks, waiter future and transport cost more
+CPU than the upgrade itself: in the S8 storm the load generator shares the gateways' two cores).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
@@ -50,6 +57,8 @@ class WsClient(asyncio.Protocol):
         """The code of the server's close frame (None: we closed, or no close frame came)."""
         self.close_reason = ""
         self.closed_by_us = False
+        self.dialed_at = 0.0
+        """time.monotonic() when `dial` started connecting (0.0: not dialled)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -134,3 +143,115 @@ class WsClient(asyncio.Protocol):
             self.first_text.set_exception(exc or ConnectionError("closed before the first frame"))
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+class SocketLink(asyncio.Transport):
+    """What `WsClient` needs of a transport (write, close, is_closing) over a connected
+    non-blocking socket. The client writes only its upgrade request and short control frames to
+    a socket whose send buffer is empty or nearly so: a write the kernel does not take whole
+    means the peer stopped reading, and the connection is dropped."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: asyncio.Protocol
+    ) -> None:
+        super().__init__()
+        self._loop = loop
+        self._sock = sock
+        self._protocol = protocol
+        self._closing = False
+
+    def start(self) -> None:
+        self._protocol.connection_made(self)
+        if not self._closing:
+            self._loop.add_reader(self._sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = self._sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lose(exc)
+            return
+        if not data:
+            self._lose(None)
+            return
+        self._protocol.data_received(data)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closing:
+            return
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._lose(exc)
+            return
+        if sent < len(data):
+            self._lose(ConnectionError("send buffer full"))
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._lose(None)
+
+    def abort(self) -> None:
+        self._lose(None)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._sock if name == "socket" else default
+
+    def _lose(self, exc: Exception | None) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+        # as asyncio's transports do: the protocol hears of it on the next loop iteration
+        self._loop.call_soon(self._protocol.connection_lost, exc)
+
+
+def dial(client: WsClient, host: str, port: int, local_host: str | None = None) -> None:
+    """Connect `client` to a numeric `host` without a coroutine; a connect that fails reaches it
+    as `connection_lost(exc)` (its `first_text` raises). `client.dialed_at` is set here."""
+    loop = asyncio.get_running_loop()
+    client.dialed_at = time.monotonic()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        if local_host:
+            sock.bind((local_host, 0))
+        err = sock.connect_ex((host, port))
+    except OSError as exc:
+        sock.close()
+        loop.call_soon(client.connection_lost, exc)
+        return
+    if err == errno.EINPROGRESS and _established(sock):
+        err = 0  # over loopback the handshake is done within connect(): no wait for writability
+    if err == 0:
+        SocketLink(loop, sock, client).start()
+    elif err == errno.EINPROGRESS:
+        loop.add_writer(sock.fileno(), _connected, loop, sock, client)
+    else:
+        sock.close()
+        loop.call_soon(client.connection_lost, ConnectionRefusedError(err, os.strerror(err)))
+
+
+def _established(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
+
+
+def _connected(loop: asyncio.AbstractEventLoop, sock: socket.socket, client: WsClient) -> None:
+    loop.remove_writer(sock.fileno())
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        sock.close()
+        client.connection_lost(ConnectionRefusedError(err, os.strerror(err)))
+        return
+    SocketLink(loop, sock, client).start()
