@@ -17,6 +17,8 @@ from notify_common.jwt_auth import (
     AuthError,
     JwksCache,
     JwtSettings,
+    Principal,
+    _decode,
     read_public_key,
     verify_token,
     verify_token_async,
@@ -132,6 +134,54 @@ def test_missing_subject_is_refused() -> None:
     token = jwt.encode(claims(sub=None), SECRET, algorithm="HS256")
     with pytest.raises(AuthError, match="sub"):
         verify_token(token, HS)
+
+
+PLAIN = JwtSettings(secret=SECRET)
+"""No issuer or audience: valid HS256 tokens take the plain-claims path, not PyJWT's decode."""
+
+
+def pyjwt_outcome(token: str) -> Principal | str:
+    try:
+        return _decode(token, SECRET, "HS256", PLAIN, signature_checked=True)
+    except AuthError as exc:
+        return str(exc)
+
+
+def outcome(token: str) -> Principal | str:
+    try:
+        return verify_token(token, PLAIN)
+    except AuthError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {},
+        {"topics": ["news"], "jti": "j1", "iat": int(time.time()), "nbf": int(time.time()) - 1},
+        {"exp": int(time.time()) - 5},  # within leeway
+        {"exp": int(time.time()) - 120},
+        {"exp": time.time() + 600.5},  # a float exp: PyJWT accepts it
+        {"exp": "soon"},
+        {"exp": True},
+        {"nbf": int(time.time()) + 600},
+        {"iat": int(time.time()) + 600},
+        {"iat": "now"},
+        {"sub": None},
+        {"sub": 42},
+        {"jti": 7},
+        {"roles": "driver"},
+        {"roles": [1]},
+    ],
+)
+def test_plain_claims_path_agrees_with_pyjwt(over: dict[str, Any]) -> None:
+    token = jwt.encode(claims(iss=None, aud=None, **over), SECRET, algorithm="HS256")
+    assert outcome(token) == pyjwt_outcome(token)
+
+
+def test_a_header_beyond_alg_and_typ_goes_through_pyjwt() -> None:
+    token = jwt.encode(claims(iss=None, aud=None), SECRET, algorithm="HS256", headers={"crit": ["exp"]})
+    assert outcome(token) == pyjwt_outcome(token)
 
 
 def test_rs256_with_public_key_file(tmp_path: Path) -> None:

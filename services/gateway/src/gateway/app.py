@@ -89,7 +89,10 @@ def build(cfg: GatewayConfig) -> web.Application:
     """The gateway node: its endpoints, the delivery consumer, heartbeats, pings, trimming and the
     paced drain, opened and closed with the application (production and tests alike)."""
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
-    node = Node.create(cfg, client)
+    # presence writes and catch-up reads: batches of thousands of replies in a reconnect storm,
+    # each batch bounded as a whole instead of every reply timed
+    batch_client = connect(cfg.redis_url, per_read_timeout=False)
+    node = Node.create(cfg, client, batch_client)
     keys = node.keys
     stream = keys.node_deliveries(cfg.node_id)
     settings = ConsumerSettings.from_config(cfg, stream, GROUP_GATEWAY, "$")
@@ -108,6 +111,7 @@ def build(cfg: GatewayConfig) -> web.Application:
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await node.pubsub.aclose()
+            await batch_client.aclose()
             await client.aclose()
 
     async def leave(_: web.Application) -> None:

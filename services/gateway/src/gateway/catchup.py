@@ -40,6 +40,10 @@ CATCHUP_READS = Counter(
     "Catch-up feed reads: shared=true were served by a room-feed read already in flight.",
     ["feed", "shared"],
 )
+# Bound once: `labels()` looks its child up under a lock, per call (a storm reads thousands a second).
+_USER_READ = CATCHUP_READS.labels(feed="user", shared="false")
+_ROOM_READ = CATCHUP_READS.labels(feed="room", shared="false")
+_ROOM_SHARED = CATCHUP_READS.labels(feed="room", shared="true")
 
 OrderKey = tuple[int, int, int, int]
 
@@ -145,11 +149,15 @@ class FeedReads:
     The flushing task is the node's (`owner`, cancelled at shutdown) and ends when the queue is
     empty. User feeds are one user's each: never shared; each is read together with the user's
     routings in flight (read first: notify_common.presence.in_flight), for the user's own
-    notifications routed from a presence read older than the connection.
+    notifications routed from a presence read older than the connection. Each batch is bounded
+    by `deadline_s` as a whole, so the client may be one without a timer per reply.
     """
 
-    def __init__(self, client: redis_async.Redis, owner: set[asyncio.Task[Any]]) -> None:
+    def __init__(
+        self, client: redis_async.Redis, owner: set[asyncio.Task[Any]], deadline_s: float = 6.0
+    ) -> None:
         self._client = client
+        self._deadline_s = deadline_s
         self._owner = owner
         self._clock = 0
         self._queued_rooms: dict[tuple[str, int], _Wanted] = {}
@@ -169,7 +177,7 @@ class FeedReads:
 
     def user_feed(self, feed: str, oldest: int, count: int, marks: Command) -> asyncio.Future[FeedRead]:
         """`feed`'s entries since `oldest`, with the user's routings in flight (`marks`, read first)."""
-        CATCHUP_READS.labels(feed="user", shared="false").inc()
+        _USER_READ.inc()
         wanted = _Wanted(feed, oldest, count, asyncio.get_running_loop().create_future(), marks)
         self._queued_users.append(wanted)
         self._start()
@@ -181,13 +189,13 @@ class FeedReads:
         slot = (feed, count)
         sent = self._sent_rooms.get(slot)
         if sent is not None and live_from < self._sent_mark:
-            CATCHUP_READS.labels(feed="room", shared="true").inc()
+            _ROOM_SHARED.inc()
             return sent.reply
         queued = self._queued_rooms.get(slot)
         if queued is not None:
-            CATCHUP_READS.labels(feed="room", shared="true").inc()
+            _ROOM_SHARED.inc()
             return queued.reply
-        CATCHUP_READS.labels(feed="room", shared="false").inc()
+        _ROOM_READ.inc()
         wanted = _Wanted(feed, oldest, count, asyncio.get_running_loop().create_future())
         self._queued_rooms[slot] = wanted
         self._start()
@@ -211,7 +219,8 @@ class FeedReads:
                         pipe.execute_command(*wanted.marks)
                     pipe.xrevrange(wanted.feed, "+", wanted.oldest, count=wanted.count)
                 try:
-                    replies = iter(await pipe.execute())
+                    async with asyncio.timeout(self._deadline_s):
+                        replies = iter(await pipe.execute())
                 except Exception as exc:  # each waiter raises it, as its own read would have
                     for wanted in batch:
                         _settle(wanted.reply, exc)

@@ -25,6 +25,8 @@ class Node:
 
     cfg: GatewayConfig
     client: redis_async.Redis
+    batch_client: redis_async.Redis
+    """Presence writes and catch-up reads: no timer per reply, each batch has a deadline."""
     keys: Keys
     jwt: JwtSettings
     jwks: JwksCache | None
@@ -44,19 +46,21 @@ class Node:
     clients got what they missed (resync.py); /readyz fails meanwhile."""
 
     @classmethod
-    def create(cls, cfg: GatewayConfig, client: redis_async.Redis) -> Node:
+    def create(cls, cfg: GatewayConfig, client: redis_async.Redis, batch_client: redis_async.Redis) -> Node:
         jwks = cfg.jwks_cache()
         keys = Keys(cfg.key_prefix, cfg.stream_shards)
         close_tasks: set[asyncio.Task[Any]] = set()
+        deadline_s = cfg.consumer_block_ms / 1000 + 5  # as long as the main client's reply timeout
         return cls(
             cfg=cfg,
             client=client,
+            batch_client=batch_client,
             keys=keys,
             jwt=cfg.jwt_settings(),
             jwks=jwks,
             pubsub=client.pubsub(ignore_subscribe_messages=True),
             pings=PingWheel(cfg.ping_interval_s),
-            feed_reads=FeedReads(client, close_tasks),
-            presence=PresenceWrites(client, keys, cfg.node_id, close_tasks),
+            feed_reads=FeedReads(batch_client, close_tasks, deadline_s),
+            presence=PresenceWrites(batch_client, keys, cfg.node_id, close_tasks, deadline_s),
             close_tasks=close_tasks,
         )

@@ -12,6 +12,7 @@ from notify_common.backoff import backoff_delay
 from notify_common.keys import Keys
 from notify_common.lifecycle import spawn_owned
 from notify_common.presence import Change, reconcile, write_changes
+from notify_common.presence.writer import RECONCILE_CHUNK
 from redis.exceptions import RedisClusterException, RedisError
 
 log = structlog.get_logger("gateway.presence")
@@ -27,12 +28,22 @@ class PresenceWrites:
     are reconciled with that mirror (each user moved by the difference), retried with back-off:
     a dropped decrement would otherwise leave a user online for ever. The flushing task belongs to
     the node (`owner`, cancelled at shutdown) and ends when nothing is left to write.
+
+    Each write is bounded by `deadline_s` as a whole (a TimeoutError fails it like an outage), so
+    the client may be one without a timer per reply (`connect(per_read_timeout=False)`): a storm's
+    batches carry thousands of replies.
     """
 
     def __init__(
-        self, client: redis_async.Redis, keys: Keys, node_id: str, owner: set[asyncio.Task[Any]]
+        self,
+        client: redis_async.Redis,
+        keys: Keys,
+        node_id: str,
+        owner: set[asyncio.Task[Any]],
+        deadline_s: float = 6.0,
     ) -> None:
         self._client = client
+        self._deadline_s = deadline_s
         self._keys = keys
         self._node_id = node_id
         self._owner = owner
@@ -86,7 +97,8 @@ class PresenceWrites:
                     if self._rebuild:
                         await self._write_all()
                     else:
-                        await write_changes(self._client, self._keys, self._node_id, batch)
+                        async with asyncio.timeout(self._deadline_s):
+                            await write_changes(self._client, self._keys, self._node_id, batch)
                 except (RedisError, RedisClusterException, OSError) as exc:
                     # A cluster's own errors (no node for a slot mid-failover) are not RedisErrors.
                     # Part of the batch may have landed: only a rebuild from the mirror is exact.
@@ -104,7 +116,9 @@ class PresenceWrites:
             self._waiting = []
 
     async def _write_all(self) -> None:
-        corrected = await reconcile(self._client, self._keys, self._node_id, dict(self.written))
+        chunks = 1 + len(self.written) // RECONCILE_CHUNK  # a few round trips each
+        async with asyncio.timeout(self._deadline_s * chunks):
+            corrected = await reconcile(self._client, self._keys, self._node_id, dict(self.written))
         self._rebuild = False
         log.info("presence_reconciled", users=len(self.written), corrected=corrected)
 

@@ -8,6 +8,7 @@ role counts. The gateway orders the writes of one node (its `PresenceWrites` gro
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -46,6 +47,12 @@ def _count_roles(pipe: Pipeline, keys: Keys, moves: Iterable[tuple[int, int, Ite
             pipe.hincrby(keys.online_by_role, role, role_step)
 
 
+@functools.lru_cache(maxsize=1024)
+def _roles_json(roles: tuple[str, ...]) -> str:
+    """A user's roles as stored in `node_user_roles`: few distinct role sets, encoded once each."""
+    return json.dumps(list(roles))
+
+
 async def write_changes(client: redis_async.Redis, keys: Keys, node_id: str, changes: list[Change]) -> None:
     """Connections opened and closed, in order: one round trip, one more for role counts."""
     node_users, node_roles = keys.node_users(node_id), keys.node_user_roles(node_id)
@@ -55,7 +62,7 @@ async def write_changes(client: redis_async.Redis, keys: Keys, node_id: str, cha
         script = CONNECT if step > 0 else DISCONNECT
         calls.add(script, (keys.user_presence(user_id), keys.user_connections(user_id)), (node_id,))
         pipe.hincrby(node_users, user_id, step)
-        pipe.hset(node_roles, user_id, json.dumps(list(roles)))
+        pipe.hset(node_roles, user_id, _roles_json(roles))
     replies = await calls.execute(client)
     on_node = {user_id: int(count) for (_, user_id, _), count in zip(changes, replies[1::3], strict=True)}
     moved = [(step, int(total), roles) for (step, _, roles), total in zip(changes, replies[::3], strict=True)]
