@@ -1,7 +1,8 @@
 """The WebSocket endpoint: handshake, hello, catch-up, then client frames until the end.
 
-aiohttp serves the HTTP side (routing, CORS, Origin, the 101); right after the 101 the transport
-is handed to a `WebSocket` (ws_protocol.py) and aiohttp's request handler lets go of it, so an
+aiohttp parses and routes the upgrade request (the Origin check and the token are ours); the
+transport is then handed to a `WebSocket` (ws_protocol.py), which sends the 101 with the
+session's opening frames, and aiohttp's request handler lets go of it, so an
 open socket holds no request, task or coroutine of aiohttp's (bench/FINDINGS.md F12, F14). The
 handler itself runs until the session is live (auth, presence, catch-up), then returns.
 """
@@ -15,6 +16,7 @@ import hashlib
 
 import structlog
 from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
 from notify_common.jwt_auth import AuthError
 from redis.exceptions import RedisError
 
@@ -63,18 +65,25 @@ def accept_key(request: web.Request) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + ACCEPT_GUID).digest()).decode()
 
 
+SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+
+
+class TakenOver(web.StreamResponse):
+    """What the handler returns to aiohttp once the socket is the gateway's: the 101 leaves with
+    the session's opening frames, so aiohttp has nothing left to send."""
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
 async def upgrade(request: web.Request, endpoint: WebSocketEndpoint) -> tuple[web.StreamResponse, WebSocket]:
-    """Send the 101 through aiohttp (its response signals add CORS), then take the transport."""
-    response = web.StreamResponse(
-        status=101,
-        headers={
-            hdrs.UPGRADE: "websocket",
-            hdrs.CONNECTION: "upgrade",
-            hdrs.SEC_WEBSOCKET_ACCEPT: accept_key(request),
-        },
-    )
-    response.force_close()
-    await response.prepare(request)
+    """Take the transport from aiohttp and queue the 101 in the socket's cork: it goes out in one
+    write with hello and the catch-up (a write of its own through aiohttp's response was a tenth
+    of a gateway's CPU in a reconnect storm). CORS headers do not apply to an upgrade."""
+    head = SWITCHING + b"Sec-WebSocket-Accept: " + accept_key(request).encode() + b"\r\n\r\n"
     handler = request.protocol
     transport = request.transport
     if transport is None or transport.is_closing():
@@ -94,8 +103,14 @@ async def upgrade(request: web.Request, endpoint: WebSocketEndpoint) -> tuple[we
     handler.transport = None
     handler.connection_lost(None)
     transport.resume_reading()  # aiohttp pauses it when the tail reaches its read buffer size
+    socket.cork()
+    assert socket.corked is not None
+    socket.corked.append(head)
     if tail:
+        socket.uncork()  # frames sent before the 101 was read (a pong) must follow it
         socket.data_received(tail)
+    response = TakenOver(status=101)
+    response.force_close()
     return response, socket
 
 
@@ -136,6 +151,7 @@ class WebSocketEndpoint:
     ) -> None:
         node = self.node
         if token is None:
+            socket.uncork()  # the 101: the client sends its auth frame once it has it
             frame = await first_auth_frame(node, socket)
             if frame is None:
                 await socket.close(CLOSE_UNAUTHORIZED, MISSING_TOKEN.encode())
@@ -152,7 +168,7 @@ class WebSocketEndpoint:
         node.pings.add(conn)
         live = False
         try:
-            socket.cork()  # hello, the catch-up and catchup.done leave in one write
+            socket.cork()  # the 101 (unless sent already), hello, the catch-up and catchup.done: one write
             try:
                 await session.start_session(node, conn, topics, last_id)
             except (RedisError, OSError) as exc:
