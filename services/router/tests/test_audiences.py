@@ -8,10 +8,10 @@ import msgspec
 import pytest
 from notify_common.clock import now_ms
 from notify_common.consumer import REDIS_DOWN_ERRORS, Entry
+from notify_common.fastpack import pack_with_hiredis
 from notify_common.publish import build_event
 from notify_common.redis_conn import connect
 from notify_common.schemas import FIELD_EVENT, FIELD_FEED_ORIGIN, Event
-from router.fastpack import pack_with_hiredis
 from router.routing import Router, recipient_chunks
 
 from .conftest import Harness, MakeHarness

@@ -13,6 +13,7 @@ from notify_common import presence
 from notify_common.clock import now_ms
 from notify_common.consumer import ConsumerSettings, StreamConsumer, ensure_group
 from notify_common.cors import enable_cors
+from notify_common.fastpack import pack_with_hiredis
 from notify_common.keys import GROUP_GATEWAY
 from notify_common.lifecycle import periodic
 from notify_common.ops import ReadinessCheck
@@ -91,7 +92,7 @@ def build(cfg: GatewayConfig) -> web.Application:
     client = connect(cfg.redis_url, block_ms=cfg.consumer_block_ms)
     # presence writes and catch-up reads: batches of thousands of replies in a reconnect storm,
     # each batch bounded as a whole instead of every reply timed
-    batch_client = connect(cfg.redis_url, per_read_timeout=False)
+    batch_client = pack_with_hiredis(connect(cfg.redis_url, per_read_timeout=False))
     node = Node.create(cfg, client, batch_client)
     keys = node.keys
     stream = keys.node_deliveries(cfg.node_id)

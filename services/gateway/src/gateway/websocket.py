@@ -164,8 +164,7 @@ class WebSocketEndpoint:
             return
         del token  # not kept with the socket
         conn = Connection(socket, socket.transport, principal, node.close_tasks)
-        socket.conn = conn  # a pong to a ping sent during catch-up must count (seen_at)
-        node.pings.add(conn)
+        socket.conn = conn  # every read from now on is a sign of life (seen_at)
         live = False
         try:
             socket.cork()  # the 101 (unless sent already), hello, the catch-up and catchup.done: one write
@@ -179,6 +178,9 @@ class WebSocketEndpoint:
             finally:
                 socket.uncork()
             live = socket.go_live(conn)
+            if live:
+                # pinged once open: a ping written while the 101 waits in the cork would precede it
+                node.pings.add(conn)
         finally:
             if not live:
                 await self._end(conn)

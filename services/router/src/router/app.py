@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 from notify_common.consumer import ConsumerSettings, StreamConsumer
+from notify_common.fastpack import pack_with_hiredis
 from notify_common.keys import GROUP_HISTORY, GROUP_ROUTER, Keys
 from notify_common.ops import ReadinessCheck
 from notify_common.redis_conn import connect
@@ -15,7 +16,6 @@ from notify_common.service import READINESS, WORKERS, Worker, redis_check, run_s
 from notify_common.trim import trim_loop
 
 from router.config import RouterConfig
-from router.fastpack import pack_with_hiredis
 from router.http_api import ApiSettings, api_app
 from router.routing import Router
 from router.scheduler import Scheduler
