@@ -268,13 +268,14 @@ async def read_catchup(
     written since then (a connected client's resync, resync.py).
     """
     window_start = now_ms() - window_s * 1000
-    wanted = [
-        reads.user_feed(keys.user_feed(user_id), window_start, max_entries, in_flight_command(keys, user_id))
-    ]
+    marks = in_flight_command(keys, user_id)
+    own = reads.user_feed(keys.user_feed(user_id), window_start, max_entries, marks)
+    shared: list[asyncio.Future[FeedRead]] = []
     if last_id is not None or since_ms is not None:
-        wanted += [reads.room_feed(keys.room_feed(r), window_start, max_entries, live_from) for r in rooms]
-    # shielded: replies may be shared, and one waiter giving up must not cancel them for all
-    feeds = [await asyncio.shield(reply) for reply in wanted]
+        shared = [reads.room_feed(keys.room_feed(r), window_start, max_entries, live_from) for r in rooms]
+    # Room replies are shielded: they may be shared, and one waiter giving up must not cancel
+    # them for all. The user's own reply is its alone.
+    feeds = [await own, *[await asyncio.shield(reply) for reply in shared]]
     # Reads cover the whole window (a shared reply must serve every reader); entries before a
     # resync's `since_ms` are dropped here.
     oldest = window_start if since_ms is None else max(window_start, since_ms)
