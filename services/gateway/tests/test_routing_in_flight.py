@@ -62,8 +62,8 @@ async def test_a_routing_in_flight_while_a_client_registers_reaches_it_through_i
     waits = _waits()
     headers = {"Authorization": f"Bearer {make_token(user)}"}
     ws = await http.ws_connect(gateway.url() + "?last_id=none-seen", headers=headers)
-    # its catch-up has read the feed (empty) and waits for the routing in flight (the opening
-    # burst, hello included, leaves in one write once catch-up is done)
+    # its catch-up has read the feed (empty) and waits for the routing in flight (the 101 and
+    # hello, held for the opening burst, leave before that wait)
     await wait_until(lambda: _waits() > waits, timeout_s=10)
     await _write_as_a_router(rclient, keys, user, "late-1", mark, nodes)
     assert (await next_frame(ws))["type"] == "hello"

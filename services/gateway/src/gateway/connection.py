@@ -118,6 +118,12 @@ class Connection:
             return False
         return True
 
+    def flush_opening(self) -> None:
+        """Write the opening burst held so far (a WebSocket's 101, hello) now, before a wait the
+        client must not spend with its handshake unanswered."""
+        if isinstance(self.response, WebSocket):
+            self.response.uncork()
+
     def allow_frame(self, rate_per_s: float, burst: int) -> bool:
         """Token bucket over client frames; refusals in a row count as strikes."""
         now = time.monotonic()

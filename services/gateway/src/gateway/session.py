@@ -68,6 +68,7 @@ async def catch_up(node: Node, conn: Connection, last_id: str | None, live_from:
         # A routing read this user's presence before this connection was registered and has not
         # written yet: it may route only to the nodes it saw. Once it has, read again.
         CATCHUP_ROUTING_WAITS.inc()
+        conn.flush_opening()  # the wait lasts up to the routing's deadline
         await wait_released(node.client, node.keys, conn.user_id, result.in_flight)
         await _replay(node, conn, sent, live_from, last_id)
     marker = control_frame("catchup.done", count=len(sent), gap=result.gap)
