@@ -81,6 +81,8 @@ class Received:
     opened_at: list[float] = field(default_factory=list)
     """Wall clock of every connect attempt's start (the rate offered to the nodes)."""
     reconnect_failures: int = 0
+    first_reconnect_errors: list[str] = field(default_factory=list)
+    """Why the first clients that gave up reconnecting failed (their last attempt's error)."""
 
 
 # Only the fields the load generator reads; msgspec skips the rest without building objects.
@@ -241,13 +243,17 @@ class Worker:
 
     async def _reconnect(self, spec: ClientSpec, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
+        error = ""
         for attempt in range(RECONNECT_ATTEMPTS):
             try:
                 await self._open(spec)
                 return
-            except (OSError, TimeoutError, AssertionError):
+            except (OSError, TimeoutError, AssertionError) as exc:
+                error = f"{spec.user_id}: {exc!r}"
                 await asyncio.sleep(RECONNECT_BACKOFF_S * 2**attempt)
         self.received.reconnect_failures += 1
+        if len(self.received.first_reconnect_errors) < 3:
+            self.received.first_reconnect_errors.append(error)
 
     async def settle(self, timeout_s: float) -> dict[str, Any]:
         """Wait for the reconnects under way (a drain's) to finish."""
@@ -443,6 +449,7 @@ class ClientPool:
             merged.connected_at += part.connected_at
             merged.opened_at += part.opened_at
             merged.reconnect_failures += part.reconnect_failures
+            merged.first_reconnect_errors += part.first_reconnect_errors
             merged.last_frame_ns = max(merged.last_frame_ns, part.last_frame_ns)
         return merged
 

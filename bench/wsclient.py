@@ -59,6 +59,8 @@ class WsClient(asyncio.Protocol):
         self.closed_by_us = False
         self.dialed_at = 0.0
         """time.monotonic() when `dial` started connecting (0.0: not dialled)."""
+        self.dialing: socket.socket | None = None
+        """The socket `dial` is waiting on to connect (`close` drops it)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -132,8 +134,14 @@ class WsClient(asyncio.Protocol):
             self.transport.close()
 
     def close(self) -> None:
-        """Send a normal close (1000) and drop the connection."""
+        """Send a normal close (1000) and drop the connection (or the connect under way)."""
         self.closed_by_us = True
+        if self.dialing is not None:
+            sock, self.dialing = self.dialing, None
+            asyncio.get_running_loop().remove_writer(sock.fileno())
+            sock.close()
+            self.connection_lost(ConnectionAbortedError("closed while connecting"))
+            return
         self._send(_masked_frame(OP_CLOSE, (1000).to_bytes(2, "big")))
         if self.transport is not None:
             self.transport.close()
@@ -233,6 +241,7 @@ def dial(client: WsClient, host: str, port: int, local_host: str | None = None) 
     if err == 0:
         SocketLink(loop, sock, client).start()
     elif err == errno.EINPROGRESS:
+        client.dialing = sock
         loop.add_writer(sock.fileno(), _connected, loop, sock, client)
     else:
         sock.close()
@@ -249,6 +258,7 @@ def _established(sock: socket.socket) -> bool:
 
 def _connected(loop: asyncio.AbstractEventLoop, sock: socket.socket, client: WsClient) -> None:
     loop.remove_writer(sock.fileno())
+    client.dialing = None
     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if err:
         sock.close()
