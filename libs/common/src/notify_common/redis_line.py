@@ -10,11 +10,8 @@ and bounds each exchange with one deadline. Any error drops the connection, whic
 on the next call; callers see redis-py's exceptions (ConnectionError, TimeoutError as OSError,
 ResponseError subclasses such as NoScriptError, OutOfMemoryError, ExecAbortError).
 
-On a Redis Cluster a line is a client of its own (replies unparsed, as above) whose pipelines go
-to every node a command's key lives on. A MULTI/EXEC block cannot span slots there: its commands
-are sent as a plain pipeline and its XACKs only once every other command succeeded, so an effect
-still lands before its ack, but no longer together with it (a consumer killed in between redoes
-the batch; at-least-once holds, atomicity does not).
+On a Redis Cluster a line is a client of its own (replies unparsed, as above) with one such
+connection per master (notify_common.cluster_line).
 """
 
 from __future__ import annotations
@@ -23,15 +20,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import hiredis
 import redis.asyncio as redis_async
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import DataError
 
+from notify_common.cluster_line import Arg, ClusterLine, Command, pack
 from notify_common.redis_conn import FleetCluster
 
-Arg = bytes | str | int | float
-Command = tuple[Arg, ...]
+__all__ = ["Arg", "Command", "RedisLine"]
 
 
 class RedisLine:
@@ -40,9 +34,9 @@ class RedisLine:
     def __init__(self, client: redis_async.Redis, timeout_s: float) -> None:
         self._lock = asyncio.Lock()
         self.timeout_s = timeout_s
-        self._cluster: RedisCluster | None = None
+        self._cluster: ClusterLine | None = None
         if isinstance(client, FleetCluster):
-            self._cluster = client.raw_twin()
+            self._cluster = ClusterLine(client.raw_twin())
             return
         pool = client.connection_pool
         settings = {**pool.connection_kwargs, "socket_timeout": None}  # one deadline per exchange
@@ -55,13 +49,10 @@ class RedisLine:
 
     async def pipeline(self, commands: Sequence[Command], *, timeout_s: float | None = None) -> list[Any]:
         """Every command's reply, in order; the first error reply is raised."""
-        try:
-            packed = b"".join([hiredis.pack_command(c) for c in commands])  # type: ignore[arg-type]  # stub: any arity
-        except TypeError as exc:
-            raise DataError(str(exc)) from None
         if self._cluster is not None:
             async with self._lock, asyncio.timeout(timeout_s or self.timeout_s):
-                return await _cluster_pipeline(self._cluster, commands)
+                return await self._cluster.pipeline(commands)
+        packed = b"".join(pack(commands))
         conn = self._conn
         async with self._lock, asyncio.timeout(timeout_s or self.timeout_s):
             try:
@@ -90,7 +81,7 @@ class RedisLine:
         line knows them (after a failover, the promoted replica has an empty script cache and
         the line is the one that just met it)."""
         if self._cluster is not None:
-            await self._cluster.script_load(script)
+            await self._cluster.client.script_load(script)
             return
         await self.call("SCRIPT", "LOAD", script)
 
@@ -100,43 +91,3 @@ class RedisLine:
             await self._cluster.aclose()
             return
         await self._conn.disconnect()
-
-
-async def _cluster_pipeline(client: RedisCluster, commands: Sequence[Command]) -> list[Any]:
-    """`commands` through a cluster, with the replies a single server gives them in order.
-
-    Runs of plain commands go in one cluster pipeline each (per node, in order). A MULTI/EXEC
-    block becomes its commands without the XACKs, then the XACKs: the first error stops the
-    block before any ack; the EXEC reply is every command's reply, in the block's order.
-    """
-    replies: list[Any] = []
-    run: list[Command] = []
-    index = 0
-    while index < len(commands):
-        command = commands[index]
-        if command[0] != "MULTI":
-            run.append(command)
-            index += 1
-            continue
-        replies += await _send(client, run)
-        run = []
-        end = commands.index(("EXEC",), index)
-        block = commands[index + 1 : end]
-        acks = [i for i, c in enumerate(block) if c[0] == "XACK"]
-        effects = [i for i, c in enumerate(block) if c[0] != "XACK"]
-        results: list[Any] = [None] * len(block)
-        for part in (effects, acks):
-            for i, reply in zip(part, await _send(client, [block[i] for i in part]), strict=True):
-                results[i] = reply
-        replies += [b"OK", *[b"QUEUED"] * len(block), results]
-        index = end + 1
-    return replies + await _send(client, run)
-
-
-async def _send(client: RedisCluster, commands: Sequence[Command]) -> list[Any]:
-    if not commands:
-        return []
-    pipe = client.pipeline(transaction=False)
-    for command in commands:
-        pipe.execute_command(*command)
-    return list(await pipe.execute(raise_on_error=True))
