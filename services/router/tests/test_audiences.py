@@ -214,3 +214,19 @@ async def test_recipients_are_marked_in_flight_until_the_batch_writes_after_thei
         assert feed_at and release_at and max(feed_at) < release_at[0]
     await harness.router.line.transaction(effects)
     assert not await harness.client.exists(*marks)
+
+
+async def test_a_room_routing_marks_its_live_node_read_until_its_deadline(harness: Harness) -> None:
+    """A node announced after this read waits for the deadline before taking clients
+    (notify_common.presence.in_flight, room routings); unicasts and transient broadcasts
+    leave no mark (their users' marks cover them; nothing of theirs is replayed)."""
+    await harness.node("gw-a", "u1")
+    await harness.route(ev(users("u1"), id="uni"))
+    await harness.route(ev({"kind": "role", "role": "driver"}, id="live-only", transient=True))
+    assert not await harness.client.exists(harness.keys.room_routings)
+    before = now_ms()
+    await harness.route(ev({"kind": "role", "role": "driver"}, id="r-mark"))
+    marks = await harness.client.zrange(harness.keys.room_routings, 0, -1, withscores=True)
+    assert [m.decode() for m, _ in marks] == [harness.router.instance]
+    timeout_ms = harness.cfg.routing_timeout_s * 1000
+    assert before + timeout_ms <= marks[0][1] <= now_ms() + timeout_ms + 1000

@@ -107,6 +107,13 @@ class Keys:
         """Sorted set of gateway node ids scored by their last heartbeat (unix ms)."""
         return f"{self.prefix}:nodes"
 
+    @property
+    def room_routings(self) -> str:
+        """Sorted set router -> deadline (unix ms) of its last routing of a room audience that
+        read the live nodes (presence/in_flight.py). Hash-tagged to the slot of `live_nodes`:
+        a router's mark and its live-node read reach the same Redis node in order."""
+        return f"{self.prefix}:routing:{{{self.live_nodes}}}"
+
     def node_users(self, node_id: str) -> str:
         """Hash user_id -> connection count on one node; lets a survivor clean up a dead node."""
         return f"{self.prefix}:node:{{n:{node_id}}}:users"

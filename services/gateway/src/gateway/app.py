@@ -17,6 +17,7 @@ from notify_common.fastpack import pack_with_hiredis
 from notify_common.keys import GROUP_GATEWAY
 from notify_common.lifecycle import periodic
 from notify_common.ops import ReadinessCheck
+from notify_common.presence.in_flight import room_routings_until
 from notify_common.redis_conn import connect
 from notify_common.service import READINESS, WORKERS, Worker, redis_check, run_service
 from notify_common.trim import trim_loop
@@ -107,6 +108,9 @@ def build(cfg: GatewayConfig) -> web.Application:
         # The group exists before the node is announced alive, so no delivery is written unseen.
         await ensure_group(client, stream, GROUP_GATEWAY, "$")
         await presence.mark_alive(client, keys, cfg.node_id)
+        node.accepting_from_ms = await room_routings_until(client, keys)
+        if node.accepting_from_ms > now_ms():
+            log.info("node_starting", takes_clients_in_ms=node.accepting_from_ms - now_ms())
         try:
             yield
         finally:
@@ -151,6 +155,7 @@ def build(cfg: GatewayConfig) -> web.Application:
     checks: dict[str, ReadinessCheck] = {
         "redis": redis_check(client),
         "presence": lambda: not node.resyncing,
+        "started": node.started,
         "consumer": lambda: consumer.healthy(cfg.consumer_block_ms / 1000 + 10),
     }
     app[READINESS] = checks

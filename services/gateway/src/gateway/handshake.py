@@ -13,6 +13,7 @@ from gateway.frames import Auth, client_frame_decoder
 from gateway.node import Node
 from gateway.ws_protocol import WebSocket
 
+NODE_STARTING = "node starting: connect to another node or retry in a few seconds"
 MISSING_TOKEN = "missing token: send Authorization: Bearer <jwt>, ?token=<jwt> or an auth frame first"
 
 
@@ -51,6 +52,8 @@ def refused_at_the_door(node: Node, request: web.Request) -> web.Response | None
     """The refusal of a WebSocket or SSE request this node must not take (draining, origin)."""
     if node.draining:
         return refuse_http(503, "node shutting down: connect to another node")
+    if not node.started():
+        return refuse_http(503, NODE_STARTING)
     if not origin_allowed(node, request):
         return refuse_http(403, f"origin {request.headers.get('Origin')!r} is not allowed")
     return None

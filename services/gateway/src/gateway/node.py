@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as redis_async
+from notify_common.clock import now_ms
 from notify_common.jwt_auth import JwksCache, JwtSettings
 from notify_common.keys import Keys
 from redis.asyncio.client import PubSub
@@ -39,11 +40,18 @@ class Node:
     opening: set[WebSocket] = field(default_factory=set)
     """Upgraded sockets whose session is not live yet (waiting for their auth frame, catching
     up): the drain closes them with 1001 too."""
+    accepting_from_ms: int = 0
+    """Until then (unix ms) the node takes no client: a routing of a room audience that read the
+    live nodes before this node was announced may still write its room feed (in_flight.py)."""
     draining: bool = False
     """Set on SIGTERM: refuse new connections, skip per-connection presence writes."""
     resyncing: bool = False
     """From a heartbeat finding this node's presence gone until it is announced again and the
     clients got what they missed (resync.py); /readyz fails meanwhile."""
+
+    def started(self) -> bool:
+        """Whether the node takes clients yet (`accepting_from_ms`)."""
+        return now_ms() >= self.accepting_from_ms
 
     @classmethod
     def create(cls, cfg: GatewayConfig, client: redis_async.Redis, batch_client: redis_async.Redis) -> Node:

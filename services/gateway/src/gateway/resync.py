@@ -17,6 +17,7 @@ import time
 
 import structlog
 from notify_common import presence
+from notify_common.presence.in_flight import wait_room_routings
 
 from gateway import session
 from gateway.connection import Connection
@@ -40,6 +41,8 @@ async def rebuild(node: Node, since_ms: int) -> None:
     try:
         await node.presence.rebuild()
         await presence.mark_alive(node.client, node.keys, node.cfg.node_id)  # only now: held
+        # room routings that read the live nodes without this node write their feeds meanwhile
+        await wait_room_routings(node.client, node.keys)
     except BaseException:
         await asyncio.gather(*(session.resend_held(node, c, None, live_from) for c in held))
         raise

@@ -19,8 +19,8 @@ from redis.exceptions import RedisError
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from gateway import client_frames, session
-from gateway.connection import CLOSE_UNAUTHORIZED
-from gateway.handshake import MISSING_TOKEN, authenticate
+from gateway.connection import CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED
+from gateway.handshake import MISSING_TOKEN, NODE_STARTING, authenticate
 from gateway.node import Node
 from gateway.sio_connection import NAMESPACE, SioConnection
 
@@ -91,6 +91,8 @@ class NotificationsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         node = self.node
         if node.draining:
             raise Refused("node shutting down: connect to another node", {"code": 1001})
+        if not node.started():
+            raise Refused(NODE_STARTING, {"code": CLOSE_TRY_LATER})
         auth = auth if isinstance(auth, dict) else {}
         request: web.Request = environ["aiohttp.request"]
         token = auth.get("token") or bearer_token(request.headers) or request.query.get("token")

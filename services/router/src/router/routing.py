@@ -26,7 +26,7 @@ from notify_common.consumer import REDIS_DOWN_ERRORS, Entry, Outcome, decode_bat
 from notify_common.delayed import DelayedQueue
 from notify_common.keys import Keys
 from notify_common.presence import live_nodes_command, live_nodes_from
-from notify_common.presence.in_flight import RoutingMark, routing_mark
+from notify_common.presence.in_flight import RoutingMark, room_routing_command, routing_mark
 from notify_common.presence.scripts import READ_RECIPIENT
 from notify_common.redis_line import Command, RedisLine
 from notify_common.schemas import (
@@ -213,7 +213,8 @@ class Router:
         counted = self._rate_occurrences(live)
         users = list(dict.fromkeys(u for plan in live for u in plan.users))
         mark = routing_mark(f"{self.instance}:{next(self.chunk_numbers)}", self.cfg.routing_timeout_s)
-        dup, alive, recipients = await self._read(claims, users, counted, mark)
+        rooms = any(plan.rooms and not plan.notification.transient for plan in live)
+        dup, alive, recipients = await self._read(claims, users, counted, mark, rooms)
         plans = [p for p in live if p.entry_id not in dup]
         expired = [p for p in gone if p.entry_id not in dup]
         effects: list[Command] = []
@@ -226,11 +227,20 @@ class Router:
         return effects
 
     async def _read(
-        self, claims: list[tuple[str, str]], users: list[str], counted: Counter[str], mark: RoutingMark
+        self,
+        claims: list[tuple[str, str]],
+        users: list[str],
+        counted: Counter[str],
+        mark: RoutingMark,
+        rooms: bool,
     ) -> tuple[set[str], set[str], dict[str, Recipient]]:
-        """Idempotency claims, live nodes and every recipient, in one pipelined round trip."""
+        """Idempotency claims, live nodes and every recipient, in one pipelined round trip.
+        With `rooms` (a room audience's feed is written), the live-node read is marked first:
+        a node announced after it waits for this routing before taking clients (in_flight.py)."""
+        room_mark = [room_routing_command(self.keys, self.instance, mark)] if rooms else []
         reads = [
             *claim_commands(self.keys, claims, self.cfg.idempotency_ttl_s),
+            *room_mark,
             live_nodes_command(self.keys, self.cfg.node_ttl_ms),
             *self.recipients.commands(users, counted, mark),
         ]
@@ -242,9 +252,10 @@ class Router:
             # users count this batch twice), and the claims answer the same when repeated.
             await self.line.script_load(READ_RECIPIENT.script)
             replies = await self.line.pipeline(reads)
-        alive = live_nodes_from(replies[len(claims)])
+        live_at = len(claims) + len(room_mark)
+        alive = live_nodes_from(replies[live_at])
         dup = duplicates(claims, replies[: len(claims)])
-        return dup, alive, RecipientReader.parse(users, replies[len(claims) + 1 :], alive)
+        return dup, alive, RecipientReader.parse(users, replies[live_at + 1 :], alive)
 
     def _rate_occurrences(self, plans: list[Plan]) -> Counter[str]:
         """How many of `plans` count against each user's rate limit (none when unlimited)."""

@@ -12,6 +12,17 @@ until the mark is gone (or its deadline has passed: that router died, and its ba
 from a fresh read) and reads the feed again. A mark it does not find was either removed after its
 feed write, which the catch-up's read then sees, or made after the registration, so that routing
 saw the new node.
+
+Room audiences have the same race with a node's own start: a broadcast's deliveries go to the
+live nodes the routing read, so a node announced after that read gets none, and its first
+clients' catch-ups may read the room feed before the routing writes it. A user's marks do not
+cover it (a room has no recipient to mark), so a routing of a room audience also marks the room
+routings set, next to the live nodes on the same slot, keeping each router's latest deadline.
+A node announced alive reads that set and takes no client before the latest deadline in it
+(`room_routings_until`): every routing that read the live nodes without it has written by then
+or given up (its batch is redone from a fresh read, which sees the node). It waits the whole
+deadline, a routing's timeout: a router's marks are not removed one by one, as on a cluster the
+mark (the live nodes' slot) could be removed before the room feed write (another slot) landed.
 """
 
 from __future__ import annotations
@@ -81,3 +92,26 @@ async def wait_released(client: redis_async.Redis, keys: Keys, user_id: str, mar
             return
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.1)
+
+
+def room_routing_command(keys: Keys, router: str, mark: RoutingMark) -> Command:
+    """`router`'s mark of a routing of a room audience, sent just before its live-node read
+    (the same slot, in order): the set keeps each router's latest deadline."""
+    return ("ZADD", keys.room_routings, "GT", mark.deadline_ms, router)
+
+
+async def room_routings_until(client: redis_async.Redis, keys: Keys) -> int:
+    """The latest deadline (unix ms) of the room routings marked so far, 0 when none is still
+    within it; the marks of routers past their deadline are dropped on the way."""
+    pipe = client.pipeline(transaction=False)
+    pipe.zremrangebyscore(keys.room_routings, "-inf", now_ms())
+    pipe.zrange(keys.room_routings, -1, -1, withscores=True)
+    _, latest = await pipe.execute()
+    return int(latest[0][1]) if latest else 0
+
+
+async def wait_room_routings(client: redis_async.Redis, keys: Keys) -> None:
+    """Return once every room routing marked before the call is past its deadline."""
+    until = await room_routings_until(client, keys)
+    if until > now_ms():
+        await asyncio.sleep((until - now_ms()) / 1000)
