@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from devstack.polling import wait_until
-from devstack.redis_topologies import ClusterNodeServer, RedisClusterGroup
+from devstack.redis_topologies import ClusterNodeServer, RedisClusterGroup, slot_ranges
 from notify_common.cluster_line import slot_of
 from notify_common.redis_conn import connect
 from notify_common.redis_line import RedisLine
@@ -63,8 +63,7 @@ def _every_node_says(group: RedisClusterGroup, slot: int, owner: ClusterNodeServ
     for node in group.live():
         with group.client(node) as c:
             row = c.execute_command("CLUSTER NODES").get(f"127.0.0.1:{owner.port}", {})
-        ranges = [[int(r[0]), int(r[-1])] for r in row.get("slots", [])]
-        if not any(low <= slot <= high for low, high in ranges):
+        if not any(low <= slot <= high for low, high in slot_ranges(row)):
             return False
     return True
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -37,6 +38,12 @@ def _wait(what: str, check: Callable[[], bool], timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not ready in {timeout_s}s")
         time.sleep(0.1)
+
+
+def slot_ranges(row: dict[str, Any]) -> list[tuple[int, int]]:
+    """(first, last) of each slot range in a node's row of redis-py's parsed CLUSTER NODES (a
+    single slot comes as a one-item range)."""
+    return [(int(r[0]), int(r[-1])) for r in row.get("slots", [])]
 
 
 @dataclass
@@ -99,8 +106,8 @@ class RedisClusterGroup:
         for node in self.masters():
             with self.client(node) as client:
                 slot = int(client.execute_command("CLUSTER KEYSLOT", key))
-                ranges = client.execute_command("CLUSTER NODES")[f"127.0.0.1:{node.port}"]["slots"]
-            if any(int(low) <= slot <= int(high) for low, high in ranges):
+                row = client.execute_command("CLUSTER NODES")[f"127.0.0.1:{node.port}"]
+            if any(low <= slot <= high for low, high in slot_ranges(row)):
                 return node
         raise LookupError(f"no live master serves {key!r}")
 
