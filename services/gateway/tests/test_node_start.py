@@ -16,7 +16,8 @@ from notify_common.schemas import Notification
 from notify_common.service import READINESS
 from test_catchup import _feed_entry, collect, open_ws
 
-DEADLINE_MS = 1500
+DEADLINE_MS = 5000
+"""Long enough that the node is still starting when the test asks, however slow its start."""
 
 
 async def test_a_node_takes_clients_only_once_the_room_routings_that_missed_it_are_over(
