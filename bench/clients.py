@@ -83,6 +83,8 @@ class Received:
     reconnect_failures: int = 0
     first_reconnect_errors: list[str] = field(default_factory=list)
     """Why the first clients that gave up reconnecting failed (their last attempt's error)."""
+    failed_attempts: dict[str, int] = field(default_factory=dict)
+    """Every failed reconnect attempt by its error's type (those that succeeded later too)."""
 
 
 # Only the fields the load generator reads; msgspec skips the rest without building objects.
@@ -250,6 +252,8 @@ class Worker:
                 return
             except (OSError, TimeoutError, AssertionError) as exc:
                 error = f"{spec.user_id}: {exc!r}"
+                kind = type(exc).__name__
+                self.received.failed_attempts[kind] = self.received.failed_attempts.get(kind, 0) + 1
                 await asyncio.sleep(RECONNECT_BACKOFF_S * 2**attempt)
         self.received.reconnect_failures += 1
         if len(self.received.first_reconnect_errors) < 3:
@@ -450,6 +454,8 @@ class ClientPool:
             merged.opened_at += part.opened_at
             merged.reconnect_failures += part.reconnect_failures
             merged.first_reconnect_errors += part.first_reconnect_errors
+            for kind, n in part.failed_attempts.items():
+                merged.failed_attempts[kind] = merged.failed_attempts.get(kind, 0) + n
             merged.last_frame_ns = max(merged.last_frame_ns, part.last_frame_ns)
         return merged
 
